@@ -1,0 +1,94 @@
+"""Shared building blocks of the API models: the base model, CEL rules and cross-field checks.
+
+Every cross-field rule exists twice: as a CEL ``x-kubernetes-validations`` rule in the CRD (the
+API server enforces it at ``kubectl apply``) and as a Python check in :meth:`APIModel.violations`
+(``datafoundry validate`` and the operator enforce it). Both report the same field path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal, NamedTuple, Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+#: Error type of cross-field violations raised by :class:`APIModel`; see ``errors.py``.
+CROSS_FIELD_ERROR = "cross_field"
+
+Reason = Literal["FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"]
+
+
+class CelRule(NamedTuple):
+    """One ``x-kubernetes-validations`` entry."""
+
+    rule: str
+    message: str
+    field_path: str | None = None
+    reason: Reason = "FieldValueInvalid"
+
+    def to_schema(self) -> dict[str, str]:
+        out = {"rule": self.rule, "message": self.message}
+        if self.field_path:
+            out["fieldPath"] = self.field_path
+        out["reason"] = self.reason
+        return out
+
+
+class Violation(NamedTuple):
+    """A cross-field rule broken by a model instance.
+
+    ``field`` is relative to the model that found it, in YAML spelling (``ratio``,
+    ``task.documents``, ``strategies[1].name``); empty for the model itself.
+    """
+
+    field: str
+    message: str
+
+
+def _add_cel_rules(schema: dict[str, Any], cls: type[Any]) -> None:
+    rules: tuple[CelRule, ...] = getattr(cls, "cel_rules", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [r.to_schema() for r in rules]
+    extra: dict[str, Any] = getattr(cls, "schema_extra", {})
+    schema.update(extra)
+
+
+class APIModel(BaseModel):
+    """Base of all spec/status models: camelCase YAML, unknown fields are errors."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra=_add_cel_rules,
+    )
+
+    #: CEL rules attached to this model's schema node in the CRD.
+    cel_rules: ClassVar[tuple[CelRule, ...]] = ()
+    #: Extra OpenAPI keys for this model's schema node (e.g. ``x-kubernetes-map-type``).
+    schema_extra: ClassVar[dict[str, Any]] = {}
+
+    def violations(self) -> Iterator[Violation]:
+        """Cross-field rules; the Python twin of :attr:`cel_rules`. Override in subclasses."""
+        return iter(())
+
+    @model_validator(mode="after")
+    def _check_cross_field_rules(self) -> Self:
+        found = list(self.violations())
+        if found:
+            raise PydanticCustomError(
+                CROSS_FIELD_ERROR,
+                "{summary}",
+                {
+                    "summary": "; ".join(f"{v.field}: {v.message}" if v.field else v.message for v in found),
+                    "violations": [(v.field, v.message) for v in found],
+                },
+            )
+        return self
+
+
+def has(value: object) -> bool:
+    """CEL's ``has()`` for an optional model field: set and not None."""
+    return value is not None

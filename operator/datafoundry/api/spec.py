@@ -1,0 +1,1235 @@
+"""The DataFoundryJob spec: what dataset to produce, how to generate and filter it, where to put it.
+
+The models are the single source of truth: ``crd.py`` turns them into the CRD's OpenAPI schema
+(descriptions become ``kubectl explain`` text), and ``datafoundry validate`` and the operator
+validate manifests with them. Cross-field rules live next to each model twice: as CEL
+(``cel_rules``, enforced by the API server) and as Python (``violations()``), reporting the same
+field paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from datafoundry.api._base import APIModel, CelRule, Violation, has
+from datafoundry.api.types import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    HTTP_URL,
+    IMAGE_REF,
+    LABEL_KEY,
+    LABEL_VALUE,
+    MAX_LABEL,
+    MAX_LONG_TEXT,
+    MAX_NAME,
+    MAX_TEXT,
+    MAX_URI,
+    MODEL_REF,
+    ConfigKey,
+    DataURI,
+    FreeFormObject,
+    LanguageTag,
+    Quantity,
+    SecretName,
+    SeedItem,
+    SmallFreeFormObject,
+)
+
+# --------------------------------------------------------------------------------------------
+# Enums
+# --------------------------------------------------------------------------------------------
+
+
+class TaskType(StrEnum):
+    """Kind of records to produce."""
+
+    INSTRUCTION = "instruction"
+    QA = "qa"
+    DIALOGUE = "dialogue"
+    CLASSIFICATION = "classification"
+    PREFERENCE = "preference"
+
+
+class StrategyName(StrEnum):
+    """Generation strategy."""
+
+    SELF_INSTRUCT = "selfInstruct"
+    EVOL_INSTRUCT = "evolInstruct"
+    PERSONA = "persona"
+    DOCUMENT_QA = "documentQA"
+    MULTI_TURN = "multiTurn"
+    PREFERENCE_PAIRS = "preferencePairs"
+    TAXONOMY = "taxonomy"
+
+
+class EngineType(StrEnum):
+    """Inference engine."""
+
+    VLLM = "vllm"
+    OPENAI = "openai"
+
+
+class Dtype(StrEnum):
+    """Model weight/activation dtype for vLLM."""
+
+    AUTO = "auto"
+    BFLOAT16 = "bfloat16"
+    FLOAT16 = "float16"
+    FLOAT32 = "float32"
+
+
+class DataFormat(StrEnum):
+    """Format of input data objects."""
+
+    AUTO = "auto"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+    TEXT = "text"
+
+
+class OutputFormat(StrEnum):
+    """Format of the published dataset shards."""
+
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class Compression(StrEnum):
+    """Compression of the published dataset shards."""
+
+    NONE = "none"
+    ZSTD = "zstd"
+
+
+class FilterType(StrEnum):
+    """Filter families (the ``type`` of a ``spec.filters`` entry)."""
+
+    SCHEMA = "schema"
+    LENGTH = "length"
+    LANGUAGE = "language"
+    QUALITY = "quality"
+    PII = "pii"
+    EXACT_DEDUP = "exactDedup"
+    MINHASH = "minhash"
+    DECONTAMINATION = "decontamination"
+    JUDGE = "judge"
+
+
+class PiiAction(StrEnum):
+    """What to do with a record that contains PII."""
+
+    REDACT = "redact"
+    DROP = "drop"
+
+
+class PiiKind(StrEnum):
+    """Kind of personally identifiable information detected."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    IP_ADDRESS = "ipAddress"
+    CREDIT_CARD = "creditCard"
+    IBAN = "iban"
+    US_SSN = "usSSN"
+    URL = "url"
+
+
+class AddressingStyle(StrEnum):
+    """S3 bucket addressing style."""
+
+    AUTO = "auto"
+    PATH = "path"
+    VIRTUAL = "virtual"
+
+
+#: Filter types that may appear at most once in ``spec.filters``.
+SINGLETON_FILTERS: tuple[FilterType, ...] = (
+    FilterType.SCHEMA,
+    FilterType.LANGUAGE,
+    FilterType.PII,
+    FilterType.EXACT_DEDUP,
+    FilterType.MINHASH,
+    FilterType.DECONTAMINATION,
+)
+
+MAX_FILTERS = 32
+MAX_STRATEGIES = 16
+MAX_SEEDS = 1000
+MAX_SHARDS = 1024
+
+
+def _defaults(model: type[APIModel]) -> dict[str, Any]:
+    """A model's defaults as a CRD default (nested defaults are not applied inside a default)."""
+    return model().model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _map_list(*keys: str) -> dict[str, Any]:
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+def _duplicates(items: list[Any], key: str, field: str) -> Iterator[Violation]:
+    seen: set[Any] = set()
+    for i, item in enumerate(items):
+        value = getattr(item, key)
+        if value in seen:
+            yield Violation(f"{field}[{i}]", f"duplicate entry with {key} {str(value)!r}")
+        seen.add(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared references
+# --------------------------------------------------------------------------------------------
+
+
+class SecretKeyRef(APIModel):
+    """A key in a Secret in the job's namespace. The operator never reads it; pods reference it."""
+
+    name: SecretName = Field(description="Name of the Secret in the job's namespace.")
+    key: ConfigKey = Field(description="Key within the Secret.")
+
+
+# --------------------------------------------------------------------------------------------
+# task
+# --------------------------------------------------------------------------------------------
+
+
+class Seeds(APIModel):
+    """Example records that show the generator what good output looks like. Exactly one of
+    ``inline`` or ``uri``."""
+
+    cel_rules: ClassVar = (CelRule("has(self.inline) != has(self.uri)", "exactly one of inline or uri must be set"),)
+
+    inline: list[SeedItem] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SEEDS,
+        description=(
+            "Seed examples written in the manifest, as objects shaped like the records wanted "
+            "(e.g. {instruction, response})."
+        ),
+    )
+    uri: DataURI | None = Field(
+        default=None,
+        description="Object or file with seed examples (JSONL, one example per line): s3://bucket/key or file://path.",
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if has(self.inline) == has(self.uri):
+            yield Violation("", "exactly one of inline or uri must be set")
+
+
+class Documents(APIModel):
+    """A grounding corpus: documents are chunked and used as context, e.g. by the documentQA strategy."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "self.chunkOverlapChars < self.chunkChars",
+            "chunkOverlapChars must be smaller than chunkChars",
+            ".chunkOverlapChars",
+        ),
+    )
+
+    uri: DataURI = Field(description="Object, prefix or file with the documents: s3://bucket/prefix/ or file://path.")
+    format: DataFormat = Field(
+        default=DataFormat.AUTO,
+        description="Format of the documents; auto detects from the object name (.jsonl, .parquet, else text).",
+    )
+    text_field: str = Field(
+        default="text",
+        min_length=1,
+        max_length=MAX_NAME,
+        description="Field holding the document text in JSONL/Parquet documents.",
+    )
+    chunk_chars: int = Field(default=2000, ge=100, le=100_000, description="Chunk size in characters.")
+    chunk_overlap_chars: int = Field(
+        default=200, ge=0, le=50_000, description="Overlap between consecutive chunks in characters."
+    )
+    max_chunks: int | None = Field(
+        default=None, ge=1, le=100_000_000, description="Use at most this many chunks (sampled with the job seed)."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.chunk_overlap_chars >= self.chunk_chars:
+            yield Violation("chunkOverlapChars", "chunkOverlapChars must be smaller than chunkChars")
+
+
+class Topic(APIModel):
+    """A taxonomy node: a topic and optional subtopics to spread generation over."""
+
+    name: str = Field(min_length=1, max_length=256, description="Topic name.")
+    description: str | None = Field(default=None, max_length=MAX_TEXT, description="What the topic covers.")
+    weight: int = Field(default=1, ge=0, le=1000, description="Relative share of records for this topic.")
+    subtopics: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        default=None, max_length=256, description="Subtopics; records are spread evenly over them."
+    )
+
+
+class ClassLabel(APIModel):
+    """A class of a classification task."""
+
+    name: str = Field(min_length=1, max_length=MAX_LABEL, description="Label value written to records.")
+    description: str | None = Field(
+        default=None, max_length=MAX_TEXT, description="What the label means; shown to the generator."
+    )
+
+
+class Task(APIModel):
+    """What the dataset is for: the kind of records and the domain they must match."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "self.type != 'classification' || has(self.labels)",
+            "labels are required for classification tasks",
+            ".labels",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            "!has(self.labels) || self.type == 'classification'",
+            "labels are only allowed for classification tasks",
+            ".labels",
+            "FieldValueForbidden",
+        ),
+    )
+
+    type: TaskType = Field(default=TaskType.INSTRUCTION, description="Kind of records to produce.")
+    domain: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT,
+        description="Natural-language description of the target domain and use case; steers generation and judging.",
+    )
+    language: LanguageTag = Field(default="en", description="Language of the records as a BCP 47 tag (en, de, pt-BR).")
+    seeds: Seeds | None = Field(default=None, description="Example records (inline or from a URI).")
+    documents: Documents | None = Field(default=None, description="Optional grounding corpus.")
+    taxonomy: list[Topic] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Optional topic taxonomy (two levels: topics and subtopics) to cover evenly.",
+        json_schema_extra=_map_list("name"),
+    )
+    output_schema: FreeFormObject | None = Field(
+        default=None,
+        description="Optional JSON Schema every record must satisfy (structured output; checked by the schema filter).",
+    )
+    labels: list[ClassLabel] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=256,
+        description="Class labels; required for, and only allowed with, type classification.",
+        json_schema_extra=_map_list("name"),
+    )
+    instructions: str | None = Field(
+        default=None,
+        max_length=MAX_LONG_TEXT,
+        description="Extra guidance for the generator (style, length, things to avoid).",
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.type == TaskType.CLASSIFICATION and self.labels is None:
+            yield Violation("labels", "labels are required for classification tasks")
+        if self.labels is not None and self.type != TaskType.CLASSIFICATION:
+            yield Violation("labels", "labels are only allowed for classification tasks")
+        if self.taxonomy:
+            yield from _duplicates(self.taxonomy, "name", "taxonomy")
+        if self.labels:
+            yield from _duplicates(self.labels, "name", "labels")
+
+
+# --------------------------------------------------------------------------------------------
+# target, budget
+# --------------------------------------------------------------------------------------------
+
+
+class Target(APIModel):
+    """How many accepted records the dataset must have."""
+
+    records: int = Field(ge=1, le=1_000_000_000, description="Accepted records wanted (after all filters).")
+    overgenerate: float = Field(
+        default=1.5,
+        ge=1.0,
+        le=20.0,
+        description=(
+            "Generate this many times the missing records in a round, to cover expected rejections. "
+            "Later rounds use the acceptance rate measured so far."
+        ),
+    )
+
+
+class Budget(APIModel):
+    """Limits on the work spent to reach the target. Limits may be raised (never lowered) while the job runs."""
+
+    max_rounds: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Generation rounds at most (the first round plus top-up rounds) before giving up.",
+    )
+    max_gpu_hours: float | None = Field(
+        default=None,
+        alias="maxGPUHours",
+        gt=0,
+        le=1_000_000,
+        description="Stop generating when the generator pods have used this many GPU hours. Unset: no limit.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# generator
+# --------------------------------------------------------------------------------------------
+
+
+class Toleration(APIModel):
+    """A pod toleration (core/v1 Toleration)."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "self.operator != 'Exists' || !has(self.value)",
+            "value must be empty when operator is Exists",
+            ".value",
+            "FieldValueForbidden",
+        ),
+    )
+
+    key: str | None = Field(
+        default=None, max_length=316, pattern=LABEL_KEY, description="Taint key; empty with Exists matches all taints."
+    )
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists or Equal.")
+    value: str | None = Field(default=None, max_length=MAX_LABEL, pattern=LABEL_VALUE, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to match; empty matches all effects."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, le=31_536_000, description="How long a NoExecute taint is tolerated."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.operator == "Exists" and self.value is not None:
+            yield Violation("value", "value must be empty when operator is Exists")
+
+
+class Resources(APIModel):
+    """Resource requests/limits added to the generator container (GPUs come from gpusPerShard)."""
+
+    requests: dict[Annotated[str, Field(max_length=MAX_NAME)], Quantity] | None = Field(
+        default=None, max_length=16, description="Resource requests, e.g. {cpu: '8', memory: 64Gi}."
+    )
+    limits: dict[Annotated[str, Field(max_length=MAX_NAME)], Quantity] | None = Field(
+        default=None, max_length=16, description="Resource limits, e.g. {memory: 64Gi}."
+    )
+
+
+class Sampling(APIModel):
+    """Sampling parameters for generation."""
+
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling probability mass.")
+    max_tokens: int = Field(default=1024, ge=1, le=131_072, description="Maximum tokens generated per completion.")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2_147_483_647,
+        description="Sampling seed; unset derives a per-shard seed from spec.seed.",
+    )
+
+
+class Strategy(APIModel):
+    """A generation strategy and its share of the records."""
+
+    name: StrategyName = Field(description="Strategy.")
+    weight: int = Field(default=1, ge=0, le=1000, description="Relative share of generated records.")
+    options: SmallFreeFormObject | None = Field(
+        default=None, description="Strategy-specific options (free-form, passed to the strategy)."
+    )
+
+
+class Engine(APIModel):
+    """Inference engine: vLLM inside the generator pods, or an existing OpenAI-compatible server."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "self.type != 'openai' || has(self.endpoint)",
+            "endpoint is required when type is openai",
+            ".endpoint",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            "self.type == 'openai' || !has(self.endpoint)",
+            "endpoint is only allowed when type is openai",
+            ".endpoint",
+            "FieldValueForbidden",
+        ),
+        CelRule(
+            "self.type == 'openai' || !has(self.apiKeySecretRef)",
+            "apiKeySecretRef is only allowed when type is openai",
+            ".apiKeySecretRef",
+            "FieldValueForbidden",
+        ),
+        CelRule(
+            "self.type == 'openai' || !has(self.modelName)",
+            "modelName is only allowed when type is openai",
+            ".modelName",
+            "FieldValueForbidden",
+        ),
+    )
+
+    type: EngineType = Field(default=EngineType.VLLM, description="vllm (in-pod vLLM) or openai (HTTP endpoint).")
+    endpoint: str | None = Field(
+        default=None,
+        max_length=MAX_URI,
+        pattern=HTTP_URL,
+        description="Base URL of the OpenAI-compatible API, e.g. http://vllm.serving:8000/v1 (openai only).",
+    )
+    model_name: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        description="Model name sent to the endpoint; defaults to the generator's model (openai only).",
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the API key (openai only)."
+    )
+    max_concurrency: int = Field(default=32, ge=1, le=4096, description="Concurrent requests per shard (openai).")
+    timeout_seconds: int = Field(default=300, ge=1, le=3600, description="Timeout of one request (openai).")
+    max_retries: int = Field(
+        default=5, ge=0, le=100, description="Retries with backoff on 429/5xx and network errors (openai)."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.type == EngineType.OPENAI:
+            if self.endpoint is None:
+                yield Violation("endpoint", "endpoint is required when type is openai")
+        else:
+            for field, value in (
+                ("endpoint", self.endpoint),
+                ("apiKeySecretRef", self.api_key_secret_ref),
+                ("modelName", self.model_name),
+            ):
+                if value is not None:
+                    yield Violation(field, f"{field} is only allowed when type is openai")
+
+
+class Generator(APIModel):
+    """How records are generated: model, engine, sharding, placement, sampling and strategies."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "self.gpusPerShard == 0 || self.gpusPerShard % self.tensorParallelSize == 0",
+            "tensorParallelSize must divide gpusPerShard",
+            ".tensorParallelSize",
+        ),
+        CelRule(
+            "!has(self.strategies) || self.strategies.exists(s, s.weight > 0)",
+            "at least one strategy must have a weight above 0",
+            ".strategies",
+        ),
+    )
+
+    model: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=MODEL_REF,
+        description=(
+            "Model to generate with: a Hugging Face id (org/name, loaded from the image's cache or "
+            "HF_ENDPOINT), s3://bucket/prefix, pvc://claim/path (mounted read-only) or an absolute path."
+        ),
+    )
+    model_revision: str | None = Field(
+        default=None, max_length=MAX_NAME, description="Model revision (Hugging Face branch, tag or commit)."
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=IMAGE_REF,
+        description="Generator image override; defaults to the operator's configured generator image.",
+    )
+    shards: int = Field(
+        default=1, ge=1, le=MAX_SHARDS, description="Number of generator shards (Indexed Job completions)."
+    )
+    parallelism: int | None = Field(
+        default=None, ge=1, le=MAX_SHARDS, description="Shards running at once; defaults to shards."
+    )
+    gpus_per_shard: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="nvidia.com/gpu requested per generator pod; 0 runs on CPU (or with the openai engine).",
+    )
+    tensor_parallel_size: int = Field(
+        default=1, ge=1, le=16, description="vLLM tensor parallel size; must divide gpusPerShard."
+    )
+    max_model_len: int | None = Field(
+        default=None, ge=128, le=1_048_576, description="vLLM max model length (context) in tokens."
+    )
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0.0, le=1.0, description="Fraction of GPU memory vLLM may use."
+    )
+    dtype: Dtype = Field(default=Dtype.AUTO, description="Model dtype for vLLM.")
+    batch_size: int = Field(
+        default=256, ge=1, le=65_536, description="Prompts handed to the engine per batch (checkpoint granularity)."
+    )
+    node_selector: dict[Annotated[str, Field(max_length=316)], Annotated[str, Field(max_length=MAX_LABEL)]] | None = (
+        Field(default=None, max_length=64, description="Node selector for generator pods.")
+    )
+    tolerations: list[Toleration] | None = Field(
+        default=None,
+        max_length=32,
+        description="Tolerations for generator pods.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    resources: Resources | None = Field(default=None, description="Extra resource requests/limits.")
+    sampling: Sampling = Field(
+        default_factory=Sampling, json_schema_extra={"default": _defaults(Sampling)}, description="Sampling parameters."
+    )
+    strategies: list[Strategy] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_STRATEGIES,
+        description=(
+            "Generation strategies with weights. Unset: derived from task.type (preference: preferencePairs; "
+            "dialogue: multiTurn; otherwise selfInstruct with seeds, documentQA with documents, taxonomy "
+            "with a taxonomy)."
+        ),
+        json_schema_extra=_map_list("name"),
+    )
+    engine: Engine = Field(
+        default_factory=Engine, json_schema_extra={"default": _defaults(Engine)}, description="Inference engine."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.gpus_per_shard and self.gpus_per_shard % self.tensor_parallel_size:
+            yield Violation("tensorParallelSize", "tensorParallelSize must divide gpusPerShard")
+        if self.strategies is not None:
+            yield from _duplicates(self.strategies, "name", "strategies")
+            if not any(s.weight > 0 for s in self.strategies):
+                yield Violation("strategies", "at least one strategy must have a weight above 0")
+
+
+# --------------------------------------------------------------------------------------------
+# input (curation-only mode)
+# --------------------------------------------------------------------------------------------
+
+
+class Input(APIModel):
+    """Existing data to curate (filter, dedup, mix, publish) instead of generating records."""
+
+    uris: list[DataURI] = Field(
+        min_length=1, max_length=64, description="Objects, prefixes or files with the records (JSONL or Parquet)."
+    )
+    format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
+    text_field: str = Field(
+        default="text", min_length=1, max_length=MAX_NAME, description="Field holding the text that filters inspect."
+    )
+    shards: int = Field(default=1, ge=1, le=MAX_SHARDS, description="Filter shards to split the input into.")
+
+
+# --------------------------------------------------------------------------------------------
+# filters (a discriminated union on `type`)
+# --------------------------------------------------------------------------------------------
+
+
+class FilterBase(APIModel):
+    """Fields common to every filter."""
+
+    name: str | None = Field(
+        default=None,
+        max_length=MAX_LABEL,
+        pattern=DNS_LABEL,
+        description=(
+            "Name of this filter in status.progress.rejected and metrics; defaults to its type. Names must be unique."
+        ),
+    )
+
+    @property
+    def effective_name(self) -> str:
+        return self.name or str(getattr(self, "type", ""))
+
+
+class SchemaFilter(FilterBase):
+    """Drop records that do not satisfy task.outputSchema."""
+
+    type: Literal[FilterType.SCHEMA] = Field(description="Filter type.")
+
+
+class LengthFilter(FilterBase):
+    """Drop records that are too short or too long."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "has(self.minChars) || has(self.maxChars) || has(self.minTokens) || has(self.maxTokens)",
+            "a length filter needs at least one of minChars, maxChars, minTokens, maxTokens",
+        ),
+        CelRule(
+            "!has(self.minChars) || !has(self.maxChars) || self.minChars <= self.maxChars",
+            "minChars must not exceed maxChars",
+            ".minChars",
+        ),
+        CelRule(
+            "!has(self.minTokens) || !has(self.maxTokens) || self.minTokens <= self.maxTokens",
+            "minTokens must not exceed maxTokens",
+            ".minTokens",
+        ),
+    )
+
+    type: Literal[FilterType.LENGTH] = Field(description="Filter type.")
+    min_chars: int | None = Field(default=None, ge=0, le=10_000_000, description="Minimum characters (length).")
+    max_chars: int | None = Field(default=None, ge=1, le=10_000_000, description="Maximum characters (length).")
+    min_tokens: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Minimum tokens, counted with the generator's tokenizer (length).",
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Maximum tokens, counted with the generator's tokenizer (length).",
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if all(v is None for v in (self.min_chars, self.max_chars, self.min_tokens, self.max_tokens)):
+            yield Violation("", "a length filter needs at least one of minChars, maxChars, minTokens, maxTokens")
+        if self.min_chars is not None and self.max_chars is not None and self.min_chars > self.max_chars:
+            yield Violation("minChars", "minChars must not exceed maxChars")
+        if self.min_tokens is not None and self.max_tokens is not None and self.min_tokens > self.max_tokens:
+            yield Violation("minTokens", "minTokens must not exceed maxTokens")
+
+
+class LanguageFilter(FilterBase):
+    """Drop records that are not in one of the expected languages."""
+
+    type: Literal[FilterType.LANGUAGE] = Field(description="Filter type.")
+    languages: list[LanguageTag] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Accepted languages (BCP 47); defaults to [task.language] (language).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    min_confidence: float = Field(
+        default=0.65, ge=0.0, le=1.0, description="Minimum language-id confidence, 0..1; default 0.65 (language)."
+    )
+
+
+class QualityFilter(FilterBase):
+    """Heuristic quality filters (Gopher-style repetition and symbol ratios, refusals)."""
+
+    type: Literal[FilterType.QUALITY] = Field(description="Filter type.")
+    max_line_repetition_ratio: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Maximum fraction of duplicated lines; default 0.3 (quality)."
+    )
+    max_ngram_repetition_ratio: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Maximum fraction of characters in repeated word 3-grams; default 0.2 (quality).",
+    )
+    max_symbol_word_ratio: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Maximum ratio of symbols (#, ...) to words; default 0.1 (quality)."
+    )
+    reject_refusals: bool = Field(
+        default=True,
+        description="Drop refusals and AI disclaimers ('As an AI language model'); default true (quality).",
+    )
+
+
+class PiiFilter(FilterBase):
+    """Detect personally identifiable information and redact it or drop the record."""
+
+    type: Literal[FilterType.PII] = Field(description="Filter type.")
+    action: PiiAction = Field(
+        default=PiiAction.REDACT, description="redact (replace with a placeholder) or drop; default redact (pii)."
+    )
+    kinds: list[PiiKind] = Field(
+        default_factory=lambda: [PiiKind.EMAIL, PiiKind.PHONE, PiiKind.IP_ADDRESS, PiiKind.CREDIT_CARD],
+        min_length=1,
+        max_length=16,
+        description="PII kinds to detect; default [email, phone, ipAddress, creditCard] (pii).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class ExactDedupFilter(FilterBase):
+    """Drop exact duplicates (by content hash) across all shards."""
+
+    type: Literal[FilterType.EXACT_DEDUP] = Field(description="Filter type.")
+    normalize: bool = Field(
+        default=True,
+        description="Hash text after lower-casing and collapsing whitespace; default true (exactDedup).",
+    )
+
+
+class MinHashFilter(FilterBase):
+    """Drop near-duplicates with MinHash LSH across all shards."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "(has(self.numPerm) ? self.numPerm : 128) % (has(self.bands) ? self.bands : 16) == 0",
+            "bands must divide numPerm",
+            ".bands",
+        ),
+    )
+
+    type: Literal[FilterType.MINHASH] = Field(description="Filter type.")
+    threshold: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Jaccard similarity at which records are duplicates; default 0.8 (minhash).",
+    )
+    num_perm: int = Field(default=128, ge=16, le=1024, description="MinHash permutations; default 128 (minhash).")
+    bands: int = Field(default=16, ge=1, le=256, description="LSH bands; must divide numPerm; default 16 (minhash).")
+    ngram: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Shingle size in words: default 5 for minhash, 13 for decontamination (minhash, decontamination).",
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.num_perm % self.bands:
+            yield Violation("bands", "bands must divide numPerm")
+
+
+class DecontaminationFilter(FilterBase):
+    """Drop records sharing an n-gram with the user's evaluation sets."""
+
+    type: Literal[FilterType.DECONTAMINATION] = Field(description="Filter type.")
+    eval_sets: list[DataURI] = Field(
+        min_length=1,
+        max_length=64,
+        description="Evaluation sets (JSONL/Parquet/text) to protect; required (decontamination).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    ngram: int = Field(
+        default=13,
+        ge=1,
+        le=50,
+        description="Shingle size in words: default 5 for minhash, 13 for decontamination (minhash, decontamination).",
+    )
+
+
+class JudgeFilter(FilterBase):
+    """Score records with an LLM judge and drop low scores."""
+
+    type: Literal[FilterType.JUDGE] = Field(description="Filter type.")
+    min_score: float = Field(
+        default=7.0, ge=0.0, le=10.0, description="Minimum judge score on a 0..10 scale; default 7 (judge)."
+    )
+    model: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=MODEL_REF,
+        description="Judge model; defaults to the generator's model (judge).",
+    )
+    engine: Engine | None = Field(default=None, description="Judge engine; defaults to the generator's engine (judge).")
+    rubric: str | None = Field(
+        default=None, max_length=MAX_LONG_TEXT, description="Scoring rubric; defaults to a built-in one (judge)."
+    )
+
+
+AnyFilter = (
+    SchemaFilter
+    | LengthFilter
+    | LanguageFilter
+    | QualityFilter
+    | PiiFilter
+    | ExactDedupFilter
+    | MinHashFilter
+    | DecontaminationFilter
+    | JudgeFilter
+)
+Filter = Annotated[AnyFilter, Field(discriminator="type")]
+
+_FILTER_NAME = "(has(f.name) ? f.name : f.type)"
+_FILTERS_RULES = (
+    CelRule(
+        f"self.all(x, self.exists_one(f, {_FILTER_NAME} == {_FILTER_NAME.replace('f.', 'x.')}))",
+        "filter names must be unique (name defaults to type)",
+    ),
+    CelRule(
+        "self.all(x, !(x.type in ["
+        + ", ".join(f"'{t}'" for t in SINGLETON_FILTERS)
+        + "]) || self.exists_one(f, f.type == x.type))",
+        "filter types " + ", ".join(SINGLETON_FILTERS) + " may appear at most once",
+    ),
+)
+
+# --------------------------------------------------------------------------------------------
+# mix, output
+# --------------------------------------------------------------------------------------------
+
+
+class Replay(APIModel):
+    """General-purpose data mixed into the output to preserve earlier abilities."""
+
+    uri: DataURI = Field(description="Replay data (JSONL/Parquet objects or prefix).")
+    ratio: float = Field(
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of the published records that are replay records, 0 <= ratio < 1.",
+    )
+    format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
+    text_field: str = Field(
+        default="text", min_length=1, max_length=MAX_NAME, description="Field holding the text of replay records."
+    )
+
+
+class Mix(APIModel):
+    """What is mixed into the generated records before publishing."""
+
+    replay: Replay | None = Field(default=None, description="Replay (general) data, sampled with provenance.")
+
+
+class S3SecretRef(APIModel):
+    """A Secret holding S3 credentials (CloudNativePG style)."""
+
+    name: SecretName = Field(description="Name of the Secret in the job's namespace.")
+    access_key_id_key: ConfigKey = Field(default="AWS_ACCESS_KEY_ID", description="Key holding the access key id.")
+    secret_access_key_key: ConfigKey = Field(
+        default="AWS_SECRET_ACCESS_KEY", description="Key holding the secret access key."
+    )
+    session_token_key: ConfigKey | None = Field(default=None, description="Key holding a session token, if any.")
+
+
+class Credentials(APIModel):
+    """S3 credentials: exactly one of secretRef or inheritFromIdentity: true."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "has(self.secretRef) != self.inheritFromIdentity",
+            "exactly one of secretRef or inheritFromIdentity: true must be set",
+        ),
+    )
+
+    secret_ref: S3SecretRef | None = Field(default=None, description="Secret with the access keys.")
+    inherit_from_identity: bool = Field(
+        default=False,
+        description="Use the pods' own identity (IRSA, workload identity, instance profile) instead of keys.",
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if has(self.secret_ref) == self.inherit_from_identity:
+            yield Violation("", "exactly one of secretRef or inheritFromIdentity: true must be set")
+
+
+class CARef(APIModel):
+    """A CA bundle in a Secret or ConfigMap."""
+
+    kind: Literal["Secret", "ConfigMap"] = Field(default="Secret", description="Secret or ConfigMap.")
+    name: SecretName = Field(description="Name of the Secret or ConfigMap in the job's namespace.")
+    key: ConfigKey = Field(default="ca.crt", description="Key holding the PEM bundle.")
+
+
+class Output(APIModel):
+    """Where and how the dataset is published. Its connection settings also apply to every other
+    s3:// URI in the spec (seeds, documents, input, replay, evalSets)."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "!self.uri.startsWith('s3://') || has(self.credentials)",
+            "credentials are required for an s3:// uri",
+            ".credentials",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            "!has(self.shardSizeRecords) || !has(self.shardSizeBytes)",
+            "set at most one of shardSizeRecords and shardSizeBytes",
+            ".shardSizeBytes",
+            "FieldValueForbidden",
+        ),
+        CelRule(
+            "!has(self.endpointCA) || has(self.endpointURL)",
+            "endpointCA requires endpointURL",
+            ".endpointCA",
+            "FieldValueForbidden",
+        ),
+    )
+
+    uri: DataURI = Field(description="Destination prefix: s3://bucket/prefix or file://path.")
+    format: OutputFormat = Field(default=OutputFormat.JSONL, description="Shard format.")
+    compression: Compression = Field(default=Compression.NONE, description="Shard compression.")
+    shard_size_records: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description="Records per published shard; default 100000 when neither size is set.",
+    )
+    shard_size_bytes: int | None = Field(
+        default=None, ge=1_048_576, le=10 * 1024**3, description="Target bytes per published shard."
+    )
+    credentials: Credentials | None = Field(default=None, description="S3 credentials; required for s3:// uris.")
+    endpoint_url: str | None = Field(
+        default=None,
+        alias="endpointURL",
+        max_length=MAX_URI,
+        pattern=HTTP_URL,
+        description="S3 endpoint for non-AWS stores (MinIO, SeaweedFS, Ceph), e.g. https://s3.example.com.",
+    )
+    endpoint_ca: CARef | None = Field(
+        default=None, alias="endpointCA", description="CA bundle for endpointURL's TLS certificate."
+    )
+    region: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9-]+$", description="S3 region.")
+    addressing_style: AddressingStyle = Field(
+        default=AddressingStyle.AUTO, description="S3 addressing style (path for most non-AWS stores)."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.uri.startswith("s3://") and self.credentials is None:
+            yield Violation("credentials", "credentials are required for an s3:// uri")
+        if self.shard_size_records is not None and self.shard_size_bytes is not None:
+            yield Violation("shardSizeBytes", "set at most one of shardSizeRecords and shardSizeBytes")
+        if self.endpoint_ca is not None and self.endpoint_url is None:
+            yield Violation("endpointCA", "endpointCA requires endpointURL")
+
+
+# --------------------------------------------------------------------------------------------
+# the spec
+# --------------------------------------------------------------------------------------------
+
+_GEN = "has(self.generator)"
+_STRATS = "has(self.generator.strategies)"
+
+
+def _uses_strategy(name: str) -> str:
+    return f"{_GEN} && {_STRATS} && self.generator.strategies.exists(s, s.name == '{name}')"
+
+
+class DataFoundryJobSpec(APIModel):
+    """Desired dataset: task, target, generator (or input), filters, mix and output.
+
+    Once the job has started (status.startTime set) the recipe is immutable: only suspend,
+    activeDeadlineSeconds, ttlSecondsAfterFinished and raising budget limits are allowed.
+    """
+
+    cel_rules: ClassVar = (
+        CelRule("has(self.generator) != has(self.input)", "exactly one of generator or input must be set"),
+        CelRule(f"!{_GEN} || has(self.task)", "task is required when generator is set", ".task", "FieldValueRequired"),
+        CelRule(
+            f"!({_uses_strategy('documentQA')}) || (has(self.task) && has(self.task.documents))",
+            "the documentQA strategy requires task.documents",
+            ".task.documents",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            f"!({_uses_strategy('taxonomy')}) || (has(self.task) && has(self.task.taxonomy))",
+            "the taxonomy strategy requires task.taxonomy",
+            ".task.taxonomy",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            f"!{_GEN} || !{_STRATS} || !self.generator.strategies.exists(s, s.name in ['selfInstruct', 'evolInstruct'])"
+            " || (has(self.task) && has(self.task.seeds))",
+            "the selfInstruct and evolInstruct strategies require task.seeds",
+            ".task.seeds",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            f"!{_GEN} || {_STRATS} || !has(self.task) || self.task.type in ['dialogue', 'preference']"
+            " || has(self.task.seeds) || has(self.task.documents) || has(self.task.taxonomy)",
+            "without generator.strategies the task needs seeds, documents or a taxonomy",
+            ".task.seeds",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            f"!{_GEN} || !{_STRATS} || !has(self.task) || self.task.type != 'preference'"
+            " || self.generator.strategies.exists(s, s.name == 'preferencePairs')",
+            "preference tasks need the preferencePairs strategy",
+            ".generator.strategies",
+        ),
+        CelRule(
+            f"!({_uses_strategy('preferencePairs')}) || (has(self.task) && self.task.type == 'preference')",
+            "the preferencePairs strategy requires task.type preference",
+            ".generator.strategies",
+        ),
+        CelRule(
+            "!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
+            " || (has(self.task) && has(self.task.outputSchema))",
+            "the schema filter requires task.outputSchema",
+            ".task.outputSchema",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            "!has(self.input) || !has(self.filters) || self.filters.all(f, f.type != 'judge' || has(f.model))",
+            "judge filters need a model when there is no generator",
+            ".filters",
+            "FieldValueRequired",
+        ),
+    )
+
+    task: Task | None = Field(
+        default=None, description="What the dataset is for; required with generator, optional with input."
+    )
+    target: Target = Field(description="Accepted records wanted.")
+    budget: Budget = Field(
+        default_factory=Budget,
+        json_schema_extra={"default": _defaults(Budget)},
+        description="Limits on rounds and GPU hours.",
+    )
+    generator: Generator | None = Field(
+        default=None, description="Generate records with an LLM. Exactly one of generator or input."
+    )
+    input: Input | None = Field(
+        default=None, description="Curate existing records instead of generating. Exactly one of generator or input."
+    )
+    filters: list[Filter] | None = Field(
+        default=None,
+        max_length=MAX_FILTERS,
+        description="Filters applied in order; each record must pass all of them. Unset: no filtering.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "atomic",
+            "x-kubernetes-validations": [dict(r.to_schema()) for r in _FILTERS_RULES],
+        },
+    )
+    mix: Mix | None = Field(default=None, description="Data mixed into the output (replay).")
+    output: Output = Field(description="Where the dataset is published.")
+    seed: int = Field(
+        default=0, ge=0, le=2_147_483_647, description="Seed for every random choice; same spec and seed, same plan."
+    )
+    suspend: bool = Field(
+        default=False, description="Pause the job: running pods are stopped, finished shards are kept."
+    )
+    queue_name: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        pattern=DNS_SUBDOMAIN,
+        description="Kueue LocalQueue for the child Jobs (kueue.x-k8s.io/queue-name).",
+    )
+    priority_class_name: str | None = Field(
+        default=None, max_length=MAX_NAME, pattern=DNS_SUBDOMAIN, description="PriorityClass of the pods."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        le=31_536_000,
+        description="Delete the DataFoundryJob this long after it finished (published output is kept).",
+    )
+    backoff_limit: int = Field(
+        default=3, ge=0, le=100, description="Retries per shard before the stage fails (backoffLimitPerIndex)."
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, le=31_536_000, description="Fail the job when it runs longer than this."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        gen, task = self.generator, self.task
+        if has(gen) == has(self.input):
+            yield Violation("", "exactly one of generator or input must be set")
+        if self.filters is not None:
+            names = [f.effective_name for f in self.filters]
+            if len(set(names)) != len(names):
+                yield Violation("filters", "filter names must be unique (name defaults to type)")
+            types = [f.type for f in self.filters if f.type in SINGLETON_FILTERS]
+            if len(set(types)) != len(types):
+                yield Violation("filters", "filter types " + ", ".join(SINGLETON_FILTERS) + " may appear at most once")
+            if any(f.type == FilterType.SCHEMA for f in self.filters) and (task is None or task.output_schema is None):
+                yield Violation("task.outputSchema", "the schema filter requires task.outputSchema")
+            if self.input is not None and any(isinstance(f, JudgeFilter) and f.model is None for f in self.filters):
+                yield Violation("filters", "judge filters need a model when there is no generator")
+        if gen is None:
+            return
+        if task is None:
+            yield Violation("task", "task is required when generator is set")
+        names_used = {s.name for s in gen.strategies or ()}
+        if StrategyName.DOCUMENT_QA in names_used and (task is None or task.documents is None):
+            yield Violation("task.documents", "the documentQA strategy requires task.documents")
+        if StrategyName.TAXONOMY in names_used and (task is None or task.taxonomy is None):
+            yield Violation("task.taxonomy", "the taxonomy strategy requires task.taxonomy")
+        needs_seeds = names_used & {StrategyName.SELF_INSTRUCT, StrategyName.EVOL_INSTRUCT}
+        if needs_seeds and (task is None or task.seeds is None):
+            yield Violation("task.seeds", "the selfInstruct and evolInstruct strategies require task.seeds")
+        if task is None:
+            return
+        if (
+            gen.strategies is None
+            and task.type not in (TaskType.DIALOGUE, TaskType.PREFERENCE)
+            and task.seeds is None
+            and task.documents is None
+            and task.taxonomy is None
+        ):
+            yield Violation("task.seeds", "without generator.strategies the task needs seeds, documents or a taxonomy")
+        if gen.strategies is not None:
+            if task.type == TaskType.PREFERENCE and StrategyName.PREFERENCE_PAIRS not in names_used:
+                yield Violation("generator.strategies", "preference tasks need the preferencePairs strategy")
+            if StrategyName.PREFERENCE_PAIRS in names_used and task.type != TaskType.PREFERENCE:
+                yield Violation("generator.strategies", "the preferencePairs strategy requires task.type preference")
+
+
+def effective_strategies(spec: DataFoundryJobSpec) -> list[Strategy]:
+    """The strategies a generator runs: ``generator.strategies`` or the task type's defaults.
+
+    Defaults when unset: preference -> preferencePairs; dialogue -> multiTurn; otherwise
+    selfInstruct (with seeds), documentQA (with documents) and taxonomy (with a taxonomy),
+    equally weighted. Strategies with weight 0 are dropped.
+    """
+    gen, task = spec.generator, spec.task
+    if gen is None:
+        return []
+    if gen.strategies is not None:
+        return [s for s in gen.strategies if s.weight > 0]
+    if task is None:
+        return []
+    if task.type == TaskType.PREFERENCE:
+        return [Strategy(name=StrategyName.PREFERENCE_PAIRS)]
+    if task.type == TaskType.DIALOGUE:
+        return [Strategy(name=StrategyName.MULTI_TURN)]
+    out = []
+    if task.seeds is not None:
+        out.append(Strategy(name=StrategyName.SELF_INSTRUCT))
+    if task.documents is not None:
+        out.append(Strategy(name=StrategyName.DOCUMENT_QA))
+    if task.taxonomy is not None:
+        out.append(Strategy(name=StrategyName.TAXONOMY))
+    return out
+
+
+__all__ = [
+    "SINGLETON_FILTERS",
+    "AddressingStyle",
+    "Budget",
+    "CARef",
+    "ClassLabel",
+    "Compression",
+    "Credentials",
+    "DataFormat",
+    "DataFoundryJobSpec",
+    "DecontaminationFilter",
+    "Documents",
+    "Dtype",
+    "Engine",
+    "EngineType",
+    "ExactDedupFilter",
+    "Filter",
+    "FilterType",
+    "Generator",
+    "Input",
+    "JudgeFilter",
+    "LanguageFilter",
+    "LengthFilter",
+    "MinHashFilter",
+    "Mix",
+    "Output",
+    "OutputFormat",
+    "PiiAction",
+    "PiiFilter",
+    "PiiKind",
+    "QualityFilter",
+    "Replay",
+    "Resources",
+    "S3SecretRef",
+    "Sampling",
+    "SchemaFilter",
+    "SecretKeyRef",
+    "Seeds",
+    "Strategy",
+    "StrategyName",
+    "Target",
+    "Task",
+    "TaskType",
+    "Toleration",
+    "Topic",
+    "effective_strategies",
+]

@@ -1,0 +1,100 @@
+"""Reusable constrained field types (patterns and bounds shared by spec and status)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Final
+
+from pydantic import Field, PlainValidator, WithJsonSchema
+
+# Bounds. Every string and list in the schema is bounded: CEL rules are cost-checked by the
+# API server against these bounds, and unbounded values make that estimate explode.
+MAX_NAME: Final = 253  # DNS subdomain (object names, Secret keys, priority classes)
+MAX_LABEL: Final = 63  # DNS label
+MAX_URI: Final = 2048
+MAX_TEXT: Final = 4096
+MAX_LONG_TEXT: Final = 65536
+
+DNS_LABEL: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+CONFIG_KEY: Final = r"^[-._a-zA-Z0-9]+$"
+#: s3://bucket[/key-or-prefix] or file://path. Every data location in the spec uses this.
+DATA_URI: Final = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|file://\S+)$"
+#: Hugging Face id (``org/name``), ``s3://bucket/prefix``, ``pvc://claim/path`` or an absolute path.
+MODEL_REF: Final = (
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?"
+    r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?"
+    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/\S*)?"
+    r"|/\S*)$"
+)
+HTTP_URL: Final = r"^https?://[^\s/]+\S*$"
+LANGUAGE_TAG: Final = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$"
+IMAGE_REF: Final = r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$"
+LABEL_KEY: Final = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE: Final = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+QUANTITY: Final = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+CONDITION_REASON: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+SHA256_HEX: Final = r"^[a-f0-9]{64}$"
+
+DataURI = Annotated[str, Field(min_length=1, max_length=MAX_URI, pattern=DATA_URI)]
+SecretName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_SUBDOMAIN)]
+ConfigKey = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=CONFIG_KEY)]
+LanguageTag = Annotated[str, Field(min_length=2, max_length=35, pattern=LANGUAGE_TAG)]
+
+_QUANTITY_RE = re.compile(QUANTITY)
+
+
+def _check_quantity(value: object) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and len(value) <= 64 and _QUANTITY_RE.match(value):
+        return value
+    raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)")
+
+
+#: A Kubernetes resource quantity (``2``, ``500m``, ``16Gi``): int-or-string in the CRD.
+Quantity = Annotated[
+    int | str,
+    PlainValidator(_check_quantity),
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": QUANTITY, "maxLength": 64}),
+]
+
+
+def _free_form(max_properties: int | None = None) -> WithJsonSchema:
+    schema: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    if max_properties is not None:
+        schema["maxProperties"] = max_properties
+    return WithJsonSchema(schema)
+
+
+#: An arbitrary JSON object kept as-is by the API server (no pruning).
+FreeFormObject = Annotated[dict[str, Any], _free_form()]
+#: An arbitrary JSON object with at most 64 top-level keys.
+SmallFreeFormObject = Annotated[dict[str, Any], _free_form(64)]
+
+
+def _check_seed(value: object) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        return value
+    raise ValueError("a seed must be a non-empty object, e.g. {instruction: ..., response: ...}")
+
+
+#: A seed example: an object kept as-is by the API server. (Objects only: CEL cannot type a list
+#: whose items may be strings or objects, so the seeds rules could not see such a list.)
+SeedItem = Annotated[
+    dict[str, Any],
+    PlainValidator(_check_seed),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "maxProperties": 64,
+            "description": "A seed example, e.g. {instruction: ..., response: ...} or {messages: [...]}.",
+        }
+    ),
+]

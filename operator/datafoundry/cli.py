@@ -1,0 +1,158 @@
+"""The `datafoundry` command.
+
+Each subcommand is a pair of small functions: ``_add_<name>(subparsers)`` declares it and sets
+``func`` to ``_cmd_<name>(args) -> int``. Add new commands to ``_COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from datafoundry import __version__
+
+Command = Callable[[argparse.Namespace], int]
+
+
+# --------------------------------------------------------------------------------------------
+# datafoundry crd
+# --------------------------------------------------------------------------------------------
+
+
+def _add_crd(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("crd", help="print or write the DataFoundryJob CustomResourceDefinition (YAML)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=_cmd_crd)
+
+
+def _cmd_crd(args: argparse.Namespace) -> int:
+    from datafoundry.api.crd import render_crd_yaml
+
+    text = render_crd_yaml()
+    if args.output:
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# datafoundry validate
+# --------------------------------------------------------------------------------------------
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check DataFoundryJob manifests offline (schema and cross-field rules)",
+        description=(
+            "Validate DataFoundryJob manifests with the same rules as the CRD. Multi-document YAML is "
+            "allowed; documents of other kinds are skipped. Use - for stdin. Exit 0 if all are valid."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_cmd_validate)
+
+
+def _documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
+    """(doc number from 1, decoded document, syntax error) for each YAML document."""
+    import yaml
+
+    docs = yaml.safe_load_all(text)
+    n = 0
+    while True:
+        n += 1
+        try:
+            doc = next(docs)
+        except StopIteration:
+            return
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context", None)
+            yield n, None, f"{where}YAML syntax error: {problem}" + (f" ({context})" if context else "")
+            return
+        yield n, doc, None
+
+
+def validate_text(name: str, text: str, out: TextIO) -> bool:
+    """Validate every document in ``text``; print errors as ``NAME:doc N: path: message``."""
+    from datafoundry.api.meta import GROUP, KIND
+    from datafoundry.api.validate import validate_manifest
+
+    ok = True
+    checked = 0
+    for n, doc, syntax_error in _documents(text):
+        if syntax_error is not None:
+            print(f"{name}:doc {n}: {syntax_error}", file=out)
+            return False
+        if doc is None:
+            continue
+        if (
+            isinstance(doc, dict)
+            and doc.get("kind") != KIND
+            and not str(doc.get("apiVersion", "")).startswith(GROUP + "/")
+        ):
+            print(f"{name}:doc {n}: skipped ({doc.get('kind', 'no kind')})", file=out)
+            continue
+        checked += 1
+        _, errors = validate_manifest(doc)
+        for err in errors:
+            print(f"{name}:doc {n}: {err}", file=out)
+        ok = ok and not errors
+    if checked == 0:
+        print(f"{name}: no DataFoundryJob found", file=out)
+        return False
+    if ok:
+        print(f"{name}: valid", file=out)
+    return ok
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    ok = True
+    for file in args.files:
+        try:
+            text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"{file}: {exc.strerror or exc}", file=sys.stdout)
+            ok = False
+            continue
+        ok = validate_text(file, text, sys.stdout) and ok
+    return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------------------------
+
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    _add_crd,
+    _add_validate,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datafoundry", description="Data Foundry: LLM training data on Kubernetes.")
+    parser.add_argument("--version", action="version", version=f"datafoundry {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    func: Command = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
