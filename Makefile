@@ -48,6 +48,10 @@ down: ## stop it
 status: ## show it
 	hack/local-up.sh status
 
+.PHONY: crds
+crds: venv ## regenerate crds/ from the API models
+	$(VENV)/bin/datafoundry crd --output crds/datafoundryjob.yaml
+
 .PHONY: lint
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check operator tests hack

@@ -15,15 +15,14 @@ import (
 	_ "time/tzdata" // CronJob time zones, as upstream's kube-apiserver does
 
 	"go.etcd.io/etcd/server/v3/etcdmain"
-	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/logs/json/register"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
-	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
-	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	kubectl "k8s.io/kubectl/pkg/cmd"
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
@@ -39,7 +38,7 @@ func run(name string) int {
 	case "kube-controller-manager":
 		return cli.Run(controllermanager.NewControllerManagerCommand())
 	case "kube-scheduler":
-		return cli.RunContext(genericapiserver.SetupSignalContext(), scheduler.NewSchedulerCommand())
+		return cli.Run(scheduler.NewSchedulerCommand())
 	case "kubectl":
 		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
 			kubectlutil.CheckErr(err)
