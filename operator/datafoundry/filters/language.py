@@ -1,0 +1,75 @@
+"""Language identification with py3langid (its naive Bayes model ships inside the package)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, text_of
+
+
+@functools.cache
+def _identifier() -> Any:
+    """The model, loaded once per process (about 1.5 s)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-untyped]
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def supported_languages() -> list[str]:
+    return list(_identifier().labels)
+
+
+def normalize_language(code: str) -> str:
+    """``en-US`` / ``EN`` / ``en_us`` -> ``en`` (py3langid speaks ISO 639-1)."""
+    return code.strip().replace("_", "-").split("-")[0].lower()
+
+
+def identify(text: str) -> tuple[str, float]:
+    """(ISO 639-1 code, probability) of the most likely language."""
+    lang, prob = _identifier().classify(text)
+    return str(lang), float(prob)
+
+
+class LanguageFilter(Filter):
+    """Keeps records whose detected language is in ``languages`` with probability >= ``min_confidence``.
+
+    Only the first ``max_chars`` characters are classified (the classifier walks every byte in
+    Python, and a few hundred characters decide the language). Drop reasons: ``language:<code>``
+    for a confidently detected other language, ``low_confidence`` otherwise, ``no_text``.
+    """
+
+    type = "language"
+
+    def __init__(
+        self,
+        *,
+        languages: Iterable[str],
+        min_confidence: float = 0.5,
+        max_chars: int = 500,
+        fields: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        allowed = {normalize_language(code) for code in languages}
+        if not allowed:
+            raise ValueError("language filter needs at least one language")
+        unknown = sorted(allowed - set(supported_languages()))
+        if unknown:
+            raise ValueError(f"unsupported language code(s): {', '.join(unknown)}")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be within [0, 1], got {min_confidence}")
+        self.languages = frozenset(allowed)
+        self.min_confidence = min_confidence
+        self.max_chars = max_chars
+        self.fields = fields
+
+    def apply(self, record: Record) -> FilterResult:
+        text = text_of(record, self.fields)
+        if not text.strip():
+            return FilterResult.drop("no_text")
+        lang, prob = identify(text[: self.max_chars])
+        if lang in self.languages:
+            return KEEP if prob >= self.min_confidence else FilterResult.drop("low_confidence")
+        return FilterResult.drop(f"language:{lang}" if prob >= self.min_confidence else "low_confidence")
