@@ -129,9 +129,62 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------------------------
+# datafoundry operator
+# --------------------------------------------------------------------------------------------
+
+
+def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "operator",
+        help="run the operator (kopf) against the cluster of KUBECONFIG or the in-cluster ServiceAccount",
+    )
+    p.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
+                   help="watch only this namespace (repeatable); default: $DATAFOUNDRY_NAMESPACES, else all")
+    p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus /metrics port (default 8080)")
+    p.add_argument("--health-port", type=int, default=8081, help="liveness /healthz port (default 8081)")
+    p.add_argument("--bind", default="0.0.0.0", help="address for both ports (default 0.0.0.0)")  # noqa: S104
+    p.add_argument("--peering", metavar="NAME",
+                   help="kopf peering name: replicas sharing it elect one active replica")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_operator)
+
+
+def _cmd_operator(args: argparse.Namespace) -> int:
+    from datafoundry.controller.config import OperatorConfig
+    from datafoundry.controller.run import run_operator
+
+    namespaces = args.namespace or list(OperatorConfig.from_env().namespaces)
+    run_operator(namespaces=namespaces, metrics_port=args.metrics_port, health_port=args.health_port,
+                 bind=args.bind, peering=args.peering, verbose=args.verbose)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# datafoundry rbac
+# --------------------------------------------------------------------------------------------
+
+
+def _add_rbac(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("rbac", help="print the operator's least-privilege ClusterRole (YAML)")
+    p.add_argument("--peering", action="store_true", help="include kopf peering permissions")
+    p.set_defaults(func=_cmd_rbac)
+
+
+def _cmd_rbac(args: argparse.Namespace) -> int:
+    import yaml
+
+    from datafoundry.controller.rbac import cluster_role
+
+    sys.stdout.write(yaml.safe_dump(cluster_role(peering=args.peering), sort_keys=False))
+    return 0
+
+
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_crd,
     _add_validate,
+    _add_operator,
+    _add_rbac,
 )
 
 

@@ -1,0 +1,1 @@
+"""kopf handlers and the pure logic behind them: planning children, status, events, metrics."""

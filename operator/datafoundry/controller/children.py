@@ -1,0 +1,328 @@
+"""The child objects of a DataFoundryJob, as manifests (pure functions, no API calls).
+
+Names are deterministic (`<job>-gen-r0`, `<job>-filter-r0-s3`, `<job>-dedup-r0`, `<job>-publish`,
+`<job>-plan`), so a restarted operator finds what it created and creating twice is a harmless
+409. Child Jobs are create-only: once created, Kueue owns their `suspend`; we never flip it back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from datafoundry.api.meta import API_VERSION, KIND
+from datafoundry.api.spec import DataFoundryJobSpec, EngineType
+from datafoundry.controller.config import OperatorConfig
+from datafoundry.pipeline import contract
+
+GROUP_PREFIX = "datafoundry.io"
+LABEL_JOB_NAME = f"{GROUP_PREFIX}/job-name"
+LABEL_JOB_UID = f"{GROUP_PREFIX}/job-uid"
+LABEL_STAGE = f"{GROUP_PREFIX}/stage"
+LABEL_ROUND = f"{GROUP_PREFIX}/round"
+LABEL_SHARD = f"{GROUP_PREFIX}/shard"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "datafoundry-operator"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+GPU_RESOURCE = "nvidia.com/gpu"
+# Kubernetes label values (and so Job names, which pods carry as a label) stop at 63 characters.
+MAX_CHILD_NAME = 63
+
+ChildStage = Literal["generate", "filter", "dedup", "publish"]
+
+
+def child_name(job: str, suffix: str) -> str:
+    """`<job>-<suffix>`, shortened with a stable hash when it would exceed 63 characters."""
+    name = f"{job}-{suffix}"
+    if len(name) <= MAX_CHILD_NAME:
+        return name
+    digest = hashlib.sha256(job.encode()).hexdigest()[:8]
+    keep = MAX_CHILD_NAME - len(suffix) - len(digest) - 2
+    return f"{job[:keep].rstrip('-')}-{digest}-{suffix}"
+
+
+def plan_configmap_name(job: str) -> str:
+    return child_name(job, "plan")
+
+
+def generate_job_name(job: str, round_: int) -> str:
+    return child_name(job, f"gen-r{round_}")
+
+
+def filter_job_name(job: str, round_: int, shard: int) -> str:
+    return child_name(job, f"filter-r{round_}-s{shard}")
+
+
+def dedup_job_name(job: str, round_: int) -> str:
+    return child_name(job, f"dedup-r{round_}")
+
+
+def publish_job_name(job: str) -> str:
+    return child_name(job, "publish")
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def base_labels(name: str, uid: str) -> dict[str, str]:
+    return {LABEL_JOB_NAME: name, LABEL_JOB_UID: uid, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def plan_configmap(name: str, namespace: str, uid: str, plan_json: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": plan_configmap_name(name),
+            "namespace": namespace,
+            "labels": base_labels(name, uid),
+            "ownerReferences": [owner_reference(name, uid)],
+        },
+        "data": {contract.PLAN_CONFIGMAP_KEY: plan_json},
+    }
+
+
+def _storage_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
+    """S3 settings for a worker: Secret references only; the operator never reads the Secret."""
+    out = spec.output
+    env: list[dict[str, Any]] = []
+    if out.endpoint_url:
+        env.append({"name": contract.ENV_ENDPOINT, "value": out.endpoint_url})
+    if out.region:
+        env.append({"name": contract.ENV_REGION, "value": out.region})
+    ref = out.credentials.secret_ref if out.credentials else None
+    if ref is not None:
+        keys = [(contract.ENV_ACCESS_KEY, ref.access_key_id_key), (contract.ENV_SECRET_KEY, ref.secret_access_key_key)]
+        if ref.session_token_key:
+            keys.append((contract.ENV_SESSION_TOKEN, ref.session_token_key))
+        env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys]
+    if out.endpoint_ca is not None:
+        env.append({"name": contract.ENV_CA_BUNDLE, "value": "/etc/datafoundry/ca/ca.crt"})
+    return env
+
+
+def _engine_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
+    engine = spec.generator.engine if spec.generator else None
+    ref = engine.api_key_secret_ref if engine else None
+    if ref is None:
+        return []
+    return [{"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+
+
+def _restricted_pod_security(uid: int) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+RESTRICTED_CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _volumes(name: str, spec: DataFoundryJobSpec, *, shm: str | None) -> tuple[list[Any], list[Any]]:
+    volumes: list[dict[str, Any]] = [
+        {"name": "plan", "configMap": {"name": plan_configmap_name(name)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "plan", "mountPath": contract.PLAN_MOUNT_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if shm:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    ca = spec.output.endpoint_ca
+    if ca is not None:
+        source_key = "secret" if ca.kind == "Secret" else "configMap"
+        ref_name = {"secretName": ca.name} if ca.kind == "Secret" else {"name": ca.name}
+        volumes.append({"name": "ca", source_key: {**ref_name, "items": [{"key": ca.key, "path": "ca.crt"}]}})
+        mounts.append({"name": "ca", "mountPath": "/etc/datafoundry/ca", "readOnly": True})
+    return volumes, mounts
+
+
+def _job(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: DataFoundryJobSpec,
+    config: OperatorConfig,
+    job_name: str,
+    stage: ChildStage,
+    round_: int,
+    shard: int | None,
+    container: dict[str, Any],
+    pod_extra: dict[str, Any],
+    job_extra: dict[str, Any],
+    shm: str | None = None,
+) -> dict[str, Any]:
+    labels = {**base_labels(name, uid), LABEL_STAGE: stage, LABEL_ROUND: str(round_)}
+    if shard is not None:
+        labels[LABEL_SHARD] = str(shard)
+    job_labels = dict(labels)
+    if spec.queue_name:
+        job_labels[KUEUE_QUEUE_LABEL] = spec.queue_name
+    volumes, mounts = _volumes(name, spec, shm=shm)
+    container = {
+        "image": config.filter_image,
+        "imagePullPolicy": "IfNotPresent",
+        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "terminationMessagePath": contract.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+        **container,
+    }
+    container["env"] = [
+        {"name": contract.ENV_PLAN, "value": contract.PLAN_PATH},
+        {"name": contract.ENV_ROUND, "value": str(round_)},
+        {"name": contract.ENV_METRICS_PORT, "value": str(contract.METRICS_PORT)},
+        *_storage_env(spec),
+        *container.get("env", []),
+    ]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": config.worker_service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": _restricted_pod_security(config.worker_uid),
+        "containers": [container],
+        "volumes": volumes,
+        **pod_extra,
+    }
+    if spec.priority_class_name:
+        pod_spec["priorityClassName"] = spec.priority_class_name
+    if config.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in config.image_pull_secrets]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": namespace,
+            "labels": job_labels,
+            "ownerReferences": [owner_reference(name, uid)],
+        },
+        "spec": {
+            # Kueue admits suspended Jobs; without a queue they start at once.
+            "suspend": bool(spec.queue_name),
+            "podFailurePolicy": {
+                "rules": [
+                    # Input that a retry cannot fix fails at once instead of burning retries.
+                    {"action": "FailIndex" if "completionMode" in job_extra else "FailJob",
+                     "onExitCodes": {"operator": "In", "values": [contract.EXIT_BAD_INPUT]}},
+                    # Preemption and node loss are not the worker's fault: retry without counting.
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            **job_extra,
+        },
+    }
+
+
+def generate_job(
+    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, records: int
+) -> dict[str, Any]:
+    """One Indexed Job per round: shard k is pod index k (`JOB_COMPLETION_INDEX`)."""
+    gen = spec.generator
+    if gen is None:
+        raise ValueError("generate_job needs spec.generator")
+    gpus = gen.gpus_per_shard if gen.engine.type == EngineType.VLLM else 0
+    requests: dict[str, Any] = {"cpu": config.generator_cpu, "memory": config.generator_memory}
+    limits: dict[str, Any] = {"memory": config.generator_memory}
+    if gpus:
+        limits[GPU_RESOURCE] = str(gpus)
+    if gen.resources is not None:
+        requests.update(gen.resources.requests or {})
+        limits.update(gen.resources.limits or {})
+    tolerations = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in gen.tolerations or []]
+    if gpus and not any(t.get("key") == GPU_RESOURCE for t in tolerations):
+        # What the ExtendedResourceToleration admission plugin adds on clusters that enable it.
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    pod_extra: dict[str, Any] = {}
+    if gen.node_selector:
+        pod_extra["nodeSelector"] = dict(gen.node_selector)
+    if tolerations:
+        pod_extra["tolerations"] = tolerations
+    container = {
+        "name": "generate",
+        "image": gen.image or config.generator_image,
+        "args": [*contract.worker_args("generate", round_), "--records", str(records)],
+        "env": _engine_env(spec),
+        "resources": {"requests": requests, "limits": limits},
+        "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
+    }
+    return _job(
+        name=name, namespace=namespace, uid=uid, spec=spec, config=config,
+        job_name=generate_job_name(name, round_), stage="generate", round_=round_, shard=None,
+        container=container, pod_extra=pod_extra, shm=config.shm_size if gpus else None,
+        job_extra={
+            "completionMode": "Indexed",
+            "completions": gen.shards,
+            "parallelism": gen.parallelism or gen.shards,
+            "backoffLimitPerIndex": spec.backoff_limit,
+            "maxFailedIndexes": 0,
+        },
+    )
+
+
+def _cpu_job(
+    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig,
+    stage: ChildStage, job_name: str, round_: int, shard: int | None, args: list[str],
+) -> dict[str, Any]:
+    container = {
+        "name": stage,
+        "args": args,
+        "resources": {
+            "requests": {"cpu": config.filter_cpu, "memory": config.filter_memory},
+            "limits": {"memory": config.filter_memory},
+        },
+        "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
+    }
+    return _job(
+        name=name, namespace=namespace, uid=uid, spec=spec, config=config, job_name=job_name,
+        stage=stage, round_=round_, shard=shard, container=container, pod_extra={},
+        job_extra={"completions": 1, "parallelism": 1, "backoffLimit": spec.backoff_limit},
+    )
+
+
+def filter_job(
+    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, shard: int
+) -> dict[str, Any]:
+    """One Job per generated shard, created as soon as that shard's generation is done."""
+    args = [*contract.worker_args("filter", round_), "--shard", str(shard)]
+    return _cpu_job(name, namespace, uid, spec, config, "filter", filter_job_name(name, round_, shard),
+                    round_, shard, args)
+
+
+def dedup_job(
+    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int
+) -> dict[str, Any]:
+    """The global near-duplicate pass over every shard filtered so far."""
+    args = contract.worker_args("dedup", round_)
+    return _cpu_job(name, namespace, uid, spec, config, "dedup", dedup_job_name(name, round_), round_, None, args)
+
+
+def publish_job(
+    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, rounds: int
+) -> dict[str, Any]:
+    """Mix replay data and write the final shards, the manifest and the dataset card."""
+    args = [*contract.worker_args("publish", rounds - 1)]
+    return _cpu_job(name, namespace, uid, spec, config, "publish", publish_job_name(name), rounds - 1, None, args)

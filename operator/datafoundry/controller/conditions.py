@@ -1,0 +1,81 @@
+"""metav1.Condition lists, as plain dicts (the wire shape kopf patches).
+
+Conditions are the truth and `phase` is derived from them. kopf writes status as a JSON merge
+patch, which replaces lists whole, so callers always write back the full list returned here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Condition = dict[str, Any]
+Status = Literal["True", "False", "Unknown"]
+
+ACCEPTED = "Accepted"
+PROGRESSING = "Progressing"
+GENERATED = "Generated"
+FILTERED = "Filtered"
+PUBLISHED = "Published"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SUSPENDED = "Suspended"
+
+ORDER = (ACCEPTED, PROGRESSING, GENERATED, FILTERED, PUBLISHED, SUSPENDED, SUCCEEDED, FAILED)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def is_true(conditions: Sequence[Condition], type_: str) -> bool:
+    found = find(conditions, type_)
+    return found is not None and found.get("status") == "True"
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: Status,
+    reason: str,
+    message: str,
+    observed_generation: int,
+    now: str | None = None,
+) -> list[Condition]:
+    """Return a new list with `type_` set; lastTransitionTime moves only when status changes."""
+    old = find(conditions, type_)
+    changed = old is None or old.get("status") != status
+    new: Condition = {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message[:32768],
+        "observedGeneration": observed_generation,
+        "lastTransitionTime": (now or now_rfc3339()) if changed or old is None else old["lastTransitionTime"],
+    }
+    rest = [c for c in conditions if c.get("type") != type_]
+    merged = [*rest, new]
+    rank = {t: i for i, t in enumerate(ORDER)}
+    return sorted(merged, key=lambda c: rank.get(c["type"], len(ORDER)))
+
+
+def phase_of(conditions: Sequence[Condition], stage: str) -> str:
+    """The one-word summary `kubectl get dfj` shows, derived from the conditions.
+
+    `stage` is the stage the reconciler is in while Progressing (Generating, Filtering,
+    Publishing); it only matters when no terminal or paused condition holds.
+    """
+    if is_true(conditions, FAILED):
+        return "Failed"
+    if is_true(conditions, SUCCEEDED):
+        return "Succeeded"
+    if is_true(conditions, SUSPENDED):
+        return "Suspended"
+    if is_true(conditions, PROGRESSING):
+        return stage
+    return "Pending"

@@ -1,0 +1,51 @@
+"""Operator settings, read once from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    generator_image: str = "ghcr.io/datafoundry/generator:0.1.0"
+    filter_image: str = "ghcr.io/datafoundry/filter:0.1.0"
+    worker_service_account: str = "datafoundry-worker"
+    #: Namespaces to watch; empty means all namespaces (cluster-wide mode).
+    namespaces: tuple[str, ...] = ()
+    #: How often live progress is aggregated from the workers' progress objects.
+    progress_interval_seconds: float = 10.0
+    #: Numeric user the worker containers run as (restricted Pod Security Standard).
+    worker_uid: int = 65532
+    image_pull_secrets: tuple[str, ...] = ()
+    filter_cpu: str = "1"
+    filter_memory: str = "2Gi"
+    generator_cpu: str = "4"
+    generator_memory: str = "32Gi"
+    shm_size: str = "8Gi"
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        env = os.environ
+        base = cls()
+        return cls(
+            generator_image=env.get("DATAFOUNDRY_GENERATOR_IMAGE", base.generator_image),
+            filter_image=env.get("DATAFOUNDRY_FILTER_IMAGE", base.filter_image),
+            worker_service_account=env.get("DATAFOUNDRY_WORKER_SERVICE_ACCOUNT", base.worker_service_account),
+            namespaces=_env_list("DATAFOUNDRY_NAMESPACES"),
+            progress_interval_seconds=float(
+                env.get("DATAFOUNDRY_PROGRESS_INTERVAL_SECONDS", base.progress_interval_seconds)
+            ),
+            worker_uid=int(env.get("DATAFOUNDRY_WORKER_UID", base.worker_uid)),
+            image_pull_secrets=_env_list("DATAFOUNDRY_IMAGE_PULL_SECRETS"),
+            filter_cpu=env.get("DATAFOUNDRY_FILTER_CPU", base.filter_cpu),
+            filter_memory=env.get("DATAFOUNDRY_FILTER_MEMORY", base.filter_memory),
+            generator_cpu=env.get("DATAFOUNDRY_GENERATOR_CPU", base.generator_cpu),
+            generator_memory=env.get("DATAFOUNDRY_GENERATOR_MEMORY", base.generator_memory),
+            shm_size=env.get("DATAFOUNDRY_SHM_SIZE", base.shm_size),
+        )

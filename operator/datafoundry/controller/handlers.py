@@ -1,0 +1,281 @@
+"""kopf handlers: one supervising daemon per DataFoundryJob, woken by its children's events.
+
+Level-based: each pass reads the job's child Jobs and pods from kopf indexes (no API reads),
+decides with the pure `reconcile.decide`, creates or deletes children, and writes the status only
+when something a reader would notice changed. A timer pass aggregates live progress from the
+workers' progress objects. A finished job's daemon exits, so idle jobs cost nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from datafoundry.api.errors import field_errors
+from datafoundry.api.meta import GROUP, PLURAL, VERSION
+from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.controller import children as ch
+from datafoundry.controller import conditions as cond
+from datafoundry.controller import kube, metrics, reasons
+from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.observe import observe
+from datafoundry.controller.progress import read_live_progress, remove_staging
+from datafoundry.controller.reconcile import Decision, decide
+from datafoundry.controller.status import build_status, invalid_status, parse_time
+from datafoundry.pipeline.plan import JobRef, build_plan
+
+log = logging.getLogger(__name__)
+CONFIG = OperatorConfig.from_env()
+_wake: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+_phases: dict[tuple[str, str], str] = {}
+# Fields that change on every pass; a status differing only in these is not worth a write.
+VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
+
+
+def wake(uid: str | None) -> None:
+    """Must run on the event loop (asyncio.Event is not thread-safe): callers are async handlers."""
+    if uid:
+        _wake[uid].set()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # A strict status schema prunes kopf's own bookkeeping: keep it in annotations instead.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # kopf turns handler log lines into Events; ours are explicit, so only warnings become Events.
+    settings.posting.level = logging.WARNING
+    # Reconnect watches regularly so a restarted API server is noticed without a human.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.reconnect_backoff = 1.0
+    settings.execution.max_workers = 20
+    # No CRD/namespace scanning: the resources are known, and it would need more RBAC.
+    settings.scanning.disabled = True
+    metrics.preinitialise()
+
+
+@kopf.index("batch", "v1", "jobs", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
+def child_jobs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
+    return {labels[ch.LABEL_JOB_UID]: dict(body)}
+
+
+@kopf.index("", "v1", "pods", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
+def child_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]] | None:
+    phase = (body.get("status") or {}).get("phase")
+    if phase not in ("Succeeded", "Failed"):
+        return None
+    # Only what the reconciler reads: keeps the index small with thousands of pods.
+    return {labels[ch.LABEL_JOB_UID]: {
+        "metadata": {"labels": dict(labels), "annotations": dict(body.metadata.annotations)},
+        "status": {"phase": phase, "containerStatuses": body.get("status", {}).get("containerStatuses")},
+    }}
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
+async def on_child_job_event(labels: kopf.Labels, **_: Any) -> None:
+    wake(labels.get(ch.LABEL_JOB_UID))
+
+
+@kopf.on.event("", "v1", "pods", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
+async def on_child_pod_event(labels: kopf.Labels, status: kopf.Status, **_: Any) -> None:
+    if status.get("phase") in ("Succeeded", "Failed"):
+        wake(labels.get(ch.LABEL_JOB_UID))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def on_job_event(uid: str | None, **_: Any) -> None:
+    wake(uid)
+
+
+def _record_phase(namespace: str, name: str, phase: str | None) -> None:
+    old = _phases.get((namespace, name))
+    if phase is None or old == phase:
+        return
+    _phases[(namespace, name)] = phase
+    metrics.phase_transitions_total.labels(phase).inc()
+    counts = dict.fromkeys(metrics.PHASES, 0)
+    for p in _phases.values():
+        counts[p] = counts.get(p, 0) + 1
+    for p, n in counts.items():
+        metrics.jobs.labels(p).set(n)
+
+
+def _significant(status: dict[str, Any]) -> dict[str, Any]:
+    out = dict(status)
+    if "progress" in out:
+        out["progress"] = {k: v for k, v in out["progress"].items() if k not in VOLATILE_PROGRESS}
+    out["conditions"] = [{k: v for k, v in c.items()} for c in out.get("conditions") or []]
+    return out
+
+
+def _events(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """An Event for every phase change and every condition that became True."""
+    if old.get("phase") != new.get("phase"):
+        kind = "Warning" if new.get("phase") == "Failed" else "Normal"
+        failed = cond.find(new.get("conditions") or [], cond.FAILED)
+        message = failed["message"] if failed and kind == "Warning" else f"phase {new.get('phase')}"
+        kopf.event(body, type=kind, reason=str(new.get("phase")), message=message)
+
+
+async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, namespace: str, uid: str) -> str:
+    spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    plan = build_plan(JobRef(name=name, namespace=namespace, uid=uid, generation=body.meta.get("generation", 1)),
+                      spec_json)
+    manifest = ch.plan_configmap(name, namespace, uid, plan.to_json())
+    if await kube.create(manifest):
+        kopf.event(body, type="Normal", reason=reasons.CREATED_PLAN,
+                   message=f"plan {manifest['metadata']['name']} (recipe {plan.recipe_hash[:12]})")
+    else:
+        owner = await kube.configmap_owner(namespace, manifest["metadata"]["name"])
+        if owner not in (None, uid):
+            # A previous job of the same name still owns it; the garbage collector removes it soon.
+            raise kopf.TemporaryError("plan ConfigMap of a previous job still exists", delay=5)
+    return plan.recipe_hash
+
+
+async def _apply(body: kopf.Body, namespace: str, decision: Decision) -> None:
+    for obj in decision.creates:
+        kind, child = obj["kind"], obj["metadata"]["name"]
+        try:
+            if await kube.create(obj):
+                kopf.event(body, type="Normal", reason=reasons.CREATED_JOB, message=f"created {kind} {child}")
+        except Exception as e:
+            kopf.event(body, type="Warning", reason=reasons.FAILED_TO_CREATE_JOB, message=f"{kind} {child}: {e}")
+            raise
+    for child in decision.deletes:
+        try:
+            await kube.delete_job(namespace, child)
+            kopf.event(body, type="Normal", reason=reasons.DELETED_JOB, message=f"deleted Job {child}")
+        except Exception as e:
+            kopf.event(body, type="Warning", reason=reasons.FAILED_TO_DELETE_JOB, message=f"Job {child}: {e}")
+            raise
+
+
+def _terminal(status: dict[str, Any]) -> bool:
+    conditions = status.get("conditions") or []
+    failed = cond.find(conditions, cond.FAILED)
+    if failed and failed.get("status") == "True" and failed.get("reason") == reasons.INVALID_SPEC:
+        return False  # the user may still fix the spec
+    return cond.is_true(conditions, cond.SUCCEEDED) or cond.is_true(conditions, cond.FAILED)
+
+
+async def reconcile_once(
+    body: kopf.Body, name: str, namespace: str, uid: str, jobs: list[Any], pods: list[Any], *, with_live: bool
+) -> bool:
+    """One pass; True when the job is finished (succeeded or failed for good)."""
+    old: dict[str, Any] = dict(body.get("status") or {})
+    generation = int(body.meta.get("generation") or 1)
+    if _terminal(old):
+        _record_phase(namespace, name, old.get("phase"))
+        return True
+    try:
+        spec = DataFoundryJobSpec.model_validate(dict(body.spec))
+    except ValidationError as e:
+        message = "; ".join(str(fe) for fe in field_errors(e, prefix="spec"))
+        new = invalid_status(old, generation, reasons.INVALID_SPEC, message)
+        if _significant(new) != _significant(old):
+            await kube.patch_status(namespace, name, new)
+            _events(body, old, new)
+        _record_phase(namespace, name, new["phase"])
+        return False
+    if cond.find(old.get("conditions") or [], cond.FAILED):
+        old["conditions"] = [c for c in old["conditions"] if c["type"] not in (cond.FAILED, cond.ACCEPTED)]
+    recipe = await _ensure_plan(body, spec, name, namespace, uid)
+    observed = observe(jobs, pods, plan_exists=True)
+    live = read_live_progress(spec, uid) if with_live else {}
+    decision = decide(name=name, namespace=namespace, uid=uid, spec=spec, observed=observed, config=CONFIG,
+                      start_time=parse_time(old.get("startTime")), live=live)
+    await _apply(body, namespace, decision)
+    new = build_status(old, decision, generation=generation, target=spec.target.records,
+                       output_uri=spec.output.uri, plan_hash=recipe,
+                       plan_config_map=ch.plan_configmap_name(name))
+    if _significant(new) != _significant(old) or with_live:
+        await kube.patch_status(namespace, name, new)
+        _events(body, old, new)
+    c = decision.counts
+    metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
+                        rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+                        shards={s: sc.to_dict() for s, sc in decision.shards.items()})
+    _record_phase(namespace, name, new["phase"])
+    finished = decision.succeeded is not None or decision.failed is not None
+    if finished:
+        start, end = parse_time(new.get("startTime")), parse_time(new.get("completionTime"))
+        if start and end:
+            metrics.job_duration_seconds.labels(new["phase"]).observe((end - start).total_seconds())
+    return finished
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def supervise(
+    body: kopf.Body, name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, **kwargs: Any
+) -> None:
+    assert namespace is not None, "DataFoundryJob is namespaced"
+    child_jobs: kopf.Index[str, dict[str, Any]] = kwargs["child_jobs"]
+    child_pods: kopf.Index[str, dict[str, Any]] = kwargs["child_pods"]
+    event = _wake[uid]
+    last_live = 0.0
+    loop = asyncio.get_running_loop()
+    while not stopped:
+        event.clear()
+        with_live = loop.time() - last_live >= CONFIG.progress_interval_seconds
+        with metrics.reconcile_timer():
+            finished = await reconcile_once(
+                body, name, namespace, uid,
+                list(child_jobs[uid]) if uid in child_jobs else [],
+                list(child_pods[uid]) if uid in child_pods else [],
+                with_live=with_live,
+            )
+        if with_live:
+            last_live = loop.time()
+        if finished:
+            await _expire(body, name, namespace, stopped)
+            return
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=CONFIG.progress_interval_seconds)
+        finally:
+            waiter.cancel()
+
+
+async def _expire(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped) -> None:
+    """ttlSecondsAfterFinished: delete the job (the garbage collector takes its children)."""
+    ttl = body.spec.get("ttlSecondsAfterFinished")
+    done = parse_time((body.get("status") or {}).get("completionTime"))
+    if ttl is None or done is None:
+        return
+    delay = (done + timedelta(seconds=int(ttl)) - datetime.now(UTC)).total_seconds()
+    if delay > 0 and await stopped.wait(delay):
+        return
+    await kube.delete_job_resource(namespace, name)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, retries=5, backoff=2)
+async def cleanup(body: kopf.Body, name: str, namespace: str | None, uid: str, retry: int, **_: Any) -> None:
+    """Remove the job's staging objects; the published dataset is kept. Children go by ownerReferences."""
+    assert namespace is not None, "DataFoundryJob is namespaced"
+    metrics.forget_job(namespace, name)
+    _phases.pop((namespace, name), None)
+    _wake.pop(uid, None)
+    try:
+        spec = DataFoundryJobSpec.model_validate(dict(body.spec))
+    except ValidationError:
+        return  # never started: nothing was staged
+    try:
+        removed = await asyncio.to_thread(remove_staging, spec, uid)
+    except Exception as e:
+        if retry < 4:
+            raise kopf.TemporaryError(f"removing staging objects failed: {e}", delay=2) from e
+        kopf.event(body, type="Warning", reason=reasons.FAILED_TO_CLEAN_STAGING,
+                   message=f"gave up removing _staging/{uid}/ after {retry + 1} tries: {e}")
+        return
+    kopf.event(body, type="Normal", reason=reasons.CLEANED_STAGING, message=f"removed {removed} staging objects")

@@ -1,0 +1,158 @@
+"""What exists in the cluster for one DataFoundryJob, parsed from raw objects (pure).
+
+The reconciler never trusts memory that a restart loses: it recomputes everything from these
+observations, which come from kopf indexes of child Jobs and their pods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from datafoundry.controller.children import LABEL_ROUND, LABEL_SHARD, LABEL_STAGE
+from datafoundry.pipeline.contract import Progress
+
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+def parse_indexes(text: str | None) -> frozenset[int]:
+    """Kubernetes' compressed index list ("0-2,5") as a set."""
+    out: set[int] = set()
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class ChildJob:
+    name: str
+    stage: str
+    round: int
+    shard: int | None
+    completions: int
+    succeeded: int
+    failed: int
+    active: int
+    completed_indexes: frozenset[int]
+    complete: bool
+    failed_reason: str | None
+    failed_message: str
+    suspended: bool
+    deleting: bool
+    args: tuple[str, ...]
+    created: str | None
+    completion_time: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or self.failed_reason is not None
+
+    def arg(self, flag: str) -> str | None:
+        """The value after `flag` in the container args (how a round's size is remembered)."""
+        args = list(self.args)
+        return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
+def child_job(obj: Mapping[str, Any]) -> ChildJob:
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
+    labels = meta.get("labels", {})
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failed = conditions.get("Failed")
+    containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
+    completions = int(spec.get("completions") or 1)
+    completed = parse_indexes(status.get("completedIndexes"))
+    if spec.get("completionMode") != "Indexed" and status.get("succeeded"):
+        completed = frozenset({0})
+    shard = labels.get(LABEL_SHARD)
+    return ChildJob(
+        name=meta.get("name", ""),
+        stage=labels.get(LABEL_STAGE, ""),
+        round=int(labels.get(LABEL_ROUND, "0")),
+        shard=int(shard) if shard is not None else None,
+        completions=completions,
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        active=int(status.get("active") or 0),
+        completed_indexes=completed,
+        complete="Complete" in conditions,
+        failed_reason=failed.get("reason", "Failed") if failed else None,
+        failed_message=failed.get("message", "") if failed else "",
+        suspended=bool(spec.get("suspend")) or "Suspended" in conditions,
+        deleting=bool(meta.get("deletionTimestamp")),
+        args=tuple(containers[0].get("args") or ()),
+        created=meta.get("creationTimestamp"),
+        completion_time=status.get("completionTime"),
+    )
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    """A finished worker pod: its exit code and the final counts it left in its message."""
+
+    job: str
+    index: int
+    phase: str
+    exit_code: int | None
+    message: str
+    progress: Progress | None
+
+
+def pod_outcome(obj: Mapping[str, Any]) -> PodOutcome | None:
+    meta, status = obj.get("metadata", {}), obj.get("status") or {}
+    phase = status.get("phase", "")
+    if phase not in ("Succeeded", "Failed"):
+        return None
+    terminated: Mapping[str, Any] = {}
+    for cs in status.get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        if terminated:
+            break
+    message = str(terminated.get("message") or "")
+    progress: Progress | None = None
+    try:
+        progress = Progress.model_validate(json.loads(message)) if message.startswith("{") else None
+    except ValueError:
+        progress = None
+    labels = meta.get("labels", {})
+    index = (meta.get("annotations") or {}).get(COMPLETION_INDEX_ANNOTATION) or labels.get(LABEL_SHARD) or "0"
+    return PodOutcome(
+        job=labels.get(JOB_NAME_LABEL) or labels.get("job-name", ""),
+        index=int(index),
+        phase=phase,
+        exit_code=terminated.get("exitCode"),
+        message=message,
+        progress=progress,
+    )
+
+
+@dataclass(frozen=True)
+class Observed:
+    jobs: tuple[ChildJob, ...]
+    pods: tuple[PodOutcome, ...]
+    plan_exists: bool
+
+    def job(self, name: str) -> ChildJob | None:
+        return next((j for j in self.jobs if j.name == name), None)
+
+    def final_progress(self, job: str, index: int = 0) -> Progress | None:
+        """The counts of the successful pod for `index` of `job`, if one reported them."""
+        for pod in self.pods:
+            if pod.job == job and pod.index == index and pod.phase == "Succeeded" and pod.progress:
+                return pod.progress
+        return None
+
+    def last_failure(self, job: str) -> PodOutcome | None:
+        failed = [p for p in self.pods if p.job == job and p.phase == "Failed"]
+        return failed[-1] if failed else None
+
+
+def observe(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]], plan_exists: bool) -> Observed:
+    outcomes = tuple(o for o in (pod_outcome(p) for p in pods) if o is not None)
+    return Observed(jobs=tuple(child_job(j) for j in jobs), pods=outcomes, plan_exists=plan_exists)

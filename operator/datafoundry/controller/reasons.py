@@ -1,0 +1,29 @@
+"""Condition and event reasons, in one place (CamelCase, paired Created/FailedTo... as upstream)."""
+
+from __future__ import annotations
+
+# Conditions
+ACCEPTED = "Accepted"
+INVALID_SPEC = "InvalidSpec"
+IMMUTABLE_FIELD_CHANGED = "ImmutableFieldChanged"
+STAGE_RUNNING = "StageRunning"
+SUSPENDED = "Suspended"
+RESUMED = "Resumed"
+SHARD_FAILED = "ShardFailed"
+BAD_INPUT = "BadInput"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+MISSING_RESULT = "MissingResult"
+PUBLISHED = "Published"
+BUDGET_EXHAUSTED = "BudgetExhausted"
+ALL_SHARDS_DONE = "AllShardsDone"
+WAITING = "Waiting"
+
+# Events (paired)
+CREATED_JOB = "CreatedJob"
+FAILED_TO_CREATE_JOB = "FailedToCreateJob"
+CREATED_PLAN = "CreatedPlan"
+FAILED_TO_CREATE_PLAN = "FailedToCreatePlan"
+DELETED_JOB = "DeletedJob"
+FAILED_TO_DELETE_JOB = "FailedToDeleteJob"
+CLEANED_STAGING = "CleanedStaging"
+FAILED_TO_CLEAN_STAGING = "FailedToCleanStaging"

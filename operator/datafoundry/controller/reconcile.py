@@ -1,0 +1,276 @@
+"""The DataFoundryJob state machine as one pure function: observations in, a decision out.
+
+Stages per round r: an Indexed generator Job (`<job>-gen-r<r>`); a filter Job per generated
+shard, created as soon as that shard is done; a dedup Job over everything filtered so far
+(`<job>-dedup-r<r>`), whose final counts are cumulative. If fewer records than the target
+survived and the budget allows another round, round r+1 asks for the missing records scaled by
+the acceptance seen so far. Then one publish Job. With `spec.input` (curation) there is no
+generator: round 0 filters the input shards directly.
+
+Everything is recomputed from what exists, so the operator can die between any two steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.controller import children as ch
+from datafoundry.controller import reasons
+from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.observe import ChildJob, Observed
+from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
+from datafoundry.pipeline.plan import first_round_records, top_up_records
+
+GENERATING, FILTERING, PUBLISHING = "Generating", "Filtering", "Publishing"
+ShardKey = tuple[str, int, int]  # (stage, round, shard)
+RESULT_GRACE_SECONDS = 120
+
+
+@dataclass
+class Counts:
+    generated: int = 0
+    accepted: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    replay: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, p: Progress, *, accepted: bool = True, generated: bool = True) -> None:
+        if generated:
+            self.generated += p.generated
+            self.prompt_tokens += p.prompt_tokens
+            self.completion_tokens += p.completion_tokens
+        if accepted:
+            self.accepted += p.accepted
+            for name, n in p.rejected.items():
+                self.rejected[name] = self.rejected.get(name, 0) + n
+
+    @classmethod
+    def from_progress(cls, p: Progress) -> Counts:
+        c = cls()
+        c.add(p)
+        return c
+
+
+@dataclass
+class ShardCounts:
+    total: int = 0
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"total": self.total, "active": self.active, "succeeded": self.succeeded, "failed": self.failed}
+
+
+@dataclass
+class Decision:
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    #: Unfinished child Jobs to delete (suspend, deadline, failure): their finished work stays in S3.
+    deletes: list[str] = field(default_factory=list)
+    stage: str = GENERATING
+    round: int = 0
+    counts: Counts = field(default_factory=Counts)
+    shards: dict[str, ShardCounts] = field(
+        default_factory=lambda: {"generate": ShardCounts(), "filter": ShardCounts(), "publish": ShardCounts()}
+    )
+    generated_done: bool = False
+    filtered_done: bool = False
+    published: Progress | None = None
+    suspended: bool = False
+    failed: tuple[str, str] | None = None
+    succeeded: tuple[str, str] | None = None
+    waiting: str = ""
+
+
+def _failure(observed: Observed, job: ChildJob, what: str) -> tuple[str, str]:
+    pod = observed.last_failure(job.name)
+    detail = ""
+    if pod is not None:
+        text = pod.progress.message if pod.progress and pod.progress.message else pod.message
+        detail = f": exit code {pod.exit_code}: {text.strip()[-1000:]}" if text else f": exit code {pod.exit_code}"
+        if pod.exit_code == EXIT_BAD_INPUT:
+            return reasons.BAD_INPUT, f"{what} {job.name} rejected its input{detail}"
+    message = f"{what} {job.name} failed ({job.failed_reason}: {job.failed_message}){detail}"
+    return reasons.SHARD_FAILED, message
+
+
+def _unfinished(observed: Observed) -> list[str]:
+    return [j.name for j in observed.jobs if not j.finished and not j.deleting]
+
+
+def _deadline_passed(spec: DataFoundryJobSpec, start_time: datetime | None, now: datetime) -> bool:
+    if spec.active_deadline_seconds is None or start_time is None:
+        return False
+    return (now - start_time).total_seconds() > spec.active_deadline_seconds
+
+
+def _result_overdue(job: ChildJob, now: datetime) -> bool:
+    """A finished Job whose pod's counts have not shown up for RESULT_GRACE_SECONDS."""
+    if not job.completion_time:
+        return False
+    done = datetime.fromisoformat(job.completion_time.replace("Z", "+00:00"))
+    return (now - done).total_seconds() > RESULT_GRACE_SECONDS
+
+
+def _live(live: Mapping[ShardKey, Progress], key: ShardKey) -> Progress | None:
+    return live.get(key)
+
+
+def decide(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: DataFoundryJobSpec,
+    observed: Observed,
+    config: OperatorConfig,
+    start_time: datetime | None,
+    now: datetime | None = None,
+    live: Mapping[ShardKey, Progress] | None = None,
+) -> Decision:
+    now = now or datetime.now(UTC)
+    live = live or {}
+    d = Decision()
+    if _deadline_passed(spec, start_time, now):
+        d.deletes = _unfinished(observed)
+        d.failed = (reasons.DEADLINE_EXCEEDED, f"activeDeadlineSeconds={spec.active_deadline_seconds} exceeded")
+        return d
+    if spec.suspend:
+        d.suspended = True
+        d.deletes = _unfinished(observed)
+    args = (name, namespace, uid, spec, config)
+    target = spec.target.records
+    prior = Counts()  # cumulative counts after the last finished dedup
+    round_ = 0
+    while True:
+        d.round = round_
+        if spec.generator is not None:
+            gen_name = ch.generate_job_name(name, round_)
+            gen = observed.job(gen_name)
+            if gen is None or gen.deleting:
+                if round_ == 0:
+                    records = first_round_records(target, spec.target.overgenerate)
+                else:
+                    records = top_up_records(target, prior.accepted, prior.generated, spec.target.overgenerate)
+                if gen is None and not d.suspended:
+                    d.creates.append(ch.generate_job(*args, round_, records))
+                d.stage, d.counts = GENERATING, prior
+                d.shards["generate"] = ShardCounts(total=spec.generator.shards, active=0)
+                d.waiting = f"creating generator round {round_}" if gen is None else f"waiting for {gen_name} to go"
+                return d
+            if gen.failed_reason is not None:
+                d.failed = _failure(observed, gen, "generator Job")
+                d.deletes = _unfinished(observed)
+                return d
+            shards = gen.completions
+            produced = sorted(gen.completed_indexes)
+            d.shards["generate"] = ShardCounts(
+                total=shards, active=gen.active, succeeded=len(produced), failed=0
+            )
+        else:
+            assert spec.input is not None
+            gen, shards, produced = None, spec.input.shards, list(range(spec.input.shards))
+
+        counts = Counts(**{**prior.__dict__, "rejected": dict(prior.rejected)})
+        if gen is not None:
+            for k in range(shards):
+                final = observed.final_progress(gen.name, k) if k in gen.completed_indexes else None
+                p = final or _live(live, ("generate", round_, k))
+                if p is not None:
+                    counts.add(p, accepted=False)
+        filt = ShardCounts(total=shards)
+        filters_done = 0
+        for k in produced:
+            fname = ch.filter_job_name(name, round_, k)
+            fjob = observed.job(fname)
+            if fjob is None or fjob.deleting:
+                if fjob is None and not d.suspended:
+                    d.creates.append(ch.filter_job(*args, round_, k))
+                continue
+            if fjob.failed_reason is not None:
+                d.failed = _failure(observed, fjob, "filter Job")
+                d.deletes = _unfinished(observed)
+                return d
+            if fjob.complete:
+                filters_done += 1
+            else:
+                filt.active += 1
+            p = observed.final_progress(fname) if fjob.complete else _live(live, ("filter", round_, k))
+            if p is not None:
+                counts.add(p, generated=gen is None)
+        filt.succeeded = filters_done
+        d.shards["filter"] = filt
+        d.counts = counts
+        d.generated_done = gen is None or gen.complete
+        if not d.generated_done or filters_done < shards:
+            d.stage = GENERATING if not d.generated_done else FILTERING
+            return d
+
+        dname = ch.dedup_job_name(name, round_)
+        dedup = observed.job(dname)
+        d.shards["publish"] = ShardCounts(total=1)
+        if dedup is None or dedup.deleting:
+            if dedup is None and not d.suspended:
+                d.creates.append(ch.dedup_job(*args, round_))
+            d.stage = FILTERING
+            return d
+        if dedup.failed_reason is not None:
+            d.failed = _failure(observed, dedup, "dedup Job")
+            return d
+        if not dedup.complete:
+            d.stage, d.shards["publish"].active = FILTERING, 1
+            return d
+        summary = observed.final_progress(dname)
+        if summary is None:
+            # The Job's and the pod's watch events arrive in either order: wait for the pod a while.
+            if _result_overdue(dedup, now):
+                d.failed = (reasons.MISSING_RESULT, f"dedup Job {dname} finished without reporting its counts")
+            else:
+                d.stage, d.waiting = FILTERING, f"waiting for the result of {dname}"
+            return d
+        prior = Counts.from_progress(summary)
+        d.counts = prior
+        more_rounds = spec.generator is not None and round_ + 1 < spec.budget.max_rounds
+        if prior.accepted < target and more_rounds:
+            round_ += 1
+            continue
+        break
+
+    d.filtered_done = True
+    d.stage = PUBLISHING
+    pname = ch.publish_job_name(name)
+    pub = observed.job(pname)
+    if pub is None or pub.deleting:
+        if pub is None and not d.suspended:
+            d.creates.append(ch.publish_job(*args, round_ + 1))
+        return d
+    if pub.failed_reason is not None:
+        d.failed = _failure(observed, pub, "publish Job")
+        return d
+    if not pub.complete:
+        d.shards["publish"].active = 1
+        return d
+    result = observed.final_progress(pname)
+    if result is None:
+        if _result_overdue(pub, now):
+            d.failed = (reasons.MISSING_RESULT, f"publish Job {pname} finished without reporting the dataset")
+        else:
+            d.waiting = f"waiting for the result of {pname}"
+        return d
+    d.shards["publish"].succeeded = 1
+    d.published = result
+    d.counts.replay = result.accepted - min(result.accepted, prior.accepted)
+    if prior.accepted < target:
+        d.succeeded = (
+            reasons.BUDGET_EXHAUSTED,
+            f"published {prior.accepted} of {target} records: the budget of "
+            f"{spec.budget.max_rounds} round(s) is spent",
+        )
+    else:
+        d.succeeded = (reasons.PUBLISHED, f"published {result.accepted} records")
+    return d

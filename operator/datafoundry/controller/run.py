@@ -1,0 +1,45 @@
+"""`datafoundry operator`: the kopf operator with metrics, probes, namespace scoping and peering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import kopf
+from prometheus_client import start_http_server
+
+from datafoundry.controller import metrics
+
+
+def run_operator(
+    *,
+    namespaces: Sequence[str] = (),
+    metrics_port: int = 8080,
+    health_port: int = 8081,
+    bind: str = "0.0.0.0",  # noqa: S104 - in a pod the probes and Prometheus come from outside
+    peering: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """Watch all namespaces (no `namespaces`) or only the listed ones; blocks until stopped.
+
+    With `peering`, replicas sharing that KopfPeering/ClusterKopfPeering name elect one active
+    replica and the others stand by; without it the operator runs standalone.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not verbose:
+        # kopf logs every handler run at INFO; our own Events and metrics say what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Importing registers the handlers with kopf's default registry.
+    from datafoundry.controller import handlers  # noqa: F401
+
+    start_http_server(metrics_port, addr=bind, registry=metrics.REGISTRY)
+    asyncio.run(kopf.operator(
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        standalone=peering is None,
+        peering_name=peering,
+        liveness_endpoint=f"http://{bind}:{health_port}/healthz",
+    ))

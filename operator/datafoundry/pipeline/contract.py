@@ -1,0 +1,110 @@
+"""The worker contract: how the operator starts worker pods and how they report back.
+
+A worker pod runs
+
+    datafoundry worker {generate|filter|dedup|publish} --plan /etc/datafoundry/plan.json --round R
+
+with the shard index taken from `--shard` or, in an Indexed Job, from `JOB_COMPLETION_INDEX`.
+The plan (the resolved recipe, see `datafoundry.pipeline.plan`) is a ConfigMap the operator owns,
+mounted read-only at `PLAN_PATH`. S3 credentials come from the job's Secret through
+`secretKeyRef` environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
+`AWS_SESSION_TOKEN`) or from the pod's identity; the endpoint from `AWS_ENDPOINT_URL`.
+
+A worker writes its data and checkpoints under the staging prefix (`datafoundry.pipeline.layout`),
+rewrites a small `Progress` object at most every `PROGRESS_MIN_INTERVAL_SECONDS`, writes
+`_DONE.json` (a `Progress` with state `done`) when its shard is complete, and writes the same
+final `Progress` to the container termination message. Exit codes: 0 done; `EXIT_BAD_INPUT` for
+input that retrying cannot fix (the operator fails the job instead of retrying the shard); any
+other non-zero code is retried up to the job's `backoffLimit` per shard.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+PLAN_PATH = "/etc/datafoundry/plan.json"
+PLAN_MOUNT_DIR = "/etc/datafoundry"
+PLAN_CONFIGMAP_KEY = "plan.json"
+TERMINATION_LOG = "/dev/termination-log"
+# Kubernetes keeps at most 4096 bytes of a termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+PROGRESS_MIN_INTERVAL_SECONDS = 5.0
+METRICS_PORT = 9090
+
+ENV_PLAN = "DATAFOUNDRY_PLAN"
+ENV_ROUND = "DATAFOUNDRY_ROUND"
+ENV_SHARD = "JOB_COMPLETION_INDEX"
+ENV_METRICS_PORT = "DATAFOUNDRY_METRICS_PORT"
+#: Where to write the termination message; only set where the file is not at the usual path.
+ENV_TERMINATION_LOG = "DATAFOUNDRY_TERMINATION_LOG"
+ENV_ENDPOINT = "AWS_ENDPOINT_URL"
+ENV_CA_BUNDLE = "AWS_CA_BUNDLE"
+ENV_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
+ENV_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name, not a secret
+ENV_SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 - a variable name
+ENV_REGION = "AWS_DEFAULT_REGION"
+
+EXIT_OK = 0
+EXIT_RETRYABLE = 1
+EXIT_BAD_INPUT = 3
+
+WorkerStage = Literal["generate", "filter", "dedup", "publish"]
+ShardState = Literal["running", "done", "failed"]
+
+
+class Progress(BaseModel):
+    """What one shard of one stage has done so far; the operator sums these into the status."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    stage: WorkerStage
+    round: int = Field(ge=0)
+    shard: int = Field(ge=0)
+    state: ShardState = "running"
+    chunks_done: int = 0
+    chunks_total: int = 0
+    generated: int = 0
+    accepted: int = 0
+    rejected: dict[str, int] = Field(default_factory=dict)
+    parse_failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: Publish only: the dataset it wrote.
+    bytes_written: int = 0
+    manifest_uri: str | None = None
+    sha256: str | None = None
+    started_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    message: str = ""
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def termination_message(progress: Progress) -> str:
+    """The final counts, trimmed so Kubernetes keeps all of it (rejections by filter go first)."""
+    text = progress.to_json()
+    if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
+        return text
+    slim = progress.model_copy(update={"rejected": {}, "message": progress.message[:512]})
+    return slim.to_json()
+
+
+def write_termination_message(progress: Progress) -> None:
+    """Best effort: outside a pod the usual path may not be writable, and that is fine."""
+    path = os.environ.get(ENV_TERMINATION_LOG, TERMINATION_LOG)
+    try:
+        with open(path, "w") as f:
+            f.write(termination_message(progress))
+    except OSError:
+        pass
+
+
+def worker_args(stage: WorkerStage, round_: int) -> list[str]:
+    """The container args of a worker pod (the image's entrypoint is `datafoundry`)."""
+    return ["worker", stage, "--plan", PLAN_PATH, "--round", str(round_)]

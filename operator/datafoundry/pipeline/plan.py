@@ -1,0 +1,91 @@
+"""The resolved plan of a job: what the workers read, and the arithmetic of rounds and shards.
+
+The plan is written once per job object (a ConfigMap the job owns, mounted into every worker
+pod) and never changes: the recipe is immutable once the job has started. How many records a
+round asks for is decided by the operator from what earlier rounds accepted and is passed to
+that round's pods as an argument, so the plan stays the same for every round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+PLAN_VERSION = 1
+
+# Spec fields that decide when and where a job runs, not what it produces: they are left out of
+# the recipe hash, so suspending or requeueing a job does not make it a different dataset.
+NON_RECIPE_FIELDS = frozenset(
+    {"suspend", "queueName", "priorityClassName", "ttlSecondsAfterFinished", "activeDeadlineSeconds"}
+)
+
+
+class JobRef(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int = 1
+
+
+class Plan(BaseModel):
+    """Everything a worker needs besides its stage, round, shard and credentials."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    version: int = PLAN_VERSION
+    job: JobRef
+    recipe_hash: str
+    spec: dict[str, Any] = Field(description="The job's spec as applied (camelCase), defaults filled in.")
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(by_alias=True, mode="json"), sort_keys=True, indent=1)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def recipe_hash(spec: dict[str, Any]) -> str:
+    """sha256 of the parts of the spec that decide the dataset (camelCase keys)."""
+    recipe = {k: v for k, v in spec.items() if k not in NON_RECIPE_FIELDS}
+    return hashlib.sha256(canonical_json(recipe).encode()).hexdigest()
+
+
+def build_plan(job: JobRef, spec: dict[str, Any]) -> Plan:
+    return Plan(job=job, recipe_hash=recipe_hash(spec), spec=spec)
+
+
+def shard_share(total: int, shards: int, shard: int) -> int:
+    """Records shard `shard` of `shards` produces when a round asks for `total` (spread evenly)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} out of range 0..{shards - 1}")
+    base, extra = divmod(total, shards)
+    return base + (1 if shard < extra else 0)
+
+
+def first_round_records(target: int, overgenerate: float) -> int:
+    """Records to generate in round 0: the target scaled by the expected acceptance."""
+    return max(target, math.ceil(target * overgenerate))
+
+
+def top_up_records(target: int, accepted: int, generated: int, overgenerate: float) -> int:
+    """Records to generate in the next round, from the acceptance rate seen so far.
+
+    Returns 0 when the target is met. With nothing accepted yet the rate is unknown, so the
+    round is as large as the first one (never unbounded).
+    """
+    missing = target - accepted
+    if missing <= 0:
+        return 0
+    if accepted == 0 or generated == 0:
+        return first_round_records(target, overgenerate)
+    rate = accepted / generated
+    # 10% headroom over the observed rate so one more round usually suffices.
+    return max(1, math.ceil(missing / rate * 1.1))
