@@ -161,6 +161,30 @@ def _cmd_operator(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# datafoundry worker <stage>
+# --------------------------------------------------------------------------------------------
+
+
+def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import importlib
+
+    from datafoundry.workers import STAGES
+
+    p = sub.add_parser("worker", help="run one stage of a job's pipeline (the entrypoint of worker pods)")
+    stages = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, module_name in STAGES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            continue  # a stage that is not built yet is simply not offered
+        sp = stages.add_parser(stage, help=(module.__doc__ or "").strip().splitlines()[0])
+        module.add_arguments(sp)
+        sp.set_defaults(func=module.run)
+
+
+# --------------------------------------------------------------------------------------------
 # datafoundry rbac
 # --------------------------------------------------------------------------------------------
 
@@ -184,6 +208,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_crd,
     _add_validate,
     _add_operator,
+    _add_worker,
     _add_rbac,
 )
 

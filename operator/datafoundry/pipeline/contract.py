@@ -16,6 +16,18 @@ rewrites a small `Progress` object at most every `PROGRESS_MIN_INTERVAL_SECONDS`
 final `Progress` to the container termination message. Exit codes: 0 done; `EXIT_BAD_INPUT` for
 input that retrying cannot fix (the operator fails the job instead of retrying the shard); any
 other non-zero code is retried up to the job's `backoffLimit` per shard.
+
+What the final `Progress` of each stage means (the operator sums these into the status):
+
+- generate, per shard of round R: `generated` records written, `parse_failures`, tokens.
+- filter, per shard of round R: `accepted` records that passed every per-record filter,
+  `rejected` by filter name. In curation mode (`spec.input`) also `generated` = records read.
+- dedup, one per round R: CUMULATIVE over rounds 0..R after the global near-duplicate pass:
+  `generated`, `accepted` (what publish will draw from), `rejected` (per filter, including the
+  global dedup's drops), tokens. The operator compares its `accepted` with the target to decide
+  on a top-up round, so it must count exactly what publish can use.
+- publish: `accepted` = records published (generated plus replay), `bytes_written`,
+  `manifest_uri`, `sha256` of the manifest.
 """
 
 from __future__ import annotations
