@@ -1,0 +1,245 @@
+"""`datafoundry worker publish --round R`: select, mix, write the dataset, the card, then the manifest.
+
+1. Candidates: every record of the filter parts of rounds 0..R that the round-R dedup pass kept.
+   Up to `target.records` of them are chosen by seeded key (`datafoundry.publish.select`).
+2. Replay: `mix.replay` records sampled by seeded key so that they are `ratio` of the published
+   records (within one record); every record gets `_source` = generated | input | replay.
+3. Shards `data/part-NNNNN.<ext>` (every record carries every column, null where absent), the
+   card `README.md`, and last `manifest.json`, which names every object with its sha256.
+
+Atomicity: the manifest is the commit point; nothing names a data object before all exist.
+Reruns: data shards and the card are byte-identical (no timestamps in them); only the
+manifest's timings differ. Stale `data/` objects of a crashed attempt are removed before
+writing. A rerun that finds this job's manifest reports it and writes nothing; a manifest of
+another job at the same output is never overwritten (BadInput).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from datafoundry.pipeline import layout
+from datafoundry.pipeline.contract import Progress
+from datafoundry.publish import card, formats
+from datafoundry.publish import manifest as mf
+from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
+from datafoundry.workers import staging
+from datafoundry.workers.common import BadInput, ProgressReporter, WorkerContext, add_common_arguments, run_worker
+from datafoundry.workers.dedup import blocks
+from datafoundry.workers.sources import LineErrors, iter_jsonl, iter_records, resolve, source_env
+
+log = logging.getLogger("datafoundry.worker.publish")
+
+SOURCE_FIELD = "_source"
+DATA_PREFIX = "data/"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_worker("publish", args, publish_dataset)
+
+
+def _already_published(ctx: WorkerContext, data: bytes) -> Progress:
+    try:
+        existing = json.loads(data)
+        owner = existing.get("job", {})
+    except (ValueError, AttributeError) as e:
+        raise BadInput(f"{ctx.store.uri(layout.MANIFEST)} exists and is not a manifest: {e}") from e
+    if owner.get("uid") != ctx.uid or existing.get("recipeHash") != ctx.plan.recipe_hash:
+        raise BadInput(f"{ctx.store.uri(layout.MANIFEST)} belongs to another dataset (job "
+                       f"{owner.get('namespace')}/{owner.get('name')} uid {owner.get('uid')}); "
+                       "refusing to overwrite it: use a new output uri")
+    log.info("this job's manifest already exists; nothing to publish")
+    reporter = ProgressReporter(ctx)
+    p = reporter.progress
+    p.accepted, p.bytes_written = int(existing["records"]), int(existing["bytes"])
+    p.manifest_uri, p.sha256 = ctx.store.uri(layout.MANIFEST), hashlib.sha256(data).hexdigest()
+    return reporter.finish()
+
+
+def _merge_details(found: list[Any], drops: dict[str, Any]) -> dict[str, Any]:
+    """Per filter: drop reasons, modifications and stats summed over shards, plus the global pass."""
+    reasons: dict[str, Counter[str]] = {}
+    modified: Counter[str] = Counter()
+    stats: dict[str, Counter[str]] = {}
+    decontam_records: Counter[str] = Counter()
+    decontam_items: dict[str, set[str]] = {}
+    malformed = 0
+    for _, _, summary in found:
+        funnel = summary.get("funnel", {})
+        for name, by_reason in funnel.get("droppedBy", {}).items():
+            reasons.setdefault(name, Counter()).update(by_reason)
+        modified.update(funnel.get("modifiedBy", {}))
+        for name, counts in (summary.get("stats") or {}).items():
+            stats.setdefault(name, Counter()).update(counts)
+        report = summary.get("decontamination") or {}
+        decontam_records.update(report.get("recordsByBenchmark", {}))
+        for bench, ids in report.get("items", {}).items():
+            decontam_items.setdefault(bench, set()).update(ids)
+        malformed += int(summary.get("malformed", {}).get("malformed", 0))
+    for half, reason in (("exact", "cross_shard_duplicate"), ("nearDup", "near_duplicate")):
+        if drops.get(half):
+            name = drops[half]["name"]
+            # the two halves are disjoint: near-dup clustering skips the exact duplicates
+            reasons.setdefault(name, Counter())[reason] += int(drops[half]["duplicates"])
+    return {
+        "filters": {name: {"dropped": sum(r.values()), "reasons": dict(sorted(r.items())),
+                           "modified": int(modified.get(name, 0)), "stats": dict(sorted(stats.get(name, {}).items()))}
+                    for name, r in reasons.items()},
+        "decontamination": {"recordsByBenchmark": dict(sorted(decontam_records.items())),
+                            "items": {b: sorted(ids) for b, ids in sorted(decontam_items.items())}},
+        "malformedLines": malformed,
+        "dedup": {k: drops.get(k) for k in ("exact", "nearDup")},
+    }
+
+
+def _timings(ctx: WorkerContext, found: list[Any], started: datetime, finished: datetime) -> dict[str, Any]:
+    stages: dict[str, Any] = {}
+    gens = [staging.done(ctx.store, ctx.uid, "gen", r, k) for (r, k), _, _ in found] if ctx.spec.generator else []
+    filters = [p for _, p, _ in found]
+    dedups = [staging.done(ctx.store, ctx.uid, "dedup", r, 0) for r in range(ctx.round + 1)]
+    for name, progs in (("generate", gens), ("filter", filters), ("dedup", dedups)):
+        known = [p for p in progs if p is not None]
+        stages[name] = mf.span([p.started_at for p in known], [p.updated_at for p in known])
+    stages["publish"] = mf.span([started], [finished])
+    return stages
+
+
+def publish_dataset(ctx: WorkerContext) -> Progress:
+    spec, store, seed = ctx.spec, ctx.store, ctx.spec.seed
+    started = datetime.now(UTC)
+    existing = store.get(layout.MANIFEST)
+    if existing is not None:
+        return _already_published(ctx, existing)
+    env = source_env(spec)
+    found = blocks(ctx, ctx.round)
+    drops = staging.get_json(store, staging.drops_key(ctx.uid, ctx.round))
+    dedup_done = staging.done(store, ctx.uid, "dedup", ctx.round, 0)
+    if drops is None or dedup_done is None:
+        raise RuntimeError(f"dedup of round {ctx.round} is not done yet")
+    reporter = ProgressReporter(ctx)
+    p = reporter.progress
+    tag = "generated" if spec.generator is not None else "input"
+    available = 0
+
+    def candidates() -> Iterator[Candidate]:
+        nonlocal available
+        errors = LineErrors()
+        for (r, k), _, summary in found:
+            dropped = set(drops.get("drops", {}).get(staging.shard_id(r, k), []))
+            index = 0
+            for part in summary["parts"]:
+                data = store.get(part["key"])
+                if data is None:
+                    raise RuntimeError(f"{store.uri(part['key'])} is missing")
+                for _, record in iter_jsonl(data, store.uri(part["key"]), errors):
+                    if index not in dropped:
+                        available += 1
+                        record[SOURCE_FIELD] = tag
+                        yield sort_key(seed, "g", r, k, index), record
+                    index += 1
+
+    generated = smallest(candidates(), spec.target.records)
+    replay, replay_info = _replay(ctx, env, len(generated))
+    records = interleave(generated, replay)
+    records = formats.conform(records, formats.columns(records))
+    fmt, compression = spec.output.format.value, spec.output.compression.value
+    schema = None
+    if fmt == "parquet" and records:
+        try:
+            schema = formats.parquet_schema(records)
+        except ValueError as e:
+            raise BadInput(f"publishing Parquet: {e}") from e
+    ext = formats.extension(fmt, compression)
+    chunks = list(formats.split(records, spec.output.shard_size_records, spec.output.shard_size_bytes))
+    keys = [layout.published_part_key(i, ext) for i in range(len(chunks))]
+    for stale in [k for k in store.list(DATA_PREFIX) if k not in keys]:
+        store.delete_prefix(stale)  # a crashed attempt's leftovers (no manifest names them)
+    p.chunks_total = len(chunks)
+    shards = []
+    for key, chunk in zip(keys, chunks, strict=True):
+        data = formats.encode(chunk, fmt, compression, schema)
+        store.put(key, data, formats.content_type(fmt, compression))
+        shards.append({"key": key, "records": len(chunk), "bytes": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()})
+        p.chunks_done += 1
+        p.bytes_written += len(data)
+        reporter.update()
+    funnel = {"generated": dedup_done.generated, "accepted": dedup_done.accepted,
+              "rejected": dict(dedup_done.rejected)}
+    job = ctx.plan.job
+    card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
+                             uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
+                             generated=len(generated), replay=len(replay), fmt=fmt, ext=ext).encode("utf-8")
+    store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
+    finished = datetime.now(UTC)
+    manifest = {
+        "apiVersion": mf.MANIFEST_VERSION,
+        "kind": mf.MANIFEST_KIND,
+        "job": {"name": job.name, "namespace": job.namespace, "uid": job.uid, "generation": job.generation},
+        "recipeHash": ctx.plan.recipe_hash,
+        "recipe": ctx.plan.spec,
+        "model": spec.generator.model if spec.generator else None,
+        "images": mf.images_from_env(env),
+        "seed": seed,
+        "format": fmt,
+        "compression": compression,
+        "sourceField": SOURCE_FIELD,
+        "records": len(records),
+        "bytes": p.bytes_written,
+        "shards": shards,
+        "card": {"key": layout.CARD, "bytes": len(card_bytes), "sha256": hashlib.sha256(card_bytes).hexdigest()},
+        "funnel": {**funnel, "available": available,
+                   "published": {tag: len(generated), "replay": len(replay), "total": len(records)}},
+        **_merge_details(found, drops),
+        "replay": replay_info,
+        "rounds": ctx.round + 1,
+        "timings": _timings(ctx, found, started, finished),
+    }
+    data = mf.encode(manifest)
+    store.put(layout.MANIFEST, data, "application/json")
+    p.accepted = len(records)
+    p.manifest_uri = store.uri(layout.MANIFEST)
+    p.sha256 = hashlib.sha256(data).hexdigest()
+    return reporter.finish()
+
+
+def _replay(ctx: WorkerContext, env: dict[str, str], generated: int) -> tuple[list[Candidate], dict[str, Any] | None]:
+    spec = ctx.spec
+    replay = spec.mix.replay if spec.mix is not None else None
+    if replay is None:
+        return [], None
+    objects = resolve(replay.uri, env)
+    if not objects:
+        raise BadInput(f"mix.replay.uri {replay.uri}: not found (no object or prefix with data)")
+    want = replay_count(generated, replay.ratio)
+    errors = LineErrors()
+    seen = 0
+
+    def candidates() -> Iterator[Candidate]:
+        nonlocal seen
+        for obj in objects:
+            for line, record in iter_records(obj, replay.format.value, errors, replay.text_field):
+                seen += 1
+                record[SOURCE_FIELD] = "replay"
+                yield sort_key(spec.seed, "r", obj.uri, line), record
+
+    chosen = smallest(candidates(), want)
+    errors.check(f"mix.replay {replay.uri}")
+    if len(chosen) < want:
+        log.warning("replay source %s has %d records, %d wanted for ratio %s: publishing all of them",
+                    replay.uri, seen, want, replay.ratio)
+    total = generated + len(chosen)
+    return chosen, {"uri": replay.uri, "ratio": replay.ratio, "wanted": want, "records": len(chosen),
+                    "available": seen, "achievedRatio": round(len(chosen) / total, 6) if total else 0.0,
+                    "objects": [o.uri for o in objects], "malformed": errors.to_dict()}

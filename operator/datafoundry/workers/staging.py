@@ -1,0 +1,52 @@
+"""Staging objects the filter, dedup and publish workers hand to each other (beside `layout`'s).
+
+    filter/r<RR>/s<KKKKK>/part-<NNNNN>.jsonl    accepted records, after per-record filters
+    filter/r<RR>/s<KKKKK>/minhash-keys.npy      LSH band keys (records x bands, uint64), part order
+    filter/r<RR>/s<KKKKK>/minhash-sigs.npy      MinHash signatures (records x numPerm, uint32)
+    filter/r<RR>/s<KKKKK>/exact-hashes.npy      exact-dedup hashes of the accepted records
+    filter/r<RR>/s<KKKKK>/summary.json          parts, funnel, filter stats, malformed lines
+    dedup/r<RR>/s00000/drops.json               what the global pass drops, per (round, shard)
+
+Each of them is written before the `_DONE.json` of its shard, which is what makes them valid.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from datafoundry.pipeline import layout
+from datafoundry.pipeline.contract import Progress
+from datafoundry.storage import ObjectStore
+
+MINHASH_KEYS = "minhash-keys.npy"
+MINHASH_SIGS = "minhash-sigs.npy"
+EXACT_HASHES = "exact-hashes.npy"
+SUMMARY = "summary.json"
+DROPS = "drops.json"
+
+
+def filter_key(uid: str, round_: int, shard: int, name: str) -> str:
+    return layout.join(layout.shard_prefix(uid, "filter", round_, shard), name)
+
+
+def drops_key(uid: str, round_: int) -> str:
+    return layout.join(layout.shard_prefix(uid, "dedup", round_, 0), DROPS)
+
+
+def shard_id(round_: int, shard: int) -> str:
+    return f"r{round_:02d}/s{shard:05d}"
+
+
+def get_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    data = store.get(key)
+    return None if data is None else dict(json.loads(data))
+
+
+def put_json(store: ObjectStore, key: str, value: Any) -> None:
+    store.put(key, json.dumps(value, sort_keys=True, separators=(",", ":")).encode(), "application/json")
+
+
+def done(store: ObjectStore, uid: str, stage: layout.Stage, round_: int, shard: int) -> Progress | None:
+    data = store.get(layout.done_key(uid, stage, round_, shard))
+    return None if data is None else Progress.model_validate_json(data)

@@ -1,0 +1,392 @@
+"""The real filter, dedup and publish workers as subprocesses against the test bed's S3.
+
+Records are hand-made so that every outcome is known: planted exact and near duplicates in
+different shards, paraphrases below the threshold, items copied from an eval set, PII, a
+German record, degenerate and refusing records, malformed JSONL lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datafoundry.pipeline import layout
+from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
+from datafoundry.pipeline.plan import JobRef, build_plan
+from datafoundry.storage import ObjectStore, open_store
+from fixtures.cluster import S3
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+DATAFOUNDRY = str(Path(sys.executable).with_name("datafoundry"))
+
+WORD_TEXT = (
+    "garden river morning station kitchen window market teacher student library winter summer "
+    "bridge mountain village harbor engine signal network budget invoice customer contract policy "
+    "report analysis measure sample quality process system pattern method result value option "
+    "feature service account payment schedule delivery shipment warehouse inventory supplier "
+    "product order request response question answer problem solution example reason detail context "
+    "history future carefully quickly quietly clearly simply usually rarely often always never "
+    "today tomorrow build check compare describe explain improve manage organize prepare review "
+    "support update bright simple careful modern ancient useful common strange quiet heavy narrow "
+    "gentle honest the a of to in for with on at from by about into over after before under between "
+    "through"
+)
+WORDS = WORD_TEXT.split()
+
+GERMAN = ("Der schnelle braune Fuchs springt über den faulen Hund und läuft danach in den Wald, "
+          "wo er sich unter einem großen Baum ausruht und auf den Abend wartet. Die Kinder spielen "
+          "im Garten, während ihre Eltern in der Küche das Abendessen für die ganze Familie kochen.")
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    words = [rng.choice(WORDS) for _ in range(n)]
+    return " ".join(words).capitalize() + "."
+
+
+def text(rng: random.Random, sentences: int = 6) -> str:
+    return " ".join(sentence(rng, rng.randint(9, 14)) for _ in range(sentences))
+
+
+def record(rng: random.Random, tag: str) -> dict[str, Any]:
+    return {"id": tag, "instruction": sentence(rng, 12), "response": text(rng)}
+
+
+def edit_words(value: str, every: int, rng: random.Random) -> str:
+    words = value.split(" ")
+    for i in range(every // 2, len(words), every):
+        words[i] = rng.choice(["blue", "seven", "window", "careful", "paper", "orange"])
+    return " ".join(words)
+
+
+# --------------------------------------------------------------------------------------------
+# harness
+# --------------------------------------------------------------------------------------------
+
+
+class Job:
+    def __init__(self, s3: S3, tmp_path: Path) -> None:
+        self.s3 = s3
+        self.tmp = tmp_path
+        self.uid = str(uuid.uuid4())
+        self.prefix = f"tests/workers-{self.uid[:8]}"
+        self.env = {**os.environ, **{k: v for k, v in s3.env.items() if k.startswith("AWS_")}}
+
+    def setup(self, spec: dict[str, Any]) -> Job:
+        """Write the plan of `spec` (output under this job's prefix) and open the output store."""
+        spec["output"] = {"uri": f"s3://{self.s3.bucket}/{self.prefix}/out",
+                          "credentials": {"secretRef": {"name": "s3"}}, **spec.get("output", {})}
+        self.spec = spec
+        self.plan = build_plan(JobRef(name="wk", namespace="t", uid=self.uid, generation=2), spec)
+        self.plan_path = self.tmp / f"plan-{self.uid[:8]}.json"
+        self.plan_path.write_text(self.plan.to_json())
+        self.store: ObjectStore = open_store(spec["output"]["uri"], self.env)
+        return self
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.s3.bucket}/{self.prefix}/{key}"
+
+    def put(self, key: str, data: bytes) -> str:
+        self.s3.client.put_object(Bucket=self.s3.bucket, Key=f"{self.prefix}/{key}", Body=data)
+        return self.uri(key)
+
+    def stage_gen(self, round_: int, shard: int, parts: list[list[dict[str, Any]] | bytes]) -> None:
+        n = 0
+        for i, part in enumerate(parts):
+            data = part if isinstance(part, bytes) else "".join(json.dumps(r) + "\n" for r in part).encode()
+            n += len(part) if not isinstance(part, bytes) else data.count(b"\n")
+            self.store.put(layout.part_key(self.uid, "gen", round_, shard, i), data)
+        done = Progress(stage="generate", round=round_, shard=shard, state="done", generated=n,
+                        prompt_tokens=10 * n, completion_tokens=100 * n)
+        self.store.put(layout.done_key(self.uid, "gen", round_, shard), done.to_json().encode())
+
+    def worker(self, stage: str, round_: int = 0, shard: int | None = None) -> tuple[int, Progress | None, str]:
+        term = self.tmp / f"term-{stage}-{round_}-{shard}-{uuid.uuid4().hex[:6]}"
+        args = [DATAFOUNDRY, "worker", stage, "--plan", str(self.plan_path), "--round", str(round_)]
+        if shard is not None:
+            args += ["--shard", str(shard)]
+        proc = subprocess.run(args, env={**self.env, "DATAFOUNDRY_TERMINATION_LOG": str(term)},
+                              capture_output=True, text=True, timeout=300)
+        progress = Progress.model_validate_json(term.read_text()) if term.exists() else None
+        return proc.returncode, progress, proc.stderr
+
+    def ok(self, stage: str, round_: int = 0, shard: int | None = None) -> Progress:
+        rc, progress, stderr = self.worker(stage, round_, shard)
+        assert rc == 0, f"{stage} exited {rc}:\n{stderr[-4000:]}"
+        assert progress is not None and progress.state == "done"
+        return progress
+
+    def objects(self, prefix: str) -> dict[str, bytes]:
+        return {k: self.store.get(k) or b"" for k in self.store.list(prefix)}
+
+    def published(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        manifest = json.loads(self.store.get(layout.MANIFEST) or b"null")
+        records: list[dict[str, Any]] = []
+        for shard in manifest["shards"]:
+            data = self.store.get(shard["key"]) or b""
+            assert hashlib.sha256(data).hexdigest() == shard["sha256"]
+            assert len(data) == shard["bytes"]
+            if shard["key"].endswith(".parquet"):
+                import pyarrow.parquet as pq
+
+                rows = pq.read_table(io.BytesIO(data)).to_pylist()
+            else:
+                if shard["key"].endswith(".zst"):
+                    import zstandard
+
+                    data = zstandard.ZstdDecompressor().decompress(data)
+                rows = [json.loads(line) for line in data.decode().splitlines()]
+            assert len(rows) == shard["records"]
+            records += rows
+        return manifest, records
+
+    def download(self, dest: Path) -> list[str]:
+        files = []
+        for key in self.store.list("data/"):
+            path = dest / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.store.get(key) or b"")
+            files.append(str(path))
+        return files
+
+
+def gen_spec(**extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "task": {"domain": "operations of a small logistics company", "language": "en",
+                 "seeds": {"inline": [{"instruction": "q", "response": "a"}]}},
+        "target": {"records": 1000},
+        "generator": {"model": "org/tiny", "shards": 2},
+        "seed": 7,
+    }
+    spec.update(extra)
+    return spec
+
+
+def all_filters(eval_uri: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "length", "minChars": 40},
+        {"type": "language"},
+        {"type": "quality"},
+        {"type": "pii", "kinds": ["email", "phone", "creditCard", "ipAddress", "url"]},
+        {"type": "decontamination", "evalSets": [eval_uri]},
+        {"type": "exactDedup"},
+        {"type": "minhash", "threshold": 0.8, "numPerm": 128, "bands": 16},
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# tests
+# --------------------------------------------------------------------------------------------
+
+
+def test_filter_dedup_publish_known_outcomes(s3: S3, tmp_path: Path) -> None:
+    rng = random.Random(5)
+    eval_items = [{"id": f"q{i}", "question": text(rng, 2), "answer": "yes"} for i in range(5)]
+    job = Job(s3, tmp_path)
+    eval_uri = job.put("evals/mybench.jsonl", "".join(json.dumps(e) + "\n" for e in eval_items).encode())
+    replay = [{"text": text(rng, 3), "id": f"replay-{i}"} for i in range(300)]
+    replay_uri = job.put("replay/general.jsonl", "".join(json.dumps(r) + "\n" for r in replay).encode())
+    job.setup(gen_spec(filters=all_filters(eval_uri), mix={"replay": {"uri": replay_uri, "ratio": 0.25}}))
+
+    base0 = [record(rng, f"s0-{i}") for i in range(60)]
+    base1 = [record(rng, f"s1-{i}") for i in range(60)]
+    exact = record(rng, "exact-a")
+    exact_copy = {**exact, "id": "exact-b", "response": exact["response"].replace(" ", "  ").replace(".", ";")}
+    near = record(rng, "near-a")
+    near_copy = {**near, "id": "near-b", "response": edit_words(near["response"], 70, rng)}
+    para = record(rng, "para-a")
+    para_copy = {**para, "id": "para-b", "response": edit_words(para["response"], 4, rng)}
+    leaked = {"id": "leak", "instruction": "Answer this question please.",
+              "response": "Here it is: " + eval_items[2]["question"]}
+    pii = {"id": "pii", "instruction": sentence(rng, 10),
+           "response": text(rng, 3) + " Write to jane.doe@example.com or call +1 415 555 0134 today."}
+    german = {"id": "german", "instruction": "Beschreibe den Abend.", "response": GERMAN}
+    degenerate = {"id": "degenerate", "instruction": sentence(rng, 10),
+                  "response": "\n".join(["buy cheap products now at the market today"] * 8)}
+    refusal = {"id": "refusal", "instruction": sentence(rng, 10),
+               "response": "As an AI language model, I cannot help with that request. " + text(rng, 2)}
+    job.stage_gen(0, 0, [[*base0[:30], exact, near, para], [*base0[30:], pii, german]])
+    job.stage_gen(0, 1, [[*base1[:30], exact_copy, near_copy, para_copy, leaked], [*base1[30:], degenerate,
+                                                                                 refusal]])
+
+    f0 = job.ok("filter", 0, 0)
+    f1 = job.ok("filter", 0, 1)
+    assert f0.rejected["language"] == 1
+    assert f1.rejected["quality"] == 2
+    assert f1.rejected["decontamination"] == 1
+    assert f0.accepted == 60 + 3 + 1, f0.rejected  # base, exact/near/para, pii (redacted)
+    assert f1.accepted == 60 + 3, f1.rejected
+
+    d = job.ok("dedup", 0)
+    assert d.generated == 65 + 66
+    assert d.rejected["exactDedup"] == 1 and d.rejected["minhash"] == 1
+    assert d.accepted == 64 + 63 - 2
+    assert d.prompt_tokens == 10 * 131
+
+    p = job.ok("publish", 0)
+    manifest, records = job.published()
+    by_id = {r["id"]: r for r in records}
+    gen = [r for r in records if r["_source"] == "generated"]
+    rep = [r for r in records if r["_source"] == "replay"]
+    assert len(gen) == 125 and p.accepted == len(records) == manifest["records"]
+    assert abs(len(rep) - 0.25 * len(records)) <= 1
+    assert {"exact-a", "near-a", "para-a", "para-b"} <= by_id.keys()
+    assert not {"exact-b", "near-b", "leak", "german", "degenerate", "refusal"} & by_id.keys()
+    assert "<EMAIL>" in by_id["pii"]["response"] and "jane.doe" not in by_id["pii"]["response"]
+    assert "<PHONE>" in by_id["pii"]["response"]
+    assert manifest["decontamination"]["items"] == {"mybench": ["q2"]}
+    assert manifest["filters"]["minhash"]["reasons"] == {"near_duplicate": 1}
+    assert manifest["filters"]["pii"]["modified"] == 1
+    assert manifest["job"] == {"name": "wk", "namespace": "t", "uid": job.uid, "generation": 2}
+    assert manifest["recipeHash"] == job.plan.recipe_hash and manifest["model"] == "org/tiny"
+    assert p.sha256 == hashlib.sha256(job.store.get(layout.MANIFEST) or b"").hexdigest()
+    assert p.manifest_uri == job.uri("out/manifest.json")
+    card = (job.store.get(layout.CARD) or b"").decode()
+    assert hashlib.sha256(card.encode()).hexdigest() == manifest["card"]["sha256"]
+    assert "## Funnel" in card and "## Known limits" in card and "rejected by `minhash` | 1" in card
+
+    # loadable with Hugging Face datasets and pyarrow, from the downloaded objects
+    import datasets
+    import pyarrow.json as pajson
+
+    files = job.download(tmp_path / "dl")
+    ds = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
+    assert ds.num_rows == len(records) and "_source" in ds.column_names
+    assert sum(pajson.read_json(f).num_rows for f in files) == len(records)
+
+    # idempotent reruns: every stage reports the same counts and writes nothing new
+    before = job.objects("data/")
+    assert job.ok("filter", 0, 1).accepted == f1.accepted
+    assert job.ok("dedup", 0).accepted == d.accepted
+    assert job.ok("publish", 0).sha256 == p.sha256
+    assert job.objects("data/") == before
+
+
+def test_publish_crash_before_manifest_then_identical_rerun(s3: S3, tmp_path: Path) -> None:
+    from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.workers.common import WorkerContext
+    from datafoundry.workers.publish import publish_dataset
+
+    rng = random.Random(9)
+    job = Job(s3, tmp_path).setup(gen_spec(
+        filters=[{"type": "exactDedup"}, {"type": "minhash"}],
+        output={"format": "parquet", "compression": "zstd", "shardSizeRecords": 40}))
+    for k in range(2):
+        job.stage_gen(0, k, [[record(rng, f"{k}-{i}") for i in range(80)]])
+        job.ok("filter", 0, k)
+    job.ok("dedup", 0)
+
+    class ManifestFails:
+        def __init__(self, inner: ObjectStore) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+            if key == layout.MANIFEST:
+                raise ConnectionError("simulated crash before the manifest")
+            self.inner.put(key, data, content_type)
+
+    ctx = WorkerContext(stage="publish", plan=job.plan, spec=DataFoundryJobSpec.model_validate(job.spec), round=0,
+                        shard=0, store=ManifestFails(job.store))  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        publish_dataset(ctx)
+    crashed = job.objects("data/")
+    assert len(crashed) == 4 and all(k.endswith(".parquet") for k in crashed)
+    assert job.store.get(layout.MANIFEST) is None
+    card = job.store.get(layout.CARD)
+
+    p = job.ok("publish", 0)
+    assert job.objects("data/") == crashed  # byte-identical after the rerun
+    assert job.store.get(layout.CARD) == card
+    manifest, records = job.published()
+    assert manifest["records"] == p.accepted == len(records) == 160
+    assert [s["key"] for s in manifest["shards"]] == sorted(crashed)
+
+    import datasets
+
+    files = job.download(tmp_path / "dl")
+    ds = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
+    assert ds.num_rows == 160 and set(ds["_source"]) == {"generated"}
+
+
+def test_curation_mode_end_to_end(s3: S3, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(11)
+    job = Job(s3, tmp_path)
+    rows = [{"content": text(rng, 4), "n": i} for i in range(90)]
+    dup = {**rows[0], "n": 999}
+    job.put("input/a.jsonl", "".join(json.dumps(r) + "\n" for r in rows[:40]).encode())
+    job.put("input/b.jsonl", "".join(json.dumps(r) + "\n" for r in [*rows[40:60], dup]).encode())
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows[60:]), buf)
+    job.put("input/c.parquet", buf.getvalue())
+    job.put("input/_SUCCESS", b"")
+    job.setup({"target": {"records": 1000}, "seed": 3,
+               "input": {"uris": [job.uri("input/")], "shards": 2, "textField": "content"},
+               "filters": [{"type": "length", "minChars": 20}, {"type": "exactDedup"}]})
+
+    f0 = job.ok("filter", 0, 0)  # a.jsonl, c.parquet
+    f1 = job.ok("filter", 0, 1)  # b.jsonl
+    assert (f0.generated, f1.generated) == (70, 21)
+    d = job.ok("dedup", 0)
+    assert d.generated == 91 and d.accepted == 90 and d.rejected["exactDedup"] == 1
+    p = job.ok("publish", 0)
+    manifest, records = job.published()
+    assert p.accepted == len(records) == manifest["records"] == 90
+    assert {r["_source"] for r in records} == {"input"}
+    assert sorted(r["n"] for r in records) == list(range(90))
+
+
+def test_malformed_lines_reported_and_threshold_fails(s3: S3, tmp_path: Path) -> None:
+    rng = random.Random(13)
+    job = Job(s3, tmp_path).setup(gen_spec(filters=[{"type": "length", "minChars": 10}]))
+    good = "".join(json.dumps(record(rng, f"g{i}")) + "\n" for i in range(150))
+    job.stage_gen(0, 0, [(good + "{not json\n").encode()])
+    p = job.ok("filter", 0, 0)
+    assert p.accepted == 150 and p.rejected["malformed"] == 1
+    assert "part-00000.jsonl line 151" in p.message
+
+    lines = good.splitlines(keepends=True)
+    bad = "".join(lines[:75]) + "[1, 2]\n" + "oops\n" * 5 + "".join(lines[75:])  # 6 of 156 lines
+    job.stage_gen(0, 1, [bad.encode()])
+    rc, progress, stderr = job.worker("filter", 0, 1)
+    assert rc == EXIT_BAD_INPUT, stderr[-3000:]
+    assert progress is not None and progress.state == "failed"
+    assert f"{job.uri('out')}/_staging/{job.uid}/gen/r00/s00001/part-00000.jsonl line 76" in progress.message
+    assert "a JSON list, not an object" in progress.message
+    assert not job.store.exists(layout.done_key(job.uid, "filter", 0, 1))
+
+
+def test_missing_eval_set_and_replay_source_fail_clearly(s3: S3, tmp_path: Path) -> None:
+    rng = random.Random(17)
+    job = Job(s3, tmp_path)
+    missing_eval = job.uri("evals/nope.jsonl")
+    job.setup(gen_spec(filters=[{"type": "decontamination", "evalSets": [missing_eval]}]))
+    job.stage_gen(0, 0, [[record(rng, "x")]])
+    rc, progress, _ = job.worker("filter", 0, 0)
+    assert rc == EXIT_BAD_INPUT and progress is not None and missing_eval in progress.message
+
+    job2 = Job(s3, tmp_path)
+    job2.setup(gen_spec(generator={"model": "org/tiny", "shards": 1},
+                        mix={"replay": {"uri": job2.uri("replay/none/"), "ratio": 0.1}}))
+    job2.stage_gen(0, 0, [[record(rng, "y")]])
+    job2.ok("filter", 0, 0)
+    job2.ok("dedup", 0)
+    rc, progress, _ = job2.worker("publish", 0)
+    assert rc == EXIT_BAD_INPUT and progress is not None and job2.uri("replay/none/") in progress.message
+    assert job2.store.get(layout.MANIFEST) is None and not list(job2.store.list("data/"))
