@@ -146,6 +146,9 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--bind", default="0.0.0.0", help="address for both ports (default 0.0.0.0)")  # noqa: S104
     p.add_argument("--peering", metavar="NAME",
                    help="kopf peering name: replicas sharing it elect one active replica")
+    p.add_argument("--peering-priority", type=int, metavar="N",
+                   help="kopf peering priority (highest is active); default: random per process, so the"
+                        " replicas of one Deployment never tie (kopf pauses every replica on a tie)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_cmd_operator)
 
@@ -156,7 +159,8 @@ def _cmd_operator(args: argparse.Namespace) -> int:
 
     namespaces = args.namespace or list(OperatorConfig.from_env().namespaces)
     run_operator(namespaces=namespaces, metrics_port=args.metrics_port, health_port=args.health_port,
-                 bind=args.bind, peering=args.peering, verbose=args.verbose)
+                 bind=args.bind, peering=args.peering, peering_priority=args.peering_priority,
+                 verbose=args.verbose)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
 
 import kopf
@@ -19,13 +20,17 @@ def run_operator(
     health_port: int = 8081,
     bind: str = "0.0.0.0",  # noqa: S104 - in a pod the probes and Prometheus come from outside
     peering: str | None = None,
+    peering_priority: int | None = None,
     verbose: bool = False,
 ) -> None:
     """Watch all namespaces (no `namespaces`) or only the listed ones; blocks until stopped.
 
     With `peering`, replicas sharing that KopfPeering/ClusterKopfPeering name elect one active
-    replica and the others stand by; without it the operator runs standalone.
+    replica and the others stand by; without it the operator runs standalone. kopf pauses every
+    replica that shares the top priority, so without `peering_priority` each process draws its own.
     """
+    if peering is not None and peering_priority is None:
+        peering_priority = random.SystemRandom().randint(1, 2**31 - 1)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not verbose:
@@ -41,5 +46,6 @@ def run_operator(
         namespaces=list(namespaces),
         standalone=peering is None,
         peering_name=peering,
+        priority=peering_priority or 0,
         liveness_endpoint=f"http://{bind}:{health_port}/healthz",
     ))
