@@ -230,6 +230,18 @@ EOF
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=4294967296 --log-level=warn
   wait_until etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
+  # Metadata-level audit log: who called what (benchmarks count the operator's API requests).
+  cat >"$state/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  userGroups: ["system:nodes"]
+- level: None
+  users: ["system:kube-scheduler", "system:kube-controller-manager", "kwok-controller"]
+- level: Metadata
+EOF
   start kube-apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -241,6 +253,8 @@ EOF
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction,PodSecurity \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=false \
+    --audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$state/logs/audit.log" \
+    --audit-log-maxsize=200 --audit-log-maxbackup=1 \
     --profiling=false
   wait_until kube-apiserver 180 https_ok --cert "$p/admin.crt" --key "$p/admin.key" \
     "https://127.0.0.1:$API_PORT/readyz"

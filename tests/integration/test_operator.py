@@ -116,8 +116,8 @@ def test_happy_path_to_succeeded_with_status_events_and_printer_columns(
     plan = kube.core.read_namespaced_config_map("happy-plan", ns)
     assert json.loads(plan.data["plan.json"])["recipeHash"] == status["planHash"]
 
-    reasons = {e.reason for e in events(kube, ns, "happy")}
-    assert {"CreatedPlan", "CreatedJob", "Generating", "Succeeded"} <= reasons
+    wanted = {"CreatedPlan", "CreatedJob", "Generating", "Succeeded"}
+    wait_for("the events", lambda: wanted <= {e.reason for e in events(kube, ns, "happy")}, timeout=30, op=operator)
     table = kube.kubectl("get", "dfj", "happy", "-n", ns).stdout
     header, row = table.splitlines()[:2]
     assert header.split()[:5] == ["NAME", "PHASE", "PROGRESS", "ACCEPTED", "TARGET"]
@@ -166,7 +166,9 @@ def test_permanent_failure_gives_a_clear_condition(
     assert "broken-filter-r0-s0" in failed["message"] and "seeds line 3: not valid JSON" in failed["message"]
     # Exit code 3 is not retried: the pod failure policy failed the shard at once.
     assert len(pod_runner.find("broken-filter-r0-s0-")) == 1
-    assert any(e.type == "Warning" and e.reason == "Failed" for e in events(kube, ns, "broken"))
+    # kopf posts Events asynchronously, after the status write.
+    wait_for("a Warning event", lambda: any(
+        e.type == "Warning" and e.reason == "Failed" for e in events(kube, ns, "broken")), timeout=30, op=operator)
 
 
 def test_suspend_and_resume_keeps_finished_shards(
@@ -247,6 +249,7 @@ def test_operator_killed_mid_job_finishes_without_duplicating_work(
     obj = wait_phase(kube, ns, "crash", "Succeeded", operator)
     for prefix in ("crash-gen-r0-", "crash-filter-r0-s0-", "crash-filter-r0-s1-", "crash-dedup-r0-", "crash-publish-"):
         assert len(pod_runner.find(prefix)) == (2 if prefix == "crash-gen-r0-" else 1), prefix
+    time.sleep(2)  # Events are posted asynchronously
     created = [e for e in events(kube, ns, "crash") if e.reason == "CreatedJob"]
     assert len(created) == 5, [e.message for e in created]
     assert obj["status"]["output"]["records"] == 20

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 CONFIG = OperatorConfig.from_env()
 _wake: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
 _phases: dict[tuple[str, str], str] = {}
+_planned: dict[str, str] = {}  # uid -> recipe hash whose plan ConfigMap is known to exist
 # Fields that change on every pass; a status differing only in these is not worth a write.
 VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
 
@@ -128,9 +129,12 @@ def _events(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, namespace: str, uid: str) -> str:
+    """Write the plan ConfigMap once per daemon lifetime (a restart checks again, cheaply: 409)."""
     spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     plan = build_plan(JobRef(name=name, namespace=namespace, uid=uid, generation=body.meta.get("generation", 1)),
                       spec_json)
+    if _planned.get(uid) == plan.recipe_hash:
+        return plan.recipe_hash
     manifest = ch.plan_configmap(name, namespace, uid, plan.to_json())
     if await kube.create(manifest):
         kopf.event(body, type="Normal", reason=reasons.CREATED_PLAN,
@@ -140,6 +144,7 @@ async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, nam
         if owner not in (None, uid):
             # A previous job of the same name still owns it; the garbage collector removes it soon.
             raise kopf.TemporaryError("plan ConfigMap of a previous job still exists", delay=5)
+    _planned[uid] = plan.recipe_hash
     return plan.recipe_hash
 
 
@@ -199,7 +204,8 @@ async def reconcile_once(
     new = build_status(old, decision, generation=generation, target=spec.target.records,
                        output_uri=spec.output.uri, plan_hash=recipe,
                        plan_config_map=ch.plan_configmap_name(name))
-    if _significant(new) != _significant(old) or with_live:
+    # Write only what a reader would notice: not the clock fields alone, so idle jobs cost nothing.
+    if _significant(new) != _significant(old):
         await kube.patch_status(namespace, name, new)
         _events(body, old, new)
     c = decision.counts
@@ -266,6 +272,7 @@ async def cleanup(body: kopf.Body, name: str, namespace: str | None, uid: str, r
     metrics.forget_job(namespace, name)
     _phases.pop((namespace, name), None)
     _wake.pop(uid, None)
+    _planned.pop(uid, None)
     try:
         spec = DataFoundryJobSpec.model_validate(dict(body.spec))
     except ValidationError:

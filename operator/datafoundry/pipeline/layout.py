@@ -7,7 +7,7 @@
     <output>/_staging/<uid>/filter/r<RR>/s<KKKKK>/...                 same shape for the filter stage
     <output>/_staging/<uid>/_progress/<stage>-r<RR>-s<KKKKK>.json     small, rewritten at a bounded rate
     <output>/data/part-<NNNNN>.<ext>                                  published shards
-    <output>/manifest.json, <output>/README.md                        written last, in that order
+    <output>/README.md, <output>/manifest.json                        written last, manifest last of all
 
 Everything under `_staging/<uid>/` belongs to one job object and is removed by its finalizer;
 the published objects are kept.
