@@ -61,8 +61,19 @@ lint: venv ## ruff and mypy
 test: venv system-deps controlplane tiny-model lint ## install everything the tests need and run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: venv controlplane tiny-model ## run every benchmark once; table + .local/bench/results.json
+	$(PIP_ENV) $(PY) -m pip install -q -e ".[bench]"
+	$(PY) hack/bench/run_all.py
+
 .PHONY: demo
-demo: venv controlplane ## bring the test bed up, show its GPU nodes, tear it down
+demo: venv tiny-model ## generate the quickstart dataset on this machine (tiny CPU model) into .local/demo/
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} $(VENV)/bin/datafoundry run examples/quickstart.yaml \
+	  --output file://$(CURDIR)/.local/demo/quickstart --model "$$($(PY) hack/make-tiny-model.py)"
+	@echo "dataset: .local/demo/quickstart/data/   card: .local/demo/quickstart/README.md"
+
+.PHONY: testbed-demo
+testbed-demo: venv controlplane ## bring the test bed up, show its GPU nodes, tear it down
 	hack/local-up.sh up
 	.local/kubectl --kubeconfig .local/kubeconfig get nodes -L nvidia.com/gpu.product -L node.kubernetes.io/instance-type; \
 	  rc=$$?; hack/local-up.sh down; exit $$rc

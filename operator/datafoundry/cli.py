@@ -189,6 +189,74 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 # --------------------------------------------------------------------------------------------
+# datafoundry run
+# --------------------------------------------------------------------------------------------
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a DataFoundryJob manifest on this machine, without Kubernetes (interrupt and rerun to resume)",
+    )
+    p.add_argument("file", metavar="FILE", help="a DataFoundryJob manifest (YAML)")
+    p.add_argument("--output", metavar="URI", help="override spec.output.uri (file://DIR or s3://bucket/prefix)")
+    p.add_argument("--model", metavar="PATH_OR_ID", help="override spec.generator.model")
+    p.add_argument("--parallel", type=int, default=2, help="shards run at once (default 2)")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import yaml
+    from pydantic import ValidationError
+
+    from datafoundry.api.errors import field_errors
+    from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.localrun import RunFailed, prepare, run, stop
+    from datafoundry.localview import live_view
+
+    try:
+        doc = yaml.safe_load(Path(args.file).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        print(f"{args.file}: {e}", file=sys.stderr)
+        return 1
+    if not isinstance(doc, dict) or doc.get("kind") != "DataFoundryJob":
+        print(f"{args.file}: not a DataFoundryJob manifest", file=sys.stderr)
+        return 1
+    spec_doc = dict(doc.get("spec") or {})
+    if args.output:
+        spec_doc["output"] = {**spec_doc.get("output", {}), "uri": args.output}
+        if args.output.startswith("file://"):
+            spec_doc["output"].pop("credentials", None)
+    if args.model and spec_doc.get("generator"):
+        spec_doc["generator"] = {**spec_doc["generator"], "model": args.model}
+    try:
+        spec = DataFoundryJobSpec.model_validate(spec_doc)
+    except ValidationError as e:
+        for fe in field_errors(e, prefix="spec"):
+            print(f"{args.file}: {fe}", file=sys.stderr)
+        return 1
+    name = str((doc.get("metadata") or {}).get("name") or Path(args.file).stem)
+    workdir = Path(".local") / "run"
+    job = prepare(name, spec, parallel=args.parallel, workdir=workdir)
+    try:
+        with live_view(job):
+            result = run(job)
+    except KeyboardInterrupt:
+        stop(job)
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    except RunFailed as e:
+        stop(job)
+        print(f"failed: {e}", file=sys.stderr)
+        return 1
+    card = job.store.uri("README.md")
+    print(f"published {result.accepted} records to {spec.output.uri}")
+    print(f"manifest: {result.manifest_uri}")
+    print(f"dataset card: {card}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # datafoundry rbac
 # --------------------------------------------------------------------------------------------
 
@@ -213,6 +281,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_validate,
     _add_operator,
     _add_worker,
+    _add_run,
     _add_rbac,
 )
 

@@ -135,6 +135,7 @@ class PiiKind(StrEnum):
     CREDIT_CARD = "creditCard"
     IBAN = "iban"
     US_SSN = "usSSN"
+    KR_RRN = "krRRN"
     URL = "url"
 
 

@@ -98,7 +98,10 @@ def cross_shard_duplicates(shards: Mapping[int, npt.NDArray[np.uint64]]) -> dict
     """
     order = sorted(shards)
     arrays = [np.asarray(shards[s], dtype=np.uint64) for s in order]
-    arrays = [a.reshape(len(a), -1) for a in arrays]
+    # 64-bit hashes are one word per record, 128-bit two; an empty shard has no rows to say which.
+    widths = {a.shape[1] if a.ndim == 2 else 1 for a in arrays if len(a)}
+    width = widths.pop() if widths else 1
+    arrays = [a.reshape(len(a), width) for a in arrays]
     result: dict[int, npt.NDArray[np.int64]] = {s: np.empty(0, dtype=np.int64) for s in order}
     if not arrays or sum(len(a) for a in arrays) == 0:
         return result

@@ -47,6 +47,7 @@ _PII_KINDS: dict[str, tuple[str, ...]] = {
     api.PiiKind.CREDIT_CARD: ("credit_card",),
     api.PiiKind.IBAN: ("iban",),
     api.PiiKind.US_SSN: ("us_ssn",),
+    api.PiiKind.KR_RRN: ("kr_rrn",),
 }
 _URL_RE = re.compile(r"(?<![\w@])(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}]")
 _ID_FIELDS = ("id", "_id", "task_id", "question_id", "uid", "idx")

@@ -77,3 +77,10 @@ def test_cross_shard_pass_keeps_lowest_shard_and_index() -> None:
         assert len(kept) == len(set(normalize(t) for t in items))
     drop = cross_shard_duplicates(shards)
     assert {s: d.tolist() for s, d in drop.items()} == {0: [], 1: [1], 2: [1]}
+
+
+def test_cross_shard_pass_tolerates_empty_shards() -> None:
+    full = np.array([[1, 2], [3, 4], [1, 2]], dtype=np.uint64)  # 128-bit hashes: two words each
+    drops = cross_shard_duplicates({0: np.empty(0, dtype=np.uint64), 1: full, 2: np.empty(0, dtype=np.uint64)})
+    assert drops[0].tolist() == [] and drops[2].tolist() == []
+    assert drops[1].tolist() == [2]

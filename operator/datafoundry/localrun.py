@@ -1,0 +1,192 @@
+"""`datafoundry run FILE`: the same DataFoundryJob on one machine, without Kubernetes.
+
+The same plan, the same round/shard arithmetic and the same worker code as in a cluster: every
+shard is a local `datafoundry worker ...` process, so what runs here is what runs in the pods.
+The job's identity is derived from its name and recipe, so running the same manifest again
+resumes: finished shards are skipped, a half-done generator shard continues after its last part,
+and a published dataset is not written twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.pipeline import contract, layout
+from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.plan import JobRef, Plan, build_plan, first_round_records, top_up_records
+from datafoundry.storage import ObjectStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(Exception):
+    """A stage failed for good; the message names the shard and the worker's last words."""
+
+
+@dataclass
+class LocalJob:
+    name: str
+    spec: DataFoundryJobSpec
+    plan: Plan
+    plan_path: Path
+    store: ObjectStore
+    parallel: int
+    env: dict[str, str]
+    worker: Sequence[str]
+    on_update: Callable[[LocalJob], None] = lambda job: None
+    rounds: list[int] = field(default_factory=list)  # records asked for per round
+    finals: dict[tuple[str, int, int], Progress] = field(default_factory=dict)
+    running: dict[tuple[str, int, int], subprocess.Popen[bytes]] = field(default_factory=dict)
+    stage: str = "Pending"
+    published: Progress | None = None
+
+    @property
+    def uid(self) -> str:
+        return self.plan.job.uid
+
+
+def local_uid(name: str, recipe: str) -> str:
+    """Stable across reruns of the same manifest, different for a different recipe."""
+    return "local-" + hashlib.sha256(f"{name}/{recipe}".encode()).hexdigest()[:20]
+
+
+def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path,
+            worker: Sequence[str] | None = None) -> LocalJob:
+    spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    probe = build_plan(JobRef(name=name, namespace="local", uid="-"), spec_json)
+    plan = build_plan(JobRef(name=name, namespace="local", uid=local_uid(name, probe.recipe_hash)), spec_json)
+    env = dict(os.environ)
+    if spec.output.endpoint_url:
+        env.setdefault(contract.ENV_ENDPOINT, spec.output.endpoint_url)
+    store = open_store(spec.output.uri, env)
+    store.put(layout.plan_key(plan.job.uid), plan.to_json().encode(), "application/json")
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan_path = workdir / f"{plan.job.uid}.plan.json"
+    plan_path.write_text(plan.to_json())
+    return LocalJob(name=name, spec=spec, plan=plan, plan_path=plan_path, store=store, parallel=parallel, env=env,
+                    worker=list(worker or [sys.executable, "-m", "datafoundry.cli"]))
+
+
+def _run_shard(job: LocalJob, stage: contract.WorkerStage, round_: int, shard: int, extra: list[str]) -> Progress:
+    key = (stage, round_, shard)
+    with tempfile.NamedTemporaryFile(prefix=f"df-{stage}-", suffix=".term", delete=False) as term:
+        term_path = term.name
+    env = {**job.env, contract.ENV_TERMINATION_LOG: term_path, contract.ENV_SHARD: str(shard)}
+    args = [*job.worker, *contract.worker_args(stage, round_)]
+    args[args.index(contract.PLAN_PATH)] = str(job.plan_path)
+    cmd = [*args, "--shard", str(shard), *extra]
+    log_path = Path(term_path).with_suffix(".log")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        job.running[key] = proc
+        job.on_update(job)
+        code = proc.wait()
+    job.running.pop(key, None)
+    message = Path(term_path).read_text() if Path(term_path).exists() else ""
+    Path(term_path).unlink(missing_ok=True)
+    if code != 0:
+        tail = message or log_path.read_text(errors="replace")[-2000:]
+        raise RunFailed(f"{stage} round {round_} shard {shard} failed (exit {code}): {tail.strip()}\n"
+                        f"worker log: {log_path}")
+    log_path.unlink(missing_ok=True)
+    progress = Progress.model_validate_json(message)
+    job.finals[key] = progress
+    job.on_update(job)
+    return progress
+
+
+def _stage(job: LocalJob, stage: contract.WorkerStage, round_: int, shards: int, extra: list[str]) -> list[Progress]:
+    with ThreadPoolExecutor(max_workers=max(1, min(job.parallel, shards))) as pool:
+        futures = [pool.submit(_run_shard, job, stage, round_, k, extra) for k in range(shards)]
+        return [f.result() for f in futures]
+
+
+def run(job: LocalJob) -> Progress:
+    """Generate (top-up rounds as in the operator), filter, dedup, publish; returns publish's counts."""
+    spec = job.spec
+    target = spec.target.records
+    accepted = generated = 0
+    round_ = 0
+    while True:
+        if spec.generator is not None:
+            records = (first_round_records(target, spec.target.overgenerate) if round_ == 0
+                       else top_up_records(target, accepted, generated, spec.target.overgenerate))
+            job.rounds.append(records)
+            job.stage = "Generating"
+            _stage(job, "generate", round_, spec.generator.shards, ["--records", str(records)])
+            shards = spec.generator.shards
+        else:
+            assert spec.input is not None
+            shards = spec.input.shards
+        job.stage = "Filtering"
+        _stage(job, "filter", round_, shards, [])
+        summary = _stage(job, "dedup", round_, 1, [])[0]
+        accepted, generated = summary.accepted, summary.generated
+        if accepted >= target or spec.generator is None or round_ + 1 >= spec.budget.max_rounds:
+            break
+        round_ += 1
+    job.stage = "Publishing"
+    job.published = _stage(job, "publish", round_, 1, [])[0]
+    job.stage = "Succeeded"
+    job.on_update(job)
+    return job.published
+
+
+def stop(job: LocalJob) -> None:
+    for proc in list(job.running.values()):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in list(job.running.values()):
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def live_progress(job: LocalJob) -> dict[tuple[str, int, int], Progress]:
+    """Progress of every shard: final counts where known, else the workers' progress objects."""
+    out: dict[tuple[str, int, int], Progress] = {}
+    try:
+        for key in job.store.list(layout.progress_prefix(job.uid) + "/"):
+            data = job.store.get(key)
+            if data:
+                p = Progress.model_validate_json(data)
+                out[(p.stage, p.round, p.shard)] = p
+    except Exception as e:  # the display is best effort
+        log.debug("progress objects unreadable: %s", e)
+    out.update(job.finals)
+    return out
+
+
+def funnel(job: LocalJob) -> dict[str, Any]:
+    """Totals for display: generated, accepted, drops per filter, tokens."""
+    progress = live_progress(job)
+    gen = [p for (s, _, _), p in progress.items() if s == "generate"]
+    filt = [p for (s, _, _), p in progress.items() if s == "filter"]
+    rejected: dict[str, int] = {}
+    for p in filt:
+        for k, v in p.rejected.items():
+            rejected[k] = rejected.get(k, 0) + v
+    return {
+        "generated": sum(p.generated for p in gen) or sum(p.generated for p in filt),
+        "accepted": sum(p.accepted for p in filt),
+        "rejected": rejected,
+        "completion_tokens": sum(p.completion_tokens for p in gen),
+        "prompt_tokens": sum(p.prompt_tokens for p in gen),
+        "parse_failures": sum(p.parse_failures for p in gen),
+    }

@@ -1,0 +1,121 @@
+"""`datafoundry run`: the whole pipeline on one machine with the real workers, and resuming."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DATAFOUNDRY = [sys.executable, "-m", "datafoundry.cli"]
+
+TOPICS = ["scheduling pods onto nodes", "rolling out deployments", "debugging crash loops", "tuning probes",
+          "setting resource limits", "draining nodes safely", "rotating certificates", "scaling statefulsets"]
+
+
+def corpus(path: Path, n: int) -> None:
+    """Distinct, plausible English records, plus an exact duplicate and a line that is not JSON."""
+    lines = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        text = (f"Question {i}: what should an operator check first when {topic} goes wrong in cluster {i}? "
+                f"Answer: start with the events of the affected object, then the logs of its controller, "
+                f"and compare the live spec with the last applied one before changing anything {i}.")
+        lines.append(json.dumps({"id": f"r{i}", "text": text}))
+    lines.append(lines[3])  # an exact duplicate
+    path.write_text("\n".join(lines) + "\n")
+
+
+def manifest(tmp: Path, records: int, shards: int) -> Path:
+    doc: dict[str, Any] = {
+        "apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob", "metadata": {"name": "curate"},
+        "spec": {
+            "target": {"records": records},
+            "input": {"uris": [f"file://{tmp / 'in'}"], "format": "jsonl", "textField": "text", "shards": shards},
+            "filters": [{"type": "length", "minChars": 50}, {"type": "exactDedup"}, {"type": "minhash"}],
+            "output": {"uri": f"file://{tmp / 'out'}"},
+        },
+    }
+    path = tmp / "job.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DATAFOUNDRY, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_local_run_curates_and_publishes_then_rerun_is_a_no_op(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    corpus(tmp_path / "in" / "part-0.jsonl", 40)
+    job = manifest(tmp_path, records=30, shards=2)
+    first = run(["run", str(job)], tmp_path)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "published 30 records" in first.stdout
+    out = tmp_path / "out"
+    manifest_doc = json.loads((out / "manifest.json").read_text())
+    assert manifest_doc["records"] == 30
+    data = [json.loads(line) for f in sorted((out / "data").iterdir()) for line in f.read_text().splitlines()]
+    assert len(data) == 30
+    assert len({r["id"] for r in data}) == 30, "the planted duplicate must not be published twice"
+    assert (out / "README.md").exists()
+    before = {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()}
+
+    second = run(["run", str(job)], tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()} == before, "a rerun must not rewrite data"
+
+
+def test_local_run_rejects_a_bad_manifest_with_field_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob",
+                                   "metadata": {"name": "x"},
+                                   "spec": {"target": {"records": 0}, "input": {"uris": ["file:///nope"]},
+                                            "output": {"uri": "file:///tmp/x"}}}))
+    proc = run(["run", str(bad)], tmp_path)
+    assert proc.returncode == 1
+    assert "spec.target.records" in proc.stderr
+
+
+@pytest.mark.vllm
+def test_local_run_generates_with_the_openai_engine_and_resumes_after_interrupt(
+    tmp_path: Path, vllm_server: Any
+) -> None:
+    doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    spec = doc["spec"]
+    spec["target"] = {"records": 12, "overgenerate": 2.0}
+    spec["budget"] = {"maxRounds": 2}
+    spec["generator"] = {"model": vllm_server.model, "shards": 2, "gpusPerShard": 0, "batchSize": 4,
+                         "sampling": {"maxTokens": 160, "temperature": 0.8, "seed": 1},
+                         "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 8}}
+    spec["filters"] = [{"type": "exactDedup"}]
+    spec["output"] = {"uri": f"file://{tmp_path / 'out'}"}
+    job = tmp_path / "gen.yaml"
+    job.write_text(yaml.safe_dump(doc))
+
+    proc = subprocess.Popen([*DATAFOUNDRY, "run", str(job)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    staging = tmp_path / "out" / "_staging"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(staging.glob("*/gen/r00/*/part-*.jsonl")):
+        time.sleep(0.2)
+    assert list(staging.glob("*/gen/r00/*/part-*.jsonl")), "no generated part appeared"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    resumed = run(["run", str(job)], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "published" in resumed.stdout
+    parts = sorted(staging.glob("*/gen/r*/*/part-*.jsonl"))
+    ids = [json.loads(line)["id"] for p in parts for line in p.read_text().splitlines()]
+    assert len(ids) == len(set(ids)), "resuming must not duplicate generated records"
+    assert (tmp_path / "out" / "manifest.json").exists()
