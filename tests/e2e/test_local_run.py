@@ -110,7 +110,7 @@ def test_local_run_generates_with_the_openai_engine_and_resumes_after_interrupt(
         time.sleep(0.2)
     assert list(staging.glob("*/gen/r00/*/part-*.jsonl")), "no generated part appeared"
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc.communicate(timeout=60)
     assert proc.returncode != 0
     resumed = run(["run", str(job)], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
