@@ -1,0 +1,114 @@
+"""`kubectl apply` to a published dataset: the operator, the real Job controller and the REAL
+workers (run by the test pod runner as local processes, exactly with the pods' args and env)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from fixtures.cluster import REPO, S3, Kube
+from fixtures.podrunner import REAL_WORKER, PodRunner
+from fixtures.running_operator import S3_SECRET, Operator
+
+pytestmark = pytest.mark.integration
+
+TOPICS = ["scheduling", "rollouts", "probes", "limits", "draining", "certificates", "statefulsets", "quotas"]
+
+
+@pytest.fixture
+def real_pod_runner(kube: Kube) -> Iterator[PodRunner]:
+    runner = PodRunner(kube, REAL_WORKER, max_parallel=2).start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+def put_corpus(s3: S3, key: str, n: int) -> None:
+    lines = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        lines.append(json.dumps({"id": f"r{i}", "text": (
+            f"Case {i}: when {topic} misbehaves in cluster {i}, read the events of the object first, then the "
+            f"controller logs, and compare the live spec with the applied one before changing anything ({i}).")}))
+    lines += [lines[5], lines[6]]  # exact duplicates, in another position
+    s3.client.put_object(Bucket=s3.bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
+
+
+def wait_condition(kube: Kube, ns: str, name: str, condition: str, op: Operator, timeout: int = 300) -> None:
+    proc = kube.kubectl("wait", f"--for=condition={condition}", f"dfj/{name}", "-n", ns, f"--timeout={timeout}s",
+                        check=False, timeout=timeout + 30)
+    assert proc.returncode == 0, f"{proc.stderr}\nstatus: {status(kube, ns, name)}\noperator:\n{op.log_tail()}"
+
+
+def status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    out = kube.kubectl("get", "dfj", name, "-n", ns, "-o", "json").stdout
+    return json.loads(out).get("status") or {}  # type: ignore[no-any-return]
+
+
+def test_curation_job_applied_with_kubectl_ends_published_with_matching_manifest(
+    kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator, real_pod_runner: PodRunner
+) -> None:
+    ns = job_namespace
+    put_corpus(s3, f"{s3_prefix}in/a.jsonl", 30)
+    put_corpus(s3, f"{s3_prefix}in/b.jsonl", 30)  # a whole second copy: all near/exact duplicates
+    doc = {
+        "apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob", "metadata": {"name": "curate"},
+        "spec": {
+            "target": {"records": 25},
+            "input": {"uris": [f"s3://{s3.bucket}/{s3_prefix}in/"], "format": "jsonl", "shards": 2},
+            "filters": [{"type": "length", "minChars": 50}, {"type": "exactDedup"}, {"type": "minhash"}],
+            "output": {"uri": f"s3://{s3.bucket}/{s3_prefix}out", "endpointURL": s3.endpoint_url,
+                       "credentials": {"secretRef": {"name": S3_SECRET}}},
+        },
+    }
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc))
+    seen: set[str] = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        phase = status(kube, ns, "curate").get("phase")
+        if phase:
+            seen.add(phase)
+        if phase in ("Succeeded", "Failed"):
+            break
+        time.sleep(0.3)
+    wait_condition(kube, ns, "curate", "Succeeded", operator)
+    st = status(kube, ns, "curate")
+    manifest = json.loads(s3.client.get_object(Bucket=s3.bucket, Key=f"{s3_prefix}out/manifest.json")["Body"].read())
+    assert manifest["records"] == st["output"]["records"] == 25
+    published = []
+    for shard in manifest["shards"]:
+        body = s3.client.get_object(Bucket=s3.bucket, Key=f"{s3_prefix}out/{shard['key']}")["Body"].read()
+        published += [json.loads(line) for line in body.decode().splitlines()]
+    assert len(published) == 25 and len({r["id"] for r in published}) == 25
+    assert st["progress"]["generated"] == 64  # every input record was read
+    assert sum(st["progress"]["rejected"].values()) >= 34  # the second copy and the duplicates are gone
+    assert "Filtering" in seen or "Publishing" in seen, f"progress should be visible while running: {seen}"
+
+
+@pytest.mark.vllm
+def test_generation_job_with_the_shared_vllm_server(
+    kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator, real_pod_runner: PodRunner,
+    vllm_server: Any,
+) -> None:
+    ns = job_namespace
+    doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    doc["metadata"]["name"] = "gen"
+    spec = doc["spec"]
+    spec["target"] = {"records": 10, "overgenerate": 1.5}
+    spec["generator"] = {"model": vllm_server.model, "shards": 2, "gpusPerShard": 0, "batchSize": 4,
+                         "sampling": {"maxTokens": 160, "seed": 3},
+                         "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 8}}
+    spec["filters"] = [{"type": "exactDedup"}]
+    spec["output"] = {"uri": f"s3://{s3.bucket}/{s3_prefix}gen", "endpointURL": s3.endpoint_url,
+                      "credentials": {"secretRef": {"name": S3_SECRET}}}
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc))
+    wait_condition(kube, ns, "gen", "Succeeded", operator, timeout=600)
+    st = status(kube, ns, "gen")
+    manifest = json.loads(s3.client.get_object(Bucket=s3.bucket, Key=f"{s3_prefix}gen/manifest.json")["Body"].read())
+    assert manifest["records"] == st["output"]["records"]
+    assert st["progress"]["completionTokens"] > 0 and st["progress"]["generated"] >= 10
