@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from fixtures.cluster import REPO, S3, Kube
 from fixtures.podrunner import REAL_WORKER, PodRunner
 from fixtures.running_operator import S3_SECRET, Operator
