@@ -178,6 +178,8 @@ def main() -> int:
         kube.kubectl("delete", "dfj", "--all", "-n", ns, "--wait=true", "--timeout=300s", check=False)
         op.stop()
         kube.core.delete_namespace(ns)
+        if started != 0:  # we brought the test bed up: take it down
+            subprocess.run([str(REPO / "hack" / "local-up.sh"), "down"], env=env, check=False)
     print(json.dumps(results, indent=1))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
