@@ -41,6 +41,10 @@ def put_corpus(s3: S3, key: str, n: int) -> None:
 
 
 def wait_condition(kube: Kube, ns: str, name: str, condition: str, op: Operator, timeout: int = 300) -> None:
+    # `kubectl wait` would sit out its whole timeout on a job that already failed: watch for that first.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and status(kube, ns, name).get("phase") not in ("Succeeded", "Failed"):
+        time.sleep(0.5)
     proc = kube.kubectl("wait", f"--for=condition={condition}", f"dfj/{name}", "-n", ns, f"--timeout={timeout}s",
                         check=False, timeout=timeout + 30)
     assert proc.returncode == 0, f"{proc.stderr}\nstatus: {status(kube, ns, name)}\noperator:\n{op.log_tail()}"
