@@ -1,0 +1,53 @@
+"""What an inference engine is to the generator: chat requests in, completions out, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling shared by every request of a run (from `generator.sampling`)."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat completion: messages, its own sampling seed, and optionally a JSON Schema the
+    output must follow (structured output)."""
+
+    messages: tuple[Message, ...]
+    seed: int
+    schema: dict[str, Any] | None = None
+    max_tokens: int | None = None  # overrides SamplingConfig.max_tokens
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """Generates one completion per request, returned in request order.
+
+    Errors that a retry of the whole shard can fix are raised; `generate` never returns fewer
+    completions than requests.
+    """
+
+    @property
+    def model_name(self) -> str: ...
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,72 @@
+"""Prometheus metrics of a generator pod, on a private registry (served on the metrics port)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("datafoundry.worker.metrics")
+
+BATCH_BUCKETS = (1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096, 16384, 65536)
+
+
+class GeneratorMetrics:
+    """Counters the engines and the generate worker update; cheap enough to call per request."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.prompt_tokens = Counter("datafoundry_generator_prompt_tokens", "Prompt tokens processed.", registry=r)
+        self.completion_tokens = Counter(
+            "datafoundry_generator_completion_tokens", "Completion tokens generated.", registry=r
+        )
+        self.tokens_per_second = Gauge(
+            "datafoundry_generator_tokens_per_second", "Completion tokens per second over the last batch.", registry=r
+        )
+        self.requests_in_flight = Gauge(
+            "datafoundry_generator_requests_in_flight", "Requests handed to the engine and not answered yet.",
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "datafoundry_generator_batch_size", "Prompts per engine batch.", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.records = Counter(
+            "datafoundry_generator_records", "Records generated, by strategy.", ["strategy"], registry=r
+        )
+        self.parse_failures = Counter(
+            "datafoundry_generator_parse_failures",
+            "Completions that gave no record, by strategy and reason.", ["strategy", "reason"], registry=r,
+        )
+        self.retries = Counter(
+            "datafoundry_generator_engine_retries", "Engine requests retried, by reason.", ["reason"], registry=r
+        )
+        self.chunks = Counter("datafoundry_generator_chunks", "Chunks finished and written.", registry=r)
+
+    def observe_batch(self, prompts: int, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        self.batch_size.observe(prompts)
+        self.prompt_tokens.inc(prompt_tokens)
+        self.completion_tokens.inc(completion_tokens)
+        if seconds > 0:
+            self.tokens_per_second.set(completion_tokens / seconds)
+
+    def serve(self, port: int) -> bool:
+        """Expose the registry on `port` (0: don't). A port in use is logged, not fatal."""
+        if port <= 0:
+            return False
+        try:
+            start_http_server(port, registry=self.registry)
+        except OSError as e:
+            log.warning("metrics port %d unavailable: %s", port, e)
+            return False
+        return True
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

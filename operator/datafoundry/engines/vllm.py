@@ -1,0 +1,160 @@
+"""In-process vLLM (`vllm.LLM`): one large offline batch per call, the fastest path on a GPU.
+
+Prompts are rendered with the model's chat template and handed over as token ids; structured
+output goes through vLLM's guided decoding (xgrammar) with whitespace outside strings disabled,
+so a model cannot pad JSON until it runs out of tokens. Each request carries its own seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from datafoundry.engines.base import Completion, Message, Request, SamplingConfig
+from datafoundry.engines.metrics import GeneratorMetrics, Stopwatch
+
+#: Engine-wide structured output settings (whitespace control is an engine option in vLLM).
+STRUCTURED_OUTPUTS_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
+
+
+def fallback_chat_prompt(messages: Sequence[Message]) -> str:
+    """For base models without a chat template."""
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join([*lines, "Assistant:"])
+
+
+def llm_kwargs(
+    model: str,
+    *,
+    revision: str | None = None,
+    tensor_parallel_size: int = 1,
+    max_model_len: int | None = None,
+    gpu_memory_utilization: float = 0.9,
+    dtype: str = "auto",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """`vllm.LLM` arguments for the generator (the benchmark builds its bare `LLM` from them too)."""
+    from vllm.platforms import current_platform
+
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "tensor_parallel_size": tensor_parallel_size,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "dtype": dtype,
+        "seed": seed,
+        "structured_outputs_config": STRUCTURED_OUTPUTS_CONFIG,
+    }
+    if max_model_len is not None:
+        kwargs["max_model_len"] = max_model_len
+    if revision is not None:
+        kwargs["revision"] = revision
+    if current_platform.is_cpu():
+        # vLLM on CPU: a seeded request whose prefill is split across steps crashes the worker
+        # ("CPU Generator does not use offset"), so prompts are prefilled whole.
+        kwargs["enable_chunked_prefill"] = False
+    return kwargs
+
+
+class VLLMEngine:
+    def __init__(
+        self,
+        model: str,
+        sampling: SamplingConfig,
+        *,
+        served_name: str | None = None,
+        revision: str | None = None,
+        tensor_parallel_size: int = 1,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        dtype: str = "auto",
+        seed: int = 0,
+        metrics: GeneratorMetrics | None = None,
+        llm: Any = None,
+    ) -> None:
+        """`llm`: an existing `vllm.LLM` to wrap (benchmarks); otherwise one is created."""
+        self.sampling = sampling
+        self.metrics = metrics
+        self._name = served_name or model
+        if llm is None:
+            from vllm import LLM
+
+            llm = LLM(**llm_kwargs(model, revision=revision, tensor_parallel_size=tensor_parallel_size,
+                                   max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                                   dtype=dtype, seed=seed))
+        self.llm = llm
+        self.tokenizer = llm.get_tokenizer()
+        self.max_model_len = int(llm.llm_engine.model_config.max_model_len)
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    def render(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of the chat prompt, ending where the assistant's answer starts."""
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        else:
+            text = fallback_chat_prompt(messages)
+        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
+        return ids
+
+    def sampling_params(self, request: Request, prompt_len: int) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        max_tokens = request.max_tokens or self.sampling.max_tokens
+        max_tokens = max(1, min(max_tokens, self.max_model_len - prompt_len))
+        structured = StructuredOutputsParams(json=request.schema) if request.schema is not None else None
+        return SamplingParams(
+            n=1,
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+            max_tokens=max_tokens,
+            seed=request.seed,
+            structured_outputs=structured,
+        )
+
+    def prepare(self, requests: Sequence[Request]) -> tuple[list[Any], list[Any], list[int]]:
+        """(prompts, sampling params, indices into `requests`) of the requests that fit the context."""
+        from vllm.inputs import TokensPrompt
+
+        prompts, params, keep = [], [], []
+        for i, r in enumerate(requests):
+            ids = self.render(r.messages)
+            if len(ids) >= self.max_model_len:
+                continue
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            params.append(self.sampling_params(r, len(ids)))
+            keep.append(i)
+        return prompts, params, keep
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        prompts, params, keep = self.prepare(requests)
+        out = [Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="prompt_too_long")
+               for _ in requests]
+        if self.metrics:
+            self.metrics.requests_in_flight.inc(len(prompts))
+        watch = Stopwatch()
+        try:
+            results = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
+        finally:
+            if self.metrics:
+                self.metrics.requests_in_flight.dec(len(prompts))
+        prompt_tokens = completion_tokens = 0
+        for i, res in zip(keep, results, strict=True):
+            c = res.outputs[0]
+            done = Completion(
+                text=c.text,
+                prompt_tokens=len(res.prompt_token_ids or ()),
+                completion_tokens=len(c.token_ids),
+                finish_reason=c.finish_reason,
+            )
+            prompt_tokens += done.prompt_tokens
+            completion_tokens += done.completion_tokens
+            out[i] = done
+        if self.metrics:
+            self.metrics.observe_batch(len(requests), prompt_tokens, completion_tokens, watch.seconds)
+        return out
+
+    def close(self) -> None:
+        self.llm = None

@@ -1,0 +1,29 @@
+"""Document-grounded QA: a question answered only from one chunk of the task's documents.
+
+Chunks are visited in order (each strategy ordinal takes the next one), so the corpus is covered
+evenly across shards; the chunk is kept in the record as `context`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datafoundry.strategies.base import Slot, Strategy
+
+TEMPLATE = """Read this passage:
+
+<passage>
+{chunk}
+</passage>
+
+Write one question that the passage answers, as a user of this domain would ask it, and the \
+answer, using only facts stated in the passage."""
+
+
+class DocumentQA(Strategy):
+    name = "documentQA"
+
+    def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        chunks = self.ctx.inputs.chunks
+        chunk = chunks[slot.ordinal % len(chunks)]
+        return TEMPLATE.format(chunk=chunk.text), {"chunk": chunk.id}, {"context": chunk.text}

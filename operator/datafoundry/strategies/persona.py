@@ -1,0 +1,41 @@
+"""Persona-driven generation: the same domain seen by many different people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datafoundry.strategies.base import Slot, Strategy, seed_text
+
+DEFAULT_PERSONAS = (
+    "a junior engineer in their first month on the job",
+    "a senior specialist who wants precise, expert-level detail",
+    "a manager who needs a short, decision-oriented answer",
+    "a student preparing for an exam",
+    "a non-native speaker who prefers simple words",
+    "an auditor checking compliance and risks",
+    "a customer who is frustrated and in a hurry",
+    "a researcher comparing alternatives",
+    "a teacher preparing material for a class",
+    "an on-call operator handling an incident at night",
+    "a product owner writing requirements",
+    "a skeptic who asks for evidence and trade-offs",
+)
+
+TEMPLATE = """Write one record as it would arise for this person: {persona}.
+The request should be something this person would really ask, in their own voice, and the \
+answer should suit them.{example}"""
+
+
+class Persona(Strategy):
+    name = "persona"
+
+    def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        personas = [p for p in self.options.get("personas", ()) if isinstance(p, str) and p] or list(DEFAULT_PERSONAS)
+        persona = personas[(slot.ordinal + slot.rng.randrange(len(personas))) % len(personas)]
+        source: dict[str, Any] = {"persona": persona}
+        example = ""
+        if self.ctx.inputs.seeds:
+            seed = slot.rng.choice(self.ctx.inputs.seeds)
+            example = f"\nFor the kind of record wanted (not its content), see: {seed_text(seed)}"
+            source["seed"] = seed.id
+        return TEMPLATE.format(persona=persona, example=example), source, {}

@@ -1,0 +1,96 @@
+"""The strategies of a job, mixed by weight: position -> (strategy, prompt, sampling seed).
+
+Everything here is a pure function of the spec, the loaded inputs, the round and the position,
+so a rerun of a shard rebuilds exactly the prompts and seeds of the first run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+from datafoundry.api.spec import DataFoundryJobSpec, StrategyName, TaskType, effective_strategies
+from datafoundry.strategies import shapes
+from datafoundry.strategies.base import Inputs, Prompt, Slot, Strategy, StrategyContext
+from datafoundry.strategies.document_qa import DocumentQA
+from datafoundry.strategies.evol_instruct import EvolInstruct
+from datafoundry.strategies.mixing import Schedule
+from datafoundry.strategies.multi_turn import MultiTurn
+from datafoundry.strategies.persona import Persona
+from datafoundry.strategies.preference_pairs import PreferencePairs
+from datafoundry.strategies.self_instruct import SelfInstruct
+from datafoundry.strategies.taxonomy import Taxonomy
+
+STRATEGIES: dict[StrategyName, type[Strategy]] = {
+    StrategyName.SELF_INSTRUCT: SelfInstruct,
+    StrategyName.EVOL_INSTRUCT: EvolInstruct,
+    StrategyName.PERSONA: Persona,
+    StrategyName.DOCUMENT_QA: DocumentQA,
+    StrategyName.MULTI_TURN: MultiTurn,
+    StrategyName.PREFERENCE_PAIRS: PreferencePairs,
+    StrategyName.TAXONOMY: Taxonomy,
+}
+
+#: Rough characters per token, to keep every text field of a structured answer within max_tokens.
+CHARS_PER_TOKEN = 3
+JSON_OVERHEAD_TOKENS = 32
+
+
+def _max_chars(options: dict[str, Any], max_tokens: int, text_fields: int) -> int:
+    if isinstance(options.get("maxChars"), int) and options["maxChars"] > 0:
+        return int(options["maxChars"])
+    return max(16, (max_tokens - JSON_OVERHEAD_TOKENS) * CHARS_PER_TOKEN // text_fields)
+
+
+def shape_for(name: StrategyName, spec: DataFoundryJobSpec, options: dict[str, Any], max_tokens: int) -> shapes.Shape:
+    """The record shape: task.outputSchema when set, else by strategy (dialogue, preference) and task type."""
+    task = spec.task
+    assert task is not None
+    if task.output_schema is not None:
+        return shapes.custom_shape(task.output_schema)
+    if name == StrategyName.MULTI_TURN or task.type == TaskType.DIALOGUE:
+        turns = max(1, min(int(options.get("turns", 3)), 16))
+        return shapes.dialogue_shape(_max_chars(options, max_tokens, 2 * turns), turns)
+    if name == StrategyName.PREFERENCE_PAIRS or task.type == TaskType.PREFERENCE:
+        return shapes.preference_shape(_max_chars(options, max_tokens, 3))
+    if task.type == TaskType.CLASSIFICATION:
+        labels = [(label.name, label.description) for label in task.labels or []]
+        return shapes.classification_shape(_max_chars(options, max_tokens, 1), labels)
+    if task.type == TaskType.QA or name == StrategyName.DOCUMENT_QA:
+        return shapes.qa_shape(_max_chars(options, max_tokens, 2))
+    return shapes.instruction_shape(_max_chars(options, max_tokens, 2))
+
+
+def _hash_int(*parts: object) -> int:
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class StrategyMix:
+    def __init__(self, spec: DataFoundryJobSpec, inputs: Inputs) -> None:
+        gen, task = spec.generator, spec.task
+        if gen is None or task is None:
+            raise ValueError("a generator and a task are needed to generate")
+        chosen = effective_strategies(spec)
+        if not chosen:
+            raise ValueError("no strategy with a weight above 0")
+        self.seed = gen.sampling.seed if gen.sampling.seed is not None else spec.seed
+        self.strategies: list[Strategy] = []
+        for s in chosen:
+            options = dict(s.options or {})
+            ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens)
+            self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
+        self.schedule = Schedule([s.weight for s in chosen])
+
+    def prompt(self, round_: int, position: int) -> Prompt:
+        which, ordinal = self.schedule.pick(position)
+        rng = random.Random(f"prompt:{self.seed}:{round_}:{position}")  # noqa: S311 - reproducible choices
+        return self.strategies[which].build(Slot(position=position, ordinal=ordinal, rng=rng))
+
+    def strategy(self, name: str) -> Strategy:
+        return next(s for s in self.strategies if s.name == name)
+
+    def sampling_seed(self, round_: int, position: int) -> int:
+        """One seed per request (n=1), hashed so that no two requests share a seed stream."""
+        return _hash_int("sample", self.seed, round_, position)

@@ -1,0 +1,263 @@
+"""Generate records with an LLM (vLLM in-process or an OpenAI-compatible server) for one shard.
+
+The shard's records are cut into chunks of `generator.batchSize` prompts. Chunk c is one engine
+batch; when it is done its records are written as the immutable object `part-<c>.jsonl` (never
+rewritten if present), then `checkpoint.json` records c+1 chunks done. A killed pod resumes after
+the last checkpointed chunk and loses at most the chunk in flight. Prompts and per-request
+sampling seeds are a pure function of (plan, round, position), position = index * shards + shard,
+so a rerun produces exactly the records of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from datafoundry.pipeline import contract, layout
+from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.plan import shard_share
+from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
+
+if TYPE_CHECKING:
+    from datafoundry.engines import Engine, GeneratorMetrics
+    from datafoundry.strategies.base import Prompt
+    from datafoundry.strategies.registry import StrategyMix
+
+log = logging.getLogger("datafoundry.worker.generate")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--records", type=int, required=True,
+                        help="records the whole round asks for (spread evenly over the shards)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_worker("generate", args, lambda ctx: generate(ctx, args.records))
+
+
+class Checkpoint(BaseModel):
+    """What the finished chunks of a shard add up to (rewritten after each part)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    recipe_hash: str
+    records: int
+    batch_size: int
+    chunks_done: int = 0
+    chunks_total: int = 0
+    generated: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def parse_failures(self) -> int:
+        return sum(self.failures.values())
+
+
+@dataclass
+class ChunkResult:
+    body: bytes
+    generated: int
+    failures: Counter[str]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class ShardWork:
+    """The arithmetic of one shard: its records, chunks and global positions."""
+
+    records: int
+    batch_size: int
+    shard: int
+    shards: int
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.records / self.batch_size)
+
+    def indices(self, chunk: int) -> range:
+        return range(chunk * self.batch_size, min(self.records, (chunk + 1) * self.batch_size))
+
+    def position(self, index: int) -> int:
+        return index * self.shards + self.shard
+
+
+def worker_env(ctx: WorkerContext) -> dict[str, str]:
+    env = dict(os.environ)
+    if ctx.spec.output.endpoint_url:
+        env.setdefault(contract.ENV_ENDPOINT, ctx.spec.output.endpoint_url)
+    return env
+
+
+def load_mix(ctx: WorkerContext, env: dict[str, str]) -> StrategyMix:
+    """Read and check every input (BadInput naming object and line) before anything is written."""
+    from datafoundry.strategies.base import Inputs
+    from datafoundry.strategies.inputs import check_schema, load_chunks, load_seeds
+    from datafoundry.strategies.registry import StrategyMix
+
+    task = ctx.spec.task
+    assert task is not None
+    check_schema(task.output_schema)
+    inputs = Inputs(seeds=load_seeds(task.seeds, env), chunks=load_chunks(task.documents, ctx.spec.seed, env))
+    return StrategyMix(ctx.spec, inputs)
+
+
+def record_id(recipe_hash: str, round_: int, position: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{recipe_hash}:{round_}:{position}".encode()).hexdigest()[:24]
+
+
+class ChunkRunner:
+    def __init__(self, ctx: WorkerContext, mix: StrategyMix, engine: Engine, work: ShardWork,
+                 metrics: GeneratorMetrics | None = None) -> None:
+        self.ctx, self.mix, self.engine, self.work, self.metrics = ctx, mix, engine, work, metrics
+        gen = ctx.spec.generator
+        assert gen is not None
+        self.sampling = {"temperature": gen.sampling.temperature, "topP": gen.sampling.top_p,
+                         "maxTokens": gen.sampling.max_tokens}
+
+    def prompts(self, chunk: int) -> list[tuple[int, Prompt]]:
+        return [(i, self.mix.prompt(self.ctx.round, self.work.position(i))) for i in self.work.indices(chunk)]
+
+    def run(self, chunk: int) -> ChunkResult:
+        from datafoundry.engines.base import Request
+
+        prompts = self.prompts(chunk)
+        requests = [Request(messages=p.messages, seed=self.mix.sampling_seed(self.ctx.round, self.work.position(i)),
+                            schema=p.schema) for i, p in prompts]
+        completions = self.engine.generate(requests)
+        lines: list[str] = []
+        failures: Counter[str] = Counter()
+        for (index, prompt), request, done in zip(prompts, requests, completions, strict=True):
+            parsed = self.mix.strategy(prompt.strategy).parse(prompt, done.text, done.finish_reason)
+            if parsed.record is None:
+                reason = parsed.failure or "invalid"
+                failures[reason] += 1
+                if self.metrics:
+                    self.metrics.parse_failures.labels(strategy=prompt.strategy, reason=reason).inc()
+                continue
+            record = self.record(parsed.record, prompt, request.seed, chunk, index, done.prompt_tokens,
+                                 done.completion_tokens)
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+            if self.metrics:
+                self.metrics.records.labels(strategy=prompt.strategy).inc()
+        return ChunkResult(
+            body="".join(lines).encode(),
+            generated=len(lines),
+            failures=failures,
+            prompt_tokens=sum(c.prompt_tokens for c in completions),
+            completion_tokens=sum(c.completion_tokens for c in completions),
+        )
+
+    def record(self, fields: dict[str, Any], prompt: Prompt, seed: int, chunk: int, index: int,
+               prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+        from datafoundry.strategies.base import ID_FIELD, META_FIELD
+
+        ctx = self.ctx
+        position = self.work.position(index)
+        meta = {
+            "strategy": prompt.strategy,
+            **({"source": prompt.source} if prompt.source else {}),
+            "model": self.engine.model_name,
+            "sampling": {**self.sampling, "seed": seed},
+            "job": ctx.plan.job.name,
+            "recipeHash": ctx.plan.recipe_hash,
+            "round": ctx.round,
+            "shard": ctx.shard,
+            "chunk": chunk,
+            "index": index,
+            "position": position,
+            "promptTokens": prompt_tokens,
+            "completionTokens": completion_tokens,
+        }
+        content = {k: v for k, v in fields.items() if k not in (ID_FIELD, META_FIELD)}
+        return {ID_FIELD: record_id(ctx.plan.recipe_hash, ctx.round, position), **content, META_FIELD: meta}
+
+
+def load_checkpoint(ctx: WorkerContext, work: ShardWork) -> Checkpoint:
+    key = layout.checkpoint_key(ctx.uid, "gen", ctx.round, ctx.shard)
+    fresh = Checkpoint(recipe_hash=ctx.plan.recipe_hash, records=work.records, batch_size=work.batch_size,
+                       chunks_total=work.chunks)
+    data = ctx.store.get(key)
+    if data is None:
+        return fresh
+    cp = Checkpoint.model_validate_json(data)
+    if (cp.recipe_hash, cp.records, cp.batch_size) != (fresh.recipe_hash, fresh.records, fresh.batch_size):
+        # The same round of the same job must always be asked for the same records.
+        raise RuntimeError(f"checkpoint {key} is for {cp.records} records in chunks of {cp.batch_size} "
+                           f"(recipe {cp.recipe_hash[:12]}), not {work.records}/{work.batch_size}")
+    return cp
+
+
+def _sync_progress(progress: Progress, cp: Checkpoint) -> None:
+    progress.chunks_done, progress.chunks_total = cp.chunks_done, cp.chunks_total
+    progress.generated, progress.parse_failures = cp.generated, cp.parse_failures
+    progress.prompt_tokens, progress.completion_tokens = cp.prompt_tokens, cp.completion_tokens
+    if cp.failures:
+        progress.message = "parse failures: " + ", ".join(f"{k}={v}" for k, v in sorted(cp.failures.items()))
+
+
+def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
+             metrics: GeneratorMetrics | None = None) -> Progress:
+    """Generate this shard's records (resuming after the last checkpointed chunk); returns the final counts."""
+    from datafoundry.engines import GeneratorMetrics, make_engine
+
+    gen = ctx.spec.generator
+    if gen is None:
+        raise ValueError("spec.generator is not set")
+    env = worker_env(ctx)
+    mix = load_mix(ctx, env)
+    work = ShardWork(records=shard_share(records, gen.shards, ctx.shard), batch_size=gen.batch_size,
+                     shard=ctx.shard, shards=gen.shards)
+    cp = load_checkpoint(ctx, work)
+    reporter = ProgressReporter(ctx)
+    _sync_progress(reporter.progress, cp)
+    reporter.update(force=True)
+    if cp.chunks_done >= work.chunks:
+        return reporter.finish()
+    if metrics is None:
+        metrics = GeneratorMetrics()
+        metrics.serve(int(env.get(contract.ENV_METRICS_PORT, "0") or 0))
+    own_engine = engine is None
+    if engine is None:
+        engine = make_engine(gen, seed=mix.seed, metrics=metrics, env=env)
+    runner = ChunkRunner(ctx, mix, engine, work, metrics)
+    try:
+        for chunk in range(cp.chunks_done, work.chunks):
+            result = runner.run(chunk)
+            key = layout.part_key(ctx.uid, "gen", ctx.round, ctx.shard, chunk)
+            if ctx.store.exists(key):
+                log.info("%s exists (written before the pod stopped); keeping it", key)
+            else:
+                ctx.store.put(key, result.body, "application/x-ndjson")
+            cp = cp.model_copy(update={
+                "chunks_done": chunk + 1,
+                "generated": cp.generated + result.generated,
+                "failures": dict(Counter(cp.failures) + result.failures),
+                "prompt_tokens": cp.prompt_tokens + result.prompt_tokens,
+                "completion_tokens": cp.completion_tokens + result.completion_tokens,
+            })
+            ctx.store.put(layout.checkpoint_key(ctx.uid, "gen", ctx.round, ctx.shard),
+                          cp.model_dump_json(by_alias=True).encode(), "application/json")
+            metrics.chunks.inc()
+            _sync_progress(reporter.progress, cp)
+            reporter.update()
+            log.info("chunk %d/%d: %d records, %d parse failures", chunk + 1, work.chunks, result.generated,
+                     sum(result.failures.values()))
+    finally:
+        if own_engine:
+            engine.close()
+    return reporter.finish()
