@@ -112,6 +112,7 @@ class ProgressReporter:
     def finish(self) -> Progress:
         """Mark done, write `_DONE.json`, the progress object and the termination message."""
         self.progress.state = "done"
+        self.progress.updated_at = datetime.now(UTC)
         done = layout.done_key(self.ctx.uid, stage_dir(self.ctx.stage), self.ctx.round, self.ctx.shard)
         self.ctx.store.put(done, self.progress.to_json().encode(), "application/json")
         self.update(force=True)
