@@ -22,8 +22,11 @@ class SchemaFilter(Filter):
 
     type = "schema"
 
-    def __init__(self, *, schema: Mapping[str, Any], field: str | None = None, name: str | None = None) -> None:
+    def __init__(self, *, schema: Mapping[str, Any], field: str | None = None, name: str | None = None,
+                 ignore_fields: tuple[str, ...] = ()) -> None:
         super().__init__(name=name)
+        #: Bookkeeping fields the pipeline adds (ids, provenance) that the user's schema never names.
+        self.ignore_fields = ignore_fields
         cls = jsonschema.validators.validator_for(schema)
         try:
             cls.check_schema(schema)
@@ -35,6 +38,8 @@ class SchemaFilter(Filter):
 
     def apply(self, record: Record) -> FilterResult:
         instance: Any = record
+        if self.ignore_fields and self.field is None:
+            instance = {k: v for k, v in record.items() if k not in self.ignore_fields}
         if self.field is not None:
             if self.field not in record:
                 return FilterResult.drop("missing_field")

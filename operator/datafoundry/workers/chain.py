@@ -35,6 +35,7 @@ from datafoundry.filters import (
 )
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, KEEP, Filter, FilterResult, Record, text_of
 from datafoundry.filters.quality import DEFAULT_TOP_NGRAM_CHAR_FRACTION
+from datafoundry.strategies.base import RESERVED_FIELDS
 from datafoundry.workers.common import BadInput
 from datafoundry.workers.sources import LineErrors, iter_records, resolve
 
@@ -146,7 +147,7 @@ def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, 
         if spec.task is None or spec.task.output_schema is None:
             raise BadInput("the schema filter requires task.outputSchema")
         try:
-            return SchemaFilter(schema=spec.task.output_schema, name=name)
+            return SchemaFilter(schema=spec.task.output_schema, name=name, ignore_fields=RESERVED_FIELDS)
         except ValueError as e:
             raise BadInput(f"task.outputSchema: {e}") from e
     if isinstance(f, api.LengthFilter):

@@ -41,3 +41,11 @@ def test_invalid_schema_is_rejected_at_construction() -> None:
         SchemaFilter(schema={"type": "object", "properties": {"confidence": {"type": "decimal"}}})
     with pytest.raises(ValueError, match="invalid JSON Schema"):
         SchemaFilter(schema={"required": "label"})
+
+
+def test_schema_filter_ignores_pipeline_bookkeeping_fields() -> None:
+    strict = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"],
+              "additionalProperties": False}
+    record = {"q": "why?", "id": "abc", "meta": {"strategy": "selfInstruct"}}
+    assert SchemaFilter(schema=strict).apply(record).action is Action.DROP
+    assert SchemaFilter(schema=strict, ignore_fields=("id", "meta")).apply(record).action is Action.KEEP
