@@ -10,17 +10,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+# The condition types are part of the API; re-exported here for the controller's convenience.
+from datafoundry.api.status import ACCEPTED as ACCEPTED
+from datafoundry.api.status import FAILED as FAILED
+from datafoundry.api.status import FILTERED as FILTERED
+from datafoundry.api.status import GENERATED as GENERATED
+from datafoundry.api.status import PROGRESSING as PROGRESSING
+from datafoundry.api.status import PUBLISHED as PUBLISHED
+from datafoundry.api.status import SUCCEEDED as SUCCEEDED
+from datafoundry.api.status import SUSPENDED as SUSPENDED
+
 Condition = dict[str, Any]
 Status = Literal["True", "False", "Unknown"]
 
-ACCEPTED = "Accepted"
-PROGRESSING = "Progressing"
-GENERATED = "Generated"
-FILTERED = "Filtered"
-PUBLISHED = "Published"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-SUSPENDED = "Suspended"
 
 ORDER = (ACCEPTED, PROGRESSING, GENERATED, FILTERED, PUBLISHED, SUSPENDED, SUCCEEDED, FAILED)
 
