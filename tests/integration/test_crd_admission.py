@@ -37,7 +37,9 @@ def test_invalid_manifest_refused_at_apply_with_field_path(kube: Kube, crd: None
 
 
 def test_valid_manifests_are_accepted(kube: Kube, crd: None, namespace: str) -> None:
-    for path in sorted((MANIFESTS / "valid").glob("*.yaml")):
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    assert examples
+    for path in sorted((MANIFESTS / "valid").glob("*.yaml")) + examples:
         doc = yaml.safe_load(path.read_text())
         doc["metadata"].pop("namespace", None)
         kube.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(doc))
