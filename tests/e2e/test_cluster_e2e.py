@@ -4,6 +4,7 @@ workers (run by the test pod runner as local processes, exactly with the pods' a
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -96,11 +97,23 @@ def test_curation_job_applied_with_kubectl_ends_published_with_matching_manifest
 
 
 @pytest.mark.vllm
-def test_generation_job_with_the_shared_vllm_server(
+@pytest.mark.prometheus
+def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator, real_pod_runner: PodRunner,
-    vllm_server: Any,
+    vllm_server: Any, prometheus: Any,
 ) -> None:
     ns = job_namespace
+    # What the chart's ServiceMonitor and PodMonitor do in a cluster: scrape the operator and each worker.
+    prometheus.add_target("datafoundry-operator", operator.metrics_url.split("/")[2], honor_labels=True)
+
+    lock = threading.Lock()  # the pod runner starts processes from several threads
+
+    def scrape_worker(run: Any) -> None:
+        if run.metrics_port is not None and "-gen-" in run.pod:
+            with lock:
+                prometheus.add_target("datafoundry-worker", f"127.0.0.1:{run.metrics_port}", wait_up=False)
+
+    real_pod_runner.on_start = scrape_worker
     doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     doc["metadata"]["name"] = "gen"
     spec = doc["spec"]
@@ -117,3 +130,9 @@ def test_generation_job_with_the_shared_vllm_server(
     manifest = json.loads(s3.client.get_object(Bucket=s3.bucket, Key=f"{s3_prefix}gen/manifest.json")["Body"].read())
     assert manifest["records"] == st["output"]["records"]
     assert st["progress"]["completionTokens"] > 0 and st["progress"]["generated"] >= 10
+    # The workers' own metrics reached Prometheus while they ran, and agree with the status.
+    worker_tokens = prometheus.query(
+        'sum(max_over_time(datafoundry_generator_completion_tokens_total{job="datafoundry-worker"}[30m]))')
+    assert worker_tokens and float(worker_tokens[0]["value"][1]) > 0
+    accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",job="gen",result="accepted"}}', 60)
+    assert float(accepted[0]["value"][1]) == st["progress"]["accepted"]
