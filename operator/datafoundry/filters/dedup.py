@@ -15,9 +15,11 @@ from datafoundry.filters.text import normalize
 HashArray = npt.NDArray[np.uint64]
 
 
-def text_hash(text: str, bits: Literal[64, 128] = 64) -> int:
-    """BLAKE2b of the normalised text (NFKC, casefold, no punctuation, single spaces)."""
-    digest = hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=bits // 8).digest()
+def text_hash(text: str, bits: Literal[64, 128] = 64, *, normalized: bool = True) -> int:
+    """BLAKE2b of the normalised text (NFKC, casefold, no punctuation, single spaces), or of the text
+    as it is with ``normalized=False``."""
+    key = normalize(text) if normalized else text
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=bits // 8).digest()
     return int.from_bytes(digest, "little")
 
 
@@ -50,9 +52,11 @@ class ExactDedupFilter(Filter):
         *,
         fields: Sequence[str] | None = None,
         hash_bits: Literal[64, 128] = 64,
+        normalize: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        self.normalize = normalize
         if hash_bits not in (64, 128):
             raise ValueError(f"hash_bits must be 64 or 128, got {hash_bits}")
         self.fields = fields
@@ -61,8 +65,11 @@ class ExactDedupFilter(Filter):
         self._accepted: list[int] = []
         self._pending: int | None = None
 
+    def _hash(self, record: Record) -> int:
+        return text_hash(text_of(record, self.fields), self.hash_bits, normalized=self.normalize)
+
     def apply(self, record: Record) -> FilterResult:
-        h = text_hash(text_of(record, self.fields), self.hash_bits)
+        h = self._hash(record)
         if h in self.seen:
             self._pending = None
             return FilterResult.drop("duplicate")
@@ -72,7 +79,7 @@ class ExactDedupFilter(Filter):
     def observe(self, record: Record) -> None:
         h = self._pending
         if h is None:  # used outside a chain: hash the record as it left
-            h = text_hash(text_of(record, self.fields), self.hash_bits)
+            h = self._hash(record)
         self._pending = None
         self.seen.add(h)
         self._accepted.append(h)

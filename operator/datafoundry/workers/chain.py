@@ -15,7 +15,6 @@ Mapping choices (the spec is coarser than the library):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from datafoundry.filters import (
     QualityFilter,
     SchemaFilter,
 )
-from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, KEEP, Filter, FilterResult, Record, text_of
+from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, Filter, text_of
 from datafoundry.filters.quality import DEFAULT_TOP_NGRAM_CHAR_FRACTION
 from datafoundry.strategies.base import RESERVED_FIELDS
 from datafoundry.workers.common import BadInput
@@ -78,28 +77,6 @@ class _UrlAwareDetector:
             return "<URL>"
 
         return _URL_RE.sub(replace, text)
-
-
-class _RawExactDedup(ExactDedupFilter):
-    """Exact dedup on the text as it is (spec normalize: false)."""
-
-    def _hash(self, record: Record) -> int:
-        digest = hashlib.blake2b(text_of(record, self.fields).encode("utf-8"), digest_size=self.hash_bits // 8)
-        return int.from_bytes(digest.digest(), "little")
-
-    def apply(self, record: Record) -> FilterResult:
-        h = self._hash(record)
-        if h in self.seen:
-            self._pending = None
-            return FilterResult.drop("duplicate")
-        self._pending = h
-        return KEEP
-
-    def observe(self, record: Record) -> None:
-        h = self._pending if self._pending is not None else self._hash(record)
-        self._pending = None
-        self.seen.add(h)
-        self._accepted.append(h)
 
 
 def _item_id(record: Mapping[str, Any], line: int) -> str:
@@ -167,8 +144,7 @@ def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, 
     if isinstance(f, api.PiiFilter):
         return _pii(f)
     if isinstance(f, api.ExactDedupFilter):
-        cls = ExactDedupFilter if f.normalize else _RawExactDedup
-        return cls(fields=fields, name=name)
+        return ExactDedupFilter(fields=fields, normalize=f.normalize, name=name)
     if isinstance(f, api.MinHashFilter):
         if not 0.0 < f.threshold < 1.0:
             raise BadInput(f"filter {name}: threshold must be within (0, 1), got {f.threshold}")
