@@ -35,6 +35,9 @@ CONFIG = OperatorConfig.from_env()
 _wake: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
 _phases: dict[tuple[str, str], str] = {}
 _planned: dict[str, str] = {}  # uid -> recipe hash whose plan ConfigMap is known to exist
+# uid -> (generation, validated spec): a spec only changes with its generation, so each pass after
+# the first skips pydantic validation.
+_specs: dict[str, tuple[int, DataFoundryJobSpec]] = {}
 # Fields that change on every pass; a status differing only in these is not worth a write.
 VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
 
@@ -115,7 +118,6 @@ def _significant(status: dict[str, Any]) -> dict[str, Any]:
     out = dict(status)
     if "progress" in out:
         out["progress"] = {k: v for k, v in out["progress"].items() if k not in VOLATILE_PROGRESS}
-    out["conditions"] = [{k: v for k, v in c.items()} for c in out.get("conditions") or []]
     return out
 
 
@@ -129,12 +131,13 @@ def _events(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, namespace: str, uid: str) -> str:
-    """Write the plan ConfigMap once per daemon lifetime (a restart checks again, cheaply: 409)."""
+    """Write the plan ConfigMap once per job (the recipe is immutable once started; a restarted
+    operator checks again, cheaply: 409). Returns the recipe hash of the plan that exists."""
+    if uid in _planned:
+        return _planned[uid]
     spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     plan = build_plan(JobRef(name=name, namespace=namespace, uid=uid, generation=body.meta.get("generation", 1)),
                       spec_json)
-    if _planned.get(uid) == plan.recipe_hash:
-        return plan.recipe_hash
     manifest = ch.plan_configmap(name, namespace, uid, plan.to_json())
     if await kube.create(manifest):
         kopf.event(body, type="Normal", reason=reasons.CREATED_PLAN,
@@ -183,16 +186,21 @@ async def reconcile_once(
     if _terminal(old):
         _record_phase(namespace, name, old.get("phase"))
         return True
-    try:
-        spec = DataFoundryJobSpec.model_validate(dict(body.spec))
-    except ValidationError as e:
-        message = "; ".join(str(fe) for fe in field_errors(e, prefix="spec"))
-        new = invalid_status(old, generation, reasons.INVALID_SPEC, message)
-        if _significant(new) != _significant(old):
-            await kube.patch_status(namespace, name, new)
-            _events(body, old, new)
-        _record_phase(namespace, name, new["phase"])
-        return False
+    cached = _specs.get(uid)
+    if cached is not None and cached[0] == generation:
+        spec = cached[1]
+    else:
+        try:
+            spec = DataFoundryJobSpec.model_validate(dict(body.spec))
+        except ValidationError as e:
+            message = "; ".join(str(fe) for fe in field_errors(e, prefix="spec"))
+            new = invalid_status(old, generation, reasons.INVALID_SPEC, message)
+            if _significant(new) != _significant(old):
+                await kube.patch_status(namespace, name, new)
+                _events(body, old, new)
+            _record_phase(namespace, name, new["phase"])
+            return False
+        _specs[uid] = (generation, spec)
     if cond.find(old.get("conditions") or [], cond.FAILED):
         old["conditions"] = [c for c in old["conditions"] if c["type"] not in (cond.FAILED, cond.ACCEPTED)]
     recipe = await _ensure_plan(body, spec, name, namespace, uid)
@@ -273,6 +281,7 @@ async def cleanup(body: kopf.Body, name: str, namespace: str | None, uid: str, r
     _phases.pop((namespace, name), None)
     _wake.pop(uid, None)
     _planned.pop(uid, None)
+    _specs.pop(uid, None)
     try:
         spec = DataFoundryJobSpec.model_validate(dict(body.spec))
     except ValidationError:

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from datafoundry.api.status import Phase
+
 CONTROLLER = "datafoundryjob"
-PHASES = ("Pending", "Generating", "Filtering", "Publishing", "Succeeded", "Failed", "Suspended")
+PHASES = tuple(p.value for p in Phase)
 STAGES = ("generate", "filter", "dedup", "publish")
 SHARD_STATES = ("active", "succeeded", "failed")
 RESULTS = ("success", "error", "requeue")

@@ -117,10 +117,6 @@ def _result_overdue(job: ChildJob, now: datetime) -> bool:
     return (now - done).total_seconds() > RESULT_GRACE_SECONDS
 
 
-def _live(live: Mapping[ShardKey, Progress], key: ShardKey) -> Progress | None:
-    return live.get(key)
-
-
 def decide(
     *,
     name: str,
@@ -180,7 +176,7 @@ def decide(
         if gen is not None:
             for k in range(shards):
                 final = observed.final_progress(gen.name, k) if k in gen.completed_indexes else None
-                p = final or _live(live, ("generate", round_, k))
+                p = final or live.get(("generate", round_, k))
                 if p is not None:
                     counts.add(p, accepted=False)
         filt = ShardCounts(total=shards)
@@ -200,7 +196,7 @@ def decide(
                 filters_done += 1
             else:
                 filt.active += 1
-            p = observed.final_progress(fname) if fjob.complete else _live(live, ("filter", round_, k))
+            p = observed.final_progress(fname) if fjob.complete else live.get(("filter", round_, k))
             if p is not None:
                 counts.add(p, generated=gen is None)
         filt.succeeded = filters_done
