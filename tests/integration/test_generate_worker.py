@@ -276,6 +276,71 @@ def test_structured_output_follows_output_schema(s3: S3, tmp_path: Path, prefix:
 
 
 # --------------------------------------------------------------------------------------------
+# LLM-as-judge: scored in the generator pod, dropped by the filter pod
+# --------------------------------------------------------------------------------------------
+
+
+def filter_worker(run: Run, shard: int = 0) -> dict[str, Any]:
+    """Run `datafoundry worker filter` on the run's plan; return its summary object."""
+    proc = subprocess.run([DATAFOUNDRY, "worker", "filter", "--plan", str(run.plan), "--round", "0",
+                           "--shard", str(shard)], env=run.env(), capture_output=True, text=True, timeout=300,
+                          check=False)
+    ok(proc)
+    summary = run.get(f"{layout.shard_prefix(run.uid, 'filter', 0, shard)}/summary.json")
+    assert summary is not None
+    result: dict[str, Any] = json.loads(summary)
+    return result
+
+
+def test_judge_scores_in_the_generator_pod_and_the_filter_drops_low_scores(
+        s3: S3, tmp_path: Path, prefix: str, vllm_server: VLLMServer) -> None:
+    spec = base_spec(s3, prefix, vllm_server.base_url)
+    spec["filters"] = [{"type": "judge", "minScore": 5}]
+    run = Run(s3, tmp_path, spec)
+    ok(run.run(records=8))
+    records = run.records()
+    assert len(records) == 8, run.done()
+    scores = [r["meta"]["judge"]["score"] for r in records]
+    assert all(r["meta"]["judge"]["model"] == vllm_server.model for r in records)
+    # The grammar allows only the integers 0..10, so every answer of even a random model parses.
+    assert all(isinstance(s, float) and s == int(s) and 0 <= s <= 10 for s in scores), scores
+    # Scoring is greedy and seeded by the record: another job with the same recipe gets the same scores.
+    again = Run(s3, tmp_path, spec)
+    ok(again.run(records=8))
+    assert [r["meta"]["judge"]["score"] for r in again.records()] == scores
+
+    summary = filter_worker(run)
+    low = sum(s < 5 for s in scores)
+    assert summary["funnel"]["droppedBy"]["judge"] == ({"below_min_score": low} if low else {})
+    assert summary["records"] == 8 - low
+    kept = [json.loads(line) for part in summary["parts"] for line in (run.s3.client.get_object(
+        Bucket=run.s3.bucket, Key=f"{run.prefix}/{part['key']}")["Body"].read().decode().splitlines())]
+    assert sorted(r["id"] for r in kept) == sorted(r["id"] for r in records if r["meta"]["judge"]["score"] >= 5)
+
+
+def test_curation_judge_scores_through_the_endpoint_in_the_filter_pod(
+        s3: S3, tmp_path: Path, prefix: str, vllm_server: VLLMServer) -> None:
+    key = f"{prefix}/in/docs.jsonl"
+    docs = [{"id": f"d{i}", "text": f"Step {i}: drain node-{i} before upgrading its kubelet."} for i in range(10)]
+    s3.client.put_object(Bucket=s3.bucket, Key=key, Body="".join(json.dumps(d) + "\n" for d in docs).encode())
+    spec = base_spec(s3, prefix, vllm_server.base_url)
+    for field in ("generator", "task"):
+        del spec[field]
+    spec["input"] = {"uris": [f"s3://{s3.bucket}/{key}"]}
+    spec["filters"] = [{"type": "length", "minChars": 10},
+                       {"type": "judge", "minScore": 4, "model": vllm_server.model,
+                        "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 4}}]
+    run = Run(s3, tmp_path, spec)
+    summary = filter_worker(run)
+    assert summary["funnel"]["seen"] == 10
+    stats = summary["stats"]["judge"]
+    assert sum(stats.values()) == 10 and "unscored" not in stats, stats
+    low = sum(n for k, n in stats.items() if int(k.removeprefix("score_")) < 4)
+    assert summary["records"] == 10 - low
+    assert summary["funnel"]["droppedBy"]["judge"] == ({"below_min_score": low} if low else {})
+
+
+# --------------------------------------------------------------------------------------------
 # killed mid-shard: resume gives exactly the uninterrupted records
 # --------------------------------------------------------------------------------------------
 
@@ -494,6 +559,7 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
                      batchSize=8, engine={"type": "vllm"},
                      strategies=[{"name": "selfInstruct", "options": SHORT}, {"name": "persona", "options": SHORT}])
     spec["task"]["outputSchema"] = OUTPUT_SCHEMA
+    spec["filters"] = [{"type": "judge", "minScore": 3}]  # scored by the same in-process model
     run = Run(s3, tmp_path, spec)
     proc = subprocess.Popen(run.argv(12), env=run.env({"DATAFOUNDRY_METRICS_PORT": str(metrics_port)}),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -520,6 +586,8 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
     for r in records:
         jsonschema.validate(content(r), OUTPUT_SCHEMA)
         assert r["meta"]["model"] == str(tiny_model)
+        assert r["meta"]["judge"]["model"] == str(tiny_model)
+        assert r["meta"]["judge"]["score"] in range(11)
     done = run.done()
     assert done["generated"] == 12 and done["completionTokens"] > 0
     assert scraped, "metrics were never scraped after the first chunk"

@@ -207,6 +207,25 @@ def test_input_mode_needs_no_task_and_judge_needs_model() -> None:
     doc["spec"]["output"] = {"uri": "file:///tmp/out"}
     assert errors_of(doc) == []
     doc["spec"]["filters"] = [{"type": "judge"}]
+    assert errors_of(doc) == ["spec.filters[0].model", "spec.filters[0].engine"]
+    # A curation job's judge scores through an endpoint: the filter pods have no GPU.
+    doc["spec"]["filters"] = [{"type": "judge", "model": "m", "engine": {"type": "vllm"}}]
+    assert errors_of(doc) == ["spec.filters[0].engine"]
+    doc["spec"]["filters"] = [{"type": "judge", "model": "m",
+                               "engine": {"type": "openai", "endpoint": "http://judge:8000/v1"}}]
+    assert errors_of(doc) == []
+
+
+def test_judge_with_its_own_model_needs_an_endpoint_in_generation_mode() -> None:
+    doc = minimal()
+    doc["spec"]["filters"] = [{"type": "judge"}]  # the generator's model and engine
+    assert errors_of(doc) == []
+    doc["spec"]["filters"] = [{"type": "judge", "model": "other/judge"}]
+    assert errors_of(doc) == ["spec.filters[0].engine"]
+    doc["spec"]["filters"] = [{"type": "judge", "model": "other/judge",
+                               "engine": {"type": "openai", "endpoint": "http://judge:8000/v1"}}]
+    assert errors_of(doc) == []
+    doc["spec"]["filters"] = [{"type": "judge"}, {"type": "judge", "name": "judge2"}]
     assert "spec.filters" in errors_of(doc)
 
 

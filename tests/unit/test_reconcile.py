@@ -215,3 +215,21 @@ def test_worker_pods_are_restricted_and_never_see_secret_values() -> None:
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "s3", "key": "AWS_SECRET_ACCESS_KEY"}
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec["tolerations"]
+
+
+def test_judge_endpoint_key_reaches_the_scoring_pods_by_reference_only() -> None:
+    judge = {"type": "judge", "model": "org/judge", "engine": {
+        "type": "openai", "endpoint": "http://judge.serving:8000/v1",
+        "apiKeySecretRef": {"name": "judge-key", "key": "token"}}}
+    ref = {"name": "DATAFOUNDRY_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "judge-key", "key": "token"}}}
+    spec = make_spec(filters=[judge])
+    gen = ch.generate_job("j", "ns", "uid", spec, CONFIG, 0, 10)
+    assert ref in gen["spec"]["template"]["spec"]["containers"][0]["env"]
+    # Generated records are already scored: the filter pods of a generation job need no key.
+    filt = ch.filter_job("j", "ns", "uid", spec, CONFIG, 0, 0)
+    assert ref not in filt["spec"]["template"]["spec"]["containers"][0]["env"]
+    curation = DataFoundryJobSpec.model_validate({
+        "input": {"uris": ["s3://bucket/in/"]}, "target": {"records": 5}, "filters": [judge],
+        "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}}})
+    filt = ch.filter_job("j", "ns", "uid", curation, CONFIG, 0, 0)
+    assert ref in filt["spec"]["template"]["spec"]["containers"][0]["env"]

@@ -154,6 +154,7 @@ SINGLETON_FILTERS: tuple[FilterType, ...] = (
     FilterType.PII,
     FilterType.EXACT_DEDUP,
     FilterType.MINHASH,
+    FilterType.JUDGE,
     FilterType.DECONTAMINATION,
 )
 
@@ -1059,6 +1060,21 @@ class DataFoundryJobSpec(APIModel):
             ".filters",
             "FieldValueRequired",
         ),
+        CelRule(
+            "!has(self.input) || !has(self.filters)"
+            " || self.filters.all(f, f.type != 'judge' || (has(f.engine) && f.engine.type == 'openai'))",
+            "judge filters of a curation job score through an endpoint: they need engine.type openai",
+            ".filters",
+            "FieldValueRequired",
+        ),
+        CelRule(
+            f"!{_GEN} || !has(self.filters) || self.filters.all(f, f.type != 'judge' || !has(f.model)"
+            " || f.model == self.generator.model"
+            " || (has(f.engine) && f.engine.type == 'openai')"
+            " || (!has(f.engine) && has(self.generator.engine) && self.generator.engine.type == 'openai'))",
+            "a judge with its own model needs engine.type openai (the generator pods load only the generator's model)",
+            ".filters",
+        ),
     )
 
     task: Task | None = Field(
@@ -1115,6 +1131,22 @@ class DataFoundryJobSpec(APIModel):
         default=None, ge=1, le=31_536_000, description="Fail the job when it runs longer than this."
     )
 
+    def _judge_violations(self) -> Iterator[Violation]:
+        gen = self.generator
+        for i, f in enumerate(self.filters or ()):
+            if not isinstance(f, JudgeFilter):
+                continue
+            engine = f.engine or (gen.engine if gen is not None else None)
+            through_endpoint = engine is not None and engine.type == EngineType.OPENAI
+            if gen is None and f.model is None:
+                yield Violation(f"filters[{i}].model", "judge filters need a model when there is no generator")
+            if gen is None and (f.engine is None or f.engine.type != EngineType.OPENAI):
+                yield Violation(f"filters[{i}].engine", "judge filters of a curation job score through an endpoint: "
+                                "they need engine.type openai")
+            if gen is not None and f.model not in (None, gen.model) and not through_endpoint:
+                yield Violation(f"filters[{i}].engine", "a judge with its own model needs engine.type openai "
+                                "(the generator pods load only the generator's model)")
+
     def violations(self) -> Iterator[Violation]:
         gen, task = self.generator, self.task
         if has(gen) == has(self.input):
@@ -1128,8 +1160,7 @@ class DataFoundryJobSpec(APIModel):
                 yield Violation("filters", "filter types " + ", ".join(SINGLETON_FILTERS) + " may appear at most once")
             if any(f.type == FilterType.SCHEMA for f in self.filters) and (task is None or task.output_schema is None):
                 yield Violation("task.outputSchema", "the schema filter requires task.outputSchema")
-            if self.input is not None and any(isinstance(f, JudgeFilter) and f.model is None for f in self.filters):
-                yield Violation("filters", "judge filters need a model when there is no generator")
+            yield from self._judge_violations()
         if gen is None:
             return
         if task is None:

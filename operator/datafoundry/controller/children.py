@@ -11,7 +11,7 @@ import hashlib
 from typing import Any, Literal
 
 from datafoundry.api.meta import API_VERSION, KIND
-from datafoundry.api.spec import DataFoundryJobSpec, EngineType
+from datafoundry.api.spec import DataFoundryJobSpec, EngineType, JudgeFilter
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.pipeline import contract
 
@@ -115,6 +115,14 @@ def _engine_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
     if ref is None:
         return []
     return [{"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+
+
+def _judge_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
+    judge = next((f for f in spec.filters or () if isinstance(f, JudgeFilter)), None)
+    ref = judge.engine.api_key_secret_ref if judge is not None and judge.engine is not None else None
+    if ref is None:
+        return []
+    return [{"name": contract.ENV_JUDGE_API_KEY, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
 
 
 def _restricted_pod_security(uid: int) -> dict[str, Any]:
@@ -265,7 +273,8 @@ def generate_job(
         "name": "generate",
         "image": gen.image or config.generator_image,
         "args": [*contract.worker_args("generate", round_), "--records", str(records)],
-        "env": _engine_env(spec),
+        # The judge scores each chunk in the generator pod, with the generator's engine or an endpoint.
+        "env": [*_engine_env(spec), *_judge_env(spec)],
         "resources": {"requests": requests, "limits": limits},
         "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
     }
@@ -308,8 +317,11 @@ def filter_job(
 ) -> dict[str, Any]:
     """One Job per generated shard, created as soon as that shard's generation is done."""
     args = [*contract.worker_args("filter", round_), "--shard", str(shard)]
-    return _cpu_job(name, namespace, uid, spec, config, "filter", filter_job_name(name, round_, shard),
-                    round_, shard, args)
+    job = _cpu_job(name, namespace, uid, spec, config, "filter", filter_job_name(name, round_, shard),
+                   round_, shard, args)
+    if spec.input is not None:  # curation: the filter pod calls the judge's endpoint
+        job["spec"]["template"]["spec"]["containers"][0]["env"] += _judge_env(spec)
+    return job
 
 
 def dedup_job(

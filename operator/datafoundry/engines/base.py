@@ -27,6 +27,7 @@ class Request:
     seed: int
     schema: dict[str, Any] | None = None
     max_tokens: int | None = None  # overrides SamplingConfig.max_tokens
+    temperature: float | None = None  # overrides SamplingConfig.temperature (a judge scores greedily)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class OpenAIEngine:
         kwargs: dict[str, Any] = {
             "model": self._model,
             "messages": list(request.messages),
-            "temperature": self.sampling.temperature,
+            "temperature": self.sampling.temperature if request.temperature is None else request.temperature,
             "top_p": self.sampling.top_p,
             "max_tokens": request.max_tokens or self.sampling.max_tokens,
             "seed": request.seed,

@@ -107,7 +107,7 @@ class VLLMEngine:
         structured = StructuredOutputsParams(json=request.schema) if request.schema is not None else None
         return SamplingParams(
             n=1,
-            temperature=self.sampling.temperature,
+            temperature=self.sampling.temperature if request.temperature is None else request.temperature,
             top_p=self.sampling.top_p,
             max_tokens=max_tokens,
             seed=request.seed,

@@ -9,6 +9,7 @@ from datafoundry.filters.base import KEEP, Action, Filter, FilterResult, Observe
 from datafoundry.filters.chain import FilterChain, Funnel
 from datafoundry.filters.decontam import ContaminationReport, DecontaminationFilter
 from datafoundry.filters.dedup import ExactDedupFilter, cross_shard_duplicates
+from datafoundry.filters.judge import JudgeFilter, JudgeScorer
 from datafoundry.filters.language import LanguageFilter
 from datafoundry.filters.length import LengthFilter
 from datafoundry.filters.minhash import (
@@ -34,6 +35,8 @@ __all__ = [
     "FilterChain",
     "FilterResult",
     "Funnel",
+    "JudgeFilter",
+    "JudgeScorer",
     "LanguageFilter",
     "LengthFilter",
     "MinHashFilter",

@@ -4,7 +4,8 @@ Kinds: ``email``, ``phone`` (international ``+CC`` and common national formats),
 (13-19 digits, known issuer prefix, Luhn check), ``ipv4``, ``ipv6`` (validated by ``ipaddress``),
 ``iban`` (country length + mod-97 check), ``us_ssn`` (dashed), ``kr_rrn`` (Korean resident
 registration number, YYMMDD-GNNNNNN with a valid date and, by default, the checksum; numbers
-issued since October 2020 carry no checksum, pass ``kr_rrn_checksum=False`` to accept them).
+issued since October 2020 carry no checksum, pass ``kr_rrn_checksum=False`` to accept them), and
+``url`` (http(s):// or www., only when asked for: not in the default kinds).
 Candidates that fail their check are left alone.
 """
 
@@ -19,10 +20,14 @@ from typing import Any, Literal
 
 from datafoundry.filters.base import KEEP, Filter, FilterResult, Record
 
-PII_KINDS: tuple[str, ...] = ("email", "iban", "credit_card", "kr_rrn", "us_ssn", "ipv6", "ipv4", "phone")
+PII_KINDS: tuple[str, ...] = ("url", "email", "iban", "credit_card", "kr_rrn", "us_ssn", "ipv6", "ipv4", "phone")
+#: Kinds detected when none are named: URLs are opt-in (most are public links, not personal data).
+DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in PII_KINDS if k != "url")
 
 # Order matters: earlier kinds win where candidates overlap (a card number is not a phone number).
 _PATTERNS: dict[str, str] = {
+    # First: an address or number inside a URL is part of the URL. Trailing punctuation stays text.
+    "url": r"(?<![\w@])(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}]",
     "email": r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])",
     "iban": r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
@@ -115,12 +120,13 @@ class PIIDetector:
     """Finds and replaces PII in strings; one compiled alternation, validators per kind."""
 
     def __init__(self, kinds: Iterable[str] | None = None, *, kr_rrn_checksum: bool = True) -> None:
-        selected = list(PII_KINDS if kinds is None else kinds)
+        selected = list(DEFAULT_KINDS if kinds is None else kinds)
         unknown = sorted(set(selected) - set(PII_KINDS))
         if unknown:
             raise ValueError(f"unknown PII kind(s): {', '.join(unknown)}; known: {', '.join(PII_KINDS)}")
         self.kinds = tuple(k for k in PII_KINDS if k in selected)
         self._validators: dict[str, Callable[[str], bool]] = {
+            "url": lambda s: True,
             "email": lambda s: True,
             "iban": iban_valid,
             "credit_card": _valid_card,
@@ -139,9 +145,10 @@ class PIIDetector:
         active = tuple(
             k
             for k in self.kinds
-            if (k == "email" and "@" in text)
+            if (k == "url" and ("://" in text or "www." in text))
+            or (k == "email" and "@" in text)
             or (k == "ipv6" and text.count(":") >= 2)
-            or (k not in ("email", "ipv6") and numeric)
+            or (k not in ("url", "email", "ipv6") and numeric)
         )
         if active not in self._combined:
             alternation = "|".join(f"(?P<{k}>{_PATTERNS[k]})" for k in active)

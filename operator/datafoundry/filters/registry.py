@@ -7,6 +7,7 @@ from typing import Any
 from datafoundry.filters.base import Filter
 from datafoundry.filters.decontam import DecontaminationFilter
 from datafoundry.filters.dedup import ExactDedupFilter
+from datafoundry.filters.judge import JudgeFilter
 from datafoundry.filters.language import LanguageFilter
 from datafoundry.filters.length import LengthFilter
 from datafoundry.filters.minhash import MinHashFilter
@@ -25,6 +26,7 @@ FILTER_TYPES: dict[str, type[Filter]] = {
         ExactDedupFilter,
         MinHashFilter,
         DecontaminationFilter,
+        JudgeFilter,
     )
 }
 

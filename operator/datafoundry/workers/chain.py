@@ -7,16 +7,14 @@ Mapping choices (the spec is coarser than the library):
   Gopher top-3-gram character fraction (2- and 4-gram limits keep the library defaults);
   maxSymbolWordRatio -> the Gopher symbol-to-word ratio (ellipses per word); rejectRefusals:
   false switches the refusal phrases off.
-- pii: ipAddress -> ipv4 + ipv6; url is redacted/dropped by a small extension of the detector.
+- pii: ipAddress -> ipv4 + ipv6.
 - exactDedup with normalize: false hashes the raw text.
 - minhash: signatures are kept so the global pass verifies LSH candidates against the threshold.
-- judge: not supported by the CPU filter worker (BadInput).
+- judge: drops by the score the generator pod (or, curating, the filter pod) wrote to meta.judge.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -25,6 +23,7 @@ from datafoundry.filters import (
     DecontaminationFilter,
     ExactDedupFilter,
     FilterChain,
+    JudgeFilter,
     LanguageFilter,
     LengthFilter,
     MinHashFilter,
@@ -48,8 +47,8 @@ _PII_KINDS: dict[str, tuple[str, ...]] = {
     api.PiiKind.IBAN: ("iban",),
     api.PiiKind.US_SSN: ("us_ssn",),
     api.PiiKind.KR_RRN: ("kr_rrn",),
+    api.PiiKind.URL: ("url",),
 }
-_URL_RE = re.compile(r"(?<![\w@])(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}]")
 _ID_FIELDS = ("id", "_id", "task_id", "question_id", "uid", "idx")
 
 
@@ -58,25 +57,6 @@ def text_fields(spec: api.DataFoundryJobSpec) -> tuple[str, ...] | None:
     if spec.input is None or spec.input.text_field in DEFAULT_TEXT_FIELDS:
         return None
     return (spec.input.text_field, *DEFAULT_TEXT_FIELDS)
-
-
-class _UrlAwareDetector:
-    """The library's PII detector plus URLs (kind ``url``)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.kinds = (*inner.kinds, "url")
-
-    def redact(self, text: str, counts: Counter[str]) -> str:
-        text = self.inner.redact(text, counts) if self.inner.kinds else text
-        if "://" not in text and "www." not in text:
-            return text
-
-        def replace(m: re.Match[str]) -> str:
-            counts["url"] += 1
-            return "<URL>"
-
-        return _URL_RE.sub(replace, text)
 
 
 def _item_id(record: Mapping[str, Any], line: int) -> str:
@@ -111,10 +91,7 @@ def load_eval_items(uris: Sequence[str], env: Mapping[str, str]) -> list[tuple[s
 def _pii(f: api.PiiFilter) -> Filter:
     kinds = [k for kind in f.kinds for k in _PII_KINDS.get(kind, ())]
     action: Literal["redact", "drop"] = "drop" if f.action == api.PiiAction.DROP else "redact"
-    built = PIIFilter(action=action, kinds=kinds, name=f.effective_name)
-    if api.PiiKind.URL in f.kinds:
-        built.detector = _UrlAwareDetector(built.detector)  # type: ignore[assignment]
-    return built
+    return PIIFilter(action=action, kinds=kinds, name=f.effective_name)
 
 
 def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, str]) -> Filter:
@@ -154,7 +131,7 @@ def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, 
         return DecontaminationFilter(eval_items=load_eval_items(f.eval_sets, env), ngram=f.ngram,
                                      fields=fields, name=name)
     if isinstance(f, api.JudgeFilter):
-        raise BadInput(f"filter {name}: the judge filter is not supported by the CPU filter worker yet")
+        return JudgeFilter(min_score=f.min_score, name=name)
     raise BadInput(f"filter {name}: unknown filter type {getattr(f, 'type', '?')!r}")
 
 

@@ -20,7 +20,7 @@ from datafoundry.filters import DecontaminationFilter, ExactDedupFilter, FilterC
 from datafoundry.filters.minhash import to_npy
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
-from datafoundry.workers import staging
+from datafoundry.workers import judging, staging
 from datafoundry.workers.chain import build_chain, find
 from datafoundry.workers.common import BadInput, ProgressReporter, WorkerContext, add_common_arguments, run_worker
 from datafoundry.workers.sources import LineErrors, SourceObject, encode_jsonl, iter_records, resolve, source_env
@@ -87,16 +87,24 @@ def filter_shard(ctx: WorkerContext) -> Progress:
         parts.append({"key": key, "records": len(buffer)})
         buffer.clear()
 
-    for obj in objects:
-        for _, record in iter_records(obj, fmt, errors, text_field):
-            out = chain.apply(record)
-            if out is not None:
-                buffer.append(out)
-                if len(buffer) >= PART_RECORDS:
-                    flush()
-        p.chunks_done += 1
-        _counts(p, chain, errors, curation)
-        reporter.update()
+    # Generated records were scored in the generator pod; curated ones are scored here.
+    scorer, judge_engine = judging.scorer(spec, env) if curation else (None, None)
+    try:
+        for obj in objects:
+            records = (record for _, record in iter_records(obj, fmt, errors, text_field))
+            for batch in judging.batched(records, judging.CURATION_BATCH):
+                for record in scorer.score(batch) if scorer is not None else batch:
+                    out = chain.apply(record)
+                    if out is not None:
+                        buffer.append(out)
+                        if len(buffer) >= PART_RECORDS:
+                            flush()
+            p.chunks_done += 1
+            _counts(p, chain, errors, curation)
+            reporter.update()
+    finally:
+        if judge_engine is not None:
+            judge_engine.close()
     if buffer:
         flush()
     errors.check(f"filter round {ctx.round} shard {ctx.shard}")

@@ -25,10 +25,12 @@ from pydantic.alias_generators import to_camel
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.pipeline.plan import shard_share
+from datafoundry.workers import judging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 
 if TYPE_CHECKING:
     from datafoundry.engines import Engine, GeneratorMetrics
+    from datafoundry.filters.judge import JudgeScorer
     from datafoundry.strategies.base import Prompt
     from datafoundry.strategies.registry import StrategyMix
 
@@ -122,8 +124,10 @@ def record_id(recipe_hash: str, round_: int, position: int) -> str:
 
 class ChunkRunner:
     def __init__(self, ctx: WorkerContext, mix: StrategyMix, engine: Engine, work: ShardWork,
-                 metrics: GeneratorMetrics | None = None) -> None:
+                 metrics: GeneratorMetrics | None = None, scorer: JudgeScorer | None = None) -> None:
         self.ctx, self.mix, self.engine, self.work, self.metrics = ctx, mix, engine, work, metrics
+        #: The judge filter's scorer: each chunk is scored here, while the model is loaded.
+        self.scorer = scorer
         gen = ctx.spec.generator
         assert gen is not None
         self.sampling = {"temperature": gen.sampling.temperature, "topP": gen.sampling.top_p,
@@ -139,7 +143,7 @@ class ChunkRunner:
         requests = [Request(messages=p.messages, seed=self.mix.sampling_seed(self.ctx.round, self.work.position(i)),
                             schema=p.schema) for i, p in prompts]
         completions = self.engine.generate(requests)
-        lines: list[str] = []
+        records: list[dict[str, Any]] = []
         failures: Counter[str] = Counter()
         for (index, prompt), request, done in zip(prompts, requests, completions, strict=True):
             parsed = self.mix.strategy(prompt.strategy).parse(prompt, done.text, done.finish_reason)
@@ -151,12 +155,14 @@ class ChunkRunner:
                 continue
             record = self.record(parsed.record, prompt, request.seed, chunk, index, done.prompt_tokens,
                                  done.completion_tokens)
-            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+            records.append(record)
             if self.metrics:
                 self.metrics.records.labels(strategy=prompt.strategy).inc()
+        if self.scorer is not None:
+            records = self.scorer.score(records)
         return ChunkResult(
-            body="".join(lines).encode(),
-            generated=len(lines),
+            body="".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode(),
+            generated=len(records),
             failures=failures,
             prompt_tokens=sum(c.prompt_tokens for c in completions),
             completion_tokens=sum(c.completion_tokens for c in completions),
@@ -234,7 +240,8 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
     own_engine = engine is None
     if engine is None:
         engine = make_engine(gen, seed=mix.seed, metrics=metrics, env=env)
-    runner = ChunkRunner(ctx, mix, engine, work, metrics)
+    judge, judge_engine = judging.scorer(ctx.spec, env, engine)
+    runner = ChunkRunner(ctx, mix, engine, work, metrics, judge)
     try:
         for chunk in range(cp.chunks_done, work.chunks):
             result = runner.run(chunk)
@@ -258,6 +265,8 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
             log.info("chunk %d/%d: %d records, %d parse failures", chunk + 1, work.chunks, result.generated,
                      sum(result.failures.values()))
     finally:
+        if judge_engine is not None:
+            judge_engine.close()
         if own_engine:
             engine.close()
     return reporter.finish()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from datafoundry.filters import Action, FilterChain, PIIFilter
@@ -122,3 +124,14 @@ def test_kind_selection() -> None:
         PIIFilter(kinds=["passport"])
     with pytest.raises(ValueError, match="redact"):
         PIIFilter(action="mask")  # type: ignore[arg-type]
+
+
+def test_urls_are_opt_in_and_swallow_the_addresses_inside_them() -> None:
+    text = ("See https://10.0.0.7/u/jane@corp.example?id=4111111111111111. Or www.example.org/x, "
+            "or mail jane@corp.example")
+    assert "url" not in PIIDetector().kinds  # public links are not personal data by default
+    counts: Counter[str] = Counter()
+    out = PIIDetector(["url", "email", "ipv4", "credit_card"]).redact(text, counts)
+    assert out == "See <URL>. Or <URL>, or mail <EMAIL>"
+    assert counts == Counter({"url": 2, "email": 1})
+    assert PIIDetector(["url"]).redact("no links here: 10.0.0.7", Counter()) == "no links here: 10.0.0.7"
