@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,3 +137,105 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     assert worker_tokens and float(worker_tokens[0]["value"][1]) > 0
     accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",job="gen",result="accepted"}}', 60)
     assert float(accepted[0]["value"][1]) == st["progress"]["accepted"]
+
+
+# --------------------------------------------------------------------------------------------
+# every example in examples/, applied with kubectl
+# --------------------------------------------------------------------------------------------
+
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+EXAMPLE_BUCKET = "datafoundry"  # the bucket the examples name; the test bed's default bucket
+RUNBOOK = ("Runbook {i}: when the {svc} service pages for high latency, check the dashboard, drain the "
+           "unhealthy node with kubectl drain, and roll back the last deployment if errors rose after it ({i}).")
+
+
+def example_inputs(i: int) -> dict[str, list[dict[str, Any]]]:
+    """Small stand-ins for the data the examples name in s3://datafoundry/ (by key under it)."""
+    svc = ["billing", "search", "checkout", "auth"]
+    return {
+        "raw/support-logs/part-0.jsonl": [
+            {"id": f"log{j}", "text": f"Ticket {j}: customer reports that the {svc[j % 4]} page times out after "
+                                      f"login; reach them at user{j}@example.com. Engineer restarted the pods and "
+                                      f"the issue resolved within {j + 3} minutes (case {j})."}
+            for j in range(40)],
+        "replay/general-chat/part-0.jsonl": [
+            {"id": f"replay{j}", "messages": [{"role": "user", "content": f"What is {j} plus {j}?"},
+                                              {"role": "assistant", "content": f"{j} plus {j} is {2 * j}."}]}
+            for j in range(40)],
+        "corpora/runbooks/part-0.jsonl": [{"id": f"rb{j}", "text": RUNBOOK.format(i=j, svc=svc[j % 4])}
+                                          for j in range(12)],
+        "evals/runbook-qa-test.jsonl": [{"id": "q1", "question": "What does the on-call engineer check first?",
+                                         "answer": "the dashboard"}],
+    }
+
+
+def adapt_example(doc: dict[str, Any], s3: S3, prefix: str, vllm_server: Any) -> dict[str, Any]:
+    """The example as written, pointed at the test bed: its S3 data under this test's prefix, the
+    shared tiny-model vLLM server as an OpenAI endpoint, and a small target. Every filter, strategy,
+    output format and mix setting is kept."""
+    text = yaml.safe_dump(doc).replace(f"s3://{EXAMPLE_BUCKET}/", f"s3://{s3.bucket}/{prefix}")
+    doc = yaml.safe_load(text)
+    spec = doc["spec"]
+    spec["target"]["records"] = 6
+    spec["output"]["endpointURL"] = s3.endpoint_url
+    spec["output"]["credentials"] = {"secretRef": {"name": S3_SECRET}}
+    if "input" in spec:
+        spec["input"]["shards"] = 2
+    gen = spec.get("generator")
+    if gen is not None:
+        engine = gen.get("engine") or {}
+        gen.update({"model": vllm_server.model, "shards": min(gen.get("shards", 1), 2), "gpusPerShard": 0,
+                    "batchSize": 4, "sampling": {**gen.get("sampling", {}), "maxTokens": 160, "seed": 5}})
+        gen["engine"] = {**engine, "type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 8}
+        # A random model fills every string to its bound: keep them short enough for maxTokens.
+        for strategy in gen.get("strategies", []):
+            strategy["options"] = {**strategy.get("options", {}), "maxChars": 40}
+        schema = spec["task"].get("outputSchema")
+        for prop in (schema or {}).get("properties", {}).values():
+            if "maxLength" in prop:
+                prop["maxLength"] = 40
+    return doc
+
+
+def put_example_inputs(s3: S3, prefix: str) -> None:
+    for key, rows in example_inputs(0).items():
+        s3.client.put_object(Bucket=s3.bucket, Key=f"{prefix}{key}",
+                             Body="".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
+    path: Path, kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator,
+    real_pod_runner: PodRunner, vllm_server: Any,
+) -> None:
+    ns = job_namespace
+    put_example_inputs(s3, s3_prefix)
+    doc = adapt_example(yaml.safe_load(path.read_text()), s3, s3_prefix, vllm_server)
+    name = doc["metadata"]["name"]
+    key_ref = ((doc["spec"].get("generator") or {}).get("engine") or {}).get("apiKeySecretRef")
+    if key_ref:  # the preference example reads its gateway key from a Secret (vLLM ignores it)
+        kube.kubectl("create", "secret", "generic", key_ref["name"], "-n", ns,
+                     f"--from-literal={key_ref['key']}=not-checked-by-the-test-server", check=False)
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc))
+    progress: list[str] = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        row = kube.kubectl("get", "dfj", name, "-n", ns, "--no-headers", check=False).stdout.split()
+        if row and (not progress or progress[-1] != " ".join(row[1:4])):
+            progress.append(" ".join(row[1:4]))
+        if row and row[1] in ("Succeeded", "Failed"):
+            break
+        time.sleep(0.5)
+    wait_condition(kube, ns, name, "Succeeded", operator, timeout=60)
+    st = status(kube, ns, name)
+    out_prefix = doc["spec"]["output"]["uri"].split("/", 3)[3].rstrip("/")
+    manifest = json.loads(s3.client.get_object(Bucket=s3.bucket, Key=f"{out_prefix}/manifest.json")["Body"].read())
+    assert manifest["records"] == st["output"]["records"] >= 6
+    assert sum(s["records"] for s in manifest["shards"]) == manifest["records"]
+    assert manifest["job"]["uid"] == kube.kubectl("get", "dfj", name, "-n", ns, "-o",
+                                                  "jsonpath={.metadata.uid}").stdout
+    replay = (doc["spec"].get("mix") or {}).get("replay")
+    if replay:  # replay is ratio of the published records, within one record
+        assert abs(manifest["replay"]["records"] - replay["ratio"] * manifest["records"]) <= 1, manifest["replay"]
+    assert len(progress) >= 2, f"kubectl get dfj never showed progress moving: {progress}"
