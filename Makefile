@@ -72,6 +72,10 @@ demo: venv tiny-model ## generate the quickstart dataset on this machine (tiny C
 	  --output file://$(CURDIR)/.local/demo/quickstart --model "$$($(PY) hack/make-tiny-model.py)"
 	@echo "dataset: .local/demo/quickstart/data/   card: .local/demo/quickstart/README.md"
 
+.PHONY: cluster-demo
+cluster-demo: venv controlplane tiny-model ## the quickstart on the local control plane: apply, `kubectl get dfj -w` to Succeeded, tear down
+	$(PY) hack/cluster-demo.py --model "$$($(PY) hack/make-tiny-model.py)"
+
 .PHONY: testbed-demo
 testbed-demo: venv controlplane ## bring the test bed up, show its GPU nodes, tear it down
 	hack/local-up.sh up

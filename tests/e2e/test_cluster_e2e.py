@@ -222,7 +222,8 @@ def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         row = kube.kubectl("get", "dfj", name, "-n", ns, "--no-headers", check=False).stdout.split()
-        if row and (not progress or progress[-1] != " ".join(row[1:4])):
+        # NAME PHASE PROGRESS ACCEPTED TARGET AGE; before the first status the middle ones are blank.
+        if len(row) >= 6 and (not progress or progress[-1] != " ".join(row[1:4])):
             progress.append(" ".join(row[1:4]))
         if row and row[1] in ("Succeeded", "Failed"):
             break
@@ -239,3 +240,5 @@ def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
     if replay:  # replay is ratio of the published records, within one record
         assert abs(manifest["replay"]["records"] - replay["ratio"] * manifest["records"]) <= 1, manifest["replay"]
     assert len(progress) >= 2, f"kubectl get dfj never showed progress moving: {progress}"
+    accepted = [int(row.split()[2]) for row in progress]
+    assert accepted == sorted(accepted), f"the ACCEPTED column went backwards: {progress}"

@@ -233,3 +233,18 @@ def test_judge_endpoint_key_reaches_the_scoring_pods_by_reference_only() -> None
         "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}}})
     filt = ch.filter_job("j", "ns", "uid", curation, CONFIG, 0, 0)
     assert ref in filt["spec"]["template"]["spec"]["containers"][0]["env"]
+
+
+def test_finished_filter_whose_pod_is_not_seen_yet_counts_its_live_progress() -> None:
+    # The Job's watch event can arrive before its pod's: the counts must not drop meanwhile.
+    gen = job("demo-gen-r0", "generate", 0, completions=2, completed="0-1", complete=True)
+    filters = [job(f"demo-filter-r0-s{k}", "filter", 0, shard=k, complete=True) for k in (0, 1)]
+    pods = [pod("demo-filter-r0-s0", 0, Progress(stage="filter", round=0, shard=0, accepted=30))]
+    live = {("filter", 0, 1): Progress(stage="filter", round=0, shard=1, accepted=25, state="done")}
+    observed = observe([gen, *filters], pods, True)
+    d = decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed, config=CONFIG, live=live,
+               start_time=None)
+    assert d.counts.accepted == 55
+    # Without live progress only the seen pod counts.
+    assert decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed,
+                  config=CONFIG, start_time=None).counts.accepted == 30

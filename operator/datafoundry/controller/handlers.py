@@ -25,9 +25,10 @@ from datafoundry.controller import conditions as cond
 from datafoundry.controller import kube, metrics, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import observe
-from datafoundry.controller.progress import read_live_progress, remove_staging
+from datafoundry.controller.progress import ShardKey, read_live_progress, remove_staging
 from datafoundry.controller.reconcile import Decision, decide
 from datafoundry.controller.status import build_status, invalid_status, parse_time
+from datafoundry.pipeline.contract import Progress
 from datafoundry.pipeline.plan import JobRef, build_plan
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ _planned: dict[str, str] = {}  # uid -> recipe hash whose plan ConfigMap is know
 # uid -> (generation, validated spec): a spec only changes with its generation, so each pass after
 # the first skips pydantic validation.
 _specs: dict[str, tuple[int, DataFoundryJobSpec]] = {}
+# uid -> the workers' live progress as last read from S3. Event-driven passes between two reads
+# reuse it: without it, every such pass would drop the live counts and the status would flap.
+_live: dict[str, dict[ShardKey, Progress]] = {}
 # Fields that change on every pass; a status differing only in these is not worth a write.
 VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
 
@@ -205,7 +209,10 @@ async def reconcile_once(
         old["conditions"] = [c for c in old["conditions"] if c["type"] not in (cond.FAILED, cond.ACCEPTED)]
     recipe = await _ensure_plan(body, spec, name, namespace, uid)
     observed = observe(jobs, pods, plan_exists=True)
-    live = read_live_progress(spec, uid) if with_live else {}
+    # In a thread: with S3 slow or down, the event loop (watches, other jobs, probes) must go on.
+    if with_live or uid not in _live:
+        _live[uid] = await asyncio.to_thread(read_live_progress, spec, uid)
+    live = _live[uid]
     decision = decide(name=name, namespace=namespace, uid=uid, spec=spec, observed=observed, config=CONFIG,
                       start_time=parse_time(old.get("startTime")), live=live)
     await _apply(body, namespace, decision)
@@ -223,6 +230,7 @@ async def reconcile_once(
     _record_phase(namespace, name, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None
     if finished:
+        _live.pop(uid, None)
         start, end = parse_time(new.get("startTime")), parse_time(new.get("completionTime"))
         if start and end:
             metrics.job_duration_seconds.labels(new["phase"]).observe((end - start).total_seconds())
@@ -282,6 +290,7 @@ async def cleanup(body: kopf.Body, name: str, namespace: str | None, uid: str, r
     _wake.pop(uid, None)
     _planned.pop(uid, None)
     _specs.pop(uid, None)
+    _live.pop(uid, None)
     try:
         spec = DataFoundryJobSpec.model_validate(dict(body.spec))
     except ValidationError:

@@ -196,7 +196,10 @@ def decide(
                 filters_done += 1
             else:
                 filt.active += 1
-            p = observed.final_progress(fname) if fjob.complete else live.get(("filter", round_, k))
+            # A finished Job's pod (and its termination message) may not be observed yet: until then
+            # its last live progress stands in, so the counts never drop back.
+            final = observed.final_progress(fname) if fjob.complete else None
+            p = final or live.get(("filter", round_, k))
             if p is not None:
                 counts.add(p, generated=gen is None)
         filt.succeeded = filters_done
