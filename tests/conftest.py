@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.running_operator",
     "fixtures.podrunner",
     "fixtures.prometheus",
+    "fixtures.faults",
 ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +13,12 @@ import pytest
 import yaml
 
 from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import REAL_WORKER, PodRunner
+from fixtures.podrunner import PodRunner
 from fixtures.running_operator import S3_SECRET, Operator
 
 pytestmark = pytest.mark.integration
 
 TOPICS = ["scheduling", "rollouts", "probes", "limits", "draining", "certificates", "statefulsets", "quotas"]
-
-
-@pytest.fixture
-def real_pod_runner(kube: Kube) -> Iterator[PodRunner]:
-    runner = PodRunner(kube, REAL_WORKER, max_parallel=2).start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
 
 
 def put_corpus(s3: S3, key: str, n: int) -> None:

@@ -15,6 +15,7 @@ import random
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,14 @@ class Job:
                         prompt_tokens=10 * n, completion_tokens=100 * n)
         self.store.put(layout.done_key(self.uid, "gen", round_, shard), done.to_json().encode())
 
-    def worker(self, stage: str, round_: int = 0, shard: int | None = None) -> tuple[int, Progress | None, str]:
+    def worker(self, stage: str, round_: int = 0, shard: int | None = None, *extra: str,
+               wrap: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[int, Progress | None, str]:
+        """Run one worker (`extra` args appended, `wrap` prepended to the command line)."""
         term = self.tmp / f"term-{stage}-{round_}-{shard}-{uuid.uuid4().hex[:6]}"
-        args = [DATAFOUNDRY, "worker", stage, "--plan", str(self.plan_path), "--round", str(round_)]
+        args = [*wrap, DATAFOUNDRY, "worker", stage, "--plan", str(self.plan_path), "--round", str(round_), *extra]
         if shard is not None:
             args += ["--shard", str(shard)]
-        proc = subprocess.run(args, env={**self.env, "DATAFOUNDRY_TERMINATION_LOG": str(term)},
+        proc = subprocess.run(args, env={**self.env, **(env or {}), "DATAFOUNDRY_TERMINATION_LOG": str(term)},
                               capture_output=True, text=True, timeout=300)
         progress = Progress.model_validate_json(term.read_text()) if term.exists() else None
         return proc.returncode, progress, proc.stderr
@@ -390,3 +393,194 @@ def test_missing_eval_set_and_replay_source_fail_clearly(s3: S3, tmp_path: Path)
     rc, progress, _ = job2.worker("publish", 0)
     assert rc == EXIT_BAD_INPUT and progress is not None and job2.uri("replay/none/") in progress.message
     assert job2.store.get(layout.MANIFEST) is None and not list(job2.store.list("data/"))
+
+
+# --------------------------------------------------------------------------------------------
+# malformed inputs: every kind of object a worker reads, every kind of damage
+# --------------------------------------------------------------------------------------------
+
+GOOD_LINES = [json.dumps({"id": f"m{i}", "text": f"Record {i}: a perfectly ordinary line of text."}) for i in range(5)]
+DEAD_ENDPOINT = "http://127.0.0.1:9/v1"  # never reached: inputs are read and checked first
+
+
+def _gzip_cut(lines: list[str]) -> bytes:
+    import gzip
+
+    whole = gzip.compress(("\n".join(lines * 40) + "\n").encode())
+    return whole[: len(whole) // 2]
+
+
+def _garbage() -> bytes:
+    rng = random.Random(99)
+    return bytes(rng.randrange(128, 256) for _ in range(4000)) + b"\n" + bytes(rng.randrange(256) for _ in range(60000))
+
+
+#: name -> (object name, bytes, what the error says about the first bad line)
+DAMAGE: dict[str, tuple[str, bytes, str]] = {
+    "binary-garbage": ("garbage.jsonl", _garbage(), r"line 1: not UTF-8 text \(byte 0x[0-9a-f]{2} at byte 1 "),
+    "truncated-json": ("cut.jsonl", ("\n".join(GOOD_LINES) + '\n{"id": "cut", "text": "half a rec').encode(),
+                       r"line 6: not valid JSON \(Unterminated string"),
+    "latin-1": ("latin1.jsonl", "\n".join(json.dumps({"text": f"café n°{i}"}, ensure_ascii=False)
+                                           for i in range(5)).encode("latin-1"),
+                r"line 1: not UTF-8 text \(byte 0xe9 at byte 14 of the line\)"),
+    "utf-16": ("utf16.jsonl", ("\n".join(GOOD_LINES) + "\n").encode("utf-16"),
+               r"line 1: UTF-16/32 text \(byte order mark\); only UTF-8 is supported"),
+    "truncated-gzip": ("cut.jsonl.gz", _gzip_cut(GOOD_LINES), r"line \d+: corrupt or truncated gzip data"),
+}
+#: Where a damaged object can be: the stage that reads it. Seeds and documents are never compressed.
+ROLES = ["input", "evalSet", "replay", "seeds", "documents"]
+CASES = [(role, damage) for role in ROLES for damage in DAMAGE
+         if not (role in ("seeds", "documents") and damage == "truncated-gzip")]
+
+
+def _run_role(job: Job, role: str, uri: str, rng: random.Random) -> tuple[int, Progress | None, str]:
+    """Set the job up so that `uri` is read in `role`, run the stages before it, then the stage that reads it."""
+    if role == "input":
+        job.setup({"target": {"records": 10}, "input": {"uris": [uri]}, "filters": [{"type": "exactDedup"}]})
+        return job.worker("filter", 0, 0)
+    if role == "evalSet":
+        job.setup(gen_spec(filters=[{"type": "decontamination", "evalSets": [uri]}]))
+        job.stage_gen(0, 0, [[record(rng, "x")]])
+        return job.worker("filter", 0, 0)
+    if role == "replay":
+        job.setup(gen_spec(generator={"model": "org/tiny", "shards": 1}, mix={"replay": {"uri": uri, "ratio": 0.5}}))
+        job.stage_gen(0, 0, [[record(rng, f"y{i}") for i in range(4)]])
+        job.ok("filter", 0, 0)
+        job.ok("dedup", 0)
+        return job.worker("publish", 0)
+    generator = {"model": "org/tiny", "shards": 1, "engine": {"type": "openai", "endpoint": DEAD_ENDPOINT}}
+    task: dict[str, Any] = {"domain": "ops", "seeds": {"uri": uri}} if role == "seeds" else {
+        "domain": "ops", "documents": {"uri": uri}}
+    job.setup(gen_spec(task=task, generator=generator))
+    return job.worker("generate", 0, 0, "--records", "4")
+
+
+@pytest.mark.parametrize(("role", "damage"), CASES, ids=[f"{r}-{d}" for r, d in CASES])
+def test_damaged_object_fails_naming_object_and_line_and_publishes_nothing(
+    s3: S3, tmp_path: Path, role: str, damage: str
+) -> None:
+    import re
+
+    name, data, error = DAMAGE[damage]
+    job = Job(s3, tmp_path)
+    uri = job.put(f"damaged/{name}", data)
+    rc, progress, stderr = _run_role(job, role, uri, random.Random(3))
+    assert rc == EXIT_BAD_INPUT, f"{role}/{damage}: exit {rc}\n{stderr[-3000:]}"
+    assert progress is not None and progress.state == "failed"
+    message = progress.message
+    # The object's full URI, then the line, then what is wrong with it.
+    assert re.search(re.escape(uri) + " " + error, message), f"{role}/{damage}: {message}"
+    assert "Traceback" not in stderr, stderr[-3000:]
+    # Nothing partial: no dataset, no manifest, and the failed stage did not mark itself done.
+    assert job.store.get(layout.MANIFEST) is None and job.store.get(layout.CARD) is None
+    assert not list(job.store.list("data/"))
+    stage = {"input": "filter", "evalSet": "filter", "replay": "publish"}.get(role, "gen")
+    assert not job.store.exists(layout.done_key(job.uid, stage, 0, 0))  # type: ignore[arg-type]
+
+
+def test_documents_text_object_in_utf16_or_over_the_size_limit_is_refused(s3: S3, tmp_path: Path) -> None:
+    job = Job(s3, tmp_path)
+    utf16 = job.put("docs/handbook.txt", "Chapter 1\nLeave policy.\n".encode("utf-16"))
+    rc, progress, _ = _run_role(job, "documents", utf16, random.Random(1))
+    assert rc == EXIT_BAD_INPUT and progress is not None
+    assert f"documents {utf16} line 1: not UTF-8 text (UTF-16/32: byte order mark)" in progress.message
+    big = job.put("docs/big.txt", b"word " * 50_000)  # 250 kB, limit set to 100 kB below
+    job2 = Job(s3, tmp_path)
+    job2.setup(gen_spec(task={"domain": "ops", "documents": {"uri": big}},
+                        generator={"model": "org/tiny", "shards": 1,
+                                   "engine": {"type": "openai", "endpoint": DEAD_ENDPOINT}}))
+    rc, progress, _ = job2.worker("generate", 0, 0, "--records", "4", env={"DATAFOUNDRY_MAX_LINE_BYTES": "100000"})
+    assert rc == EXIT_BAD_INPUT and progress is not None
+    assert f"documents {big}: larger than the limit of 100000 bytes (DATAFOUNDRY_MAX_LINE_BYTES)" in progress.message
+
+
+def test_long_seed_line_is_refused_without_reading_it_whole(s3: S3, tmp_path: Path) -> None:
+    job = Job(s3, tmp_path)
+    uri = job.put("seeds/long.jsonl", ("\n".join(GOOD_LINES[:2]) + "\n").encode()
+                  + b'{"instruction": "' + b"a" * 3_000_000 + b'"}\n')
+    job.setup(gen_spec(task={"domain": "ops", "seeds": {"uri": uri}},
+                       generator={"model": "org/tiny", "shards": 1,
+                                  "engine": {"type": "openai", "endpoint": DEAD_ENDPOINT}}))
+    rc, progress, _ = job.worker("generate", 0, 0, "--records", "4", env={"DATAFOUNDRY_MAX_LINE_BYTES": "1048576"})
+    assert rc == EXIT_BAD_INPUT and progress is not None
+    assert (f"seeds {uri} line 3: line of 3000019 bytes is longer than the limit of 1048576 bytes "
+            "(DATAFOUNDRY_MAX_LINE_BYTES); skipped") in progress.message
+
+
+# Runs a command and writes the peak RSS of it (KiB, Linux ru_maxrss) to the file named first.
+PEAK_RSS = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+            "sys.exit(rc)")
+
+
+def _upload_streamed(s3: S3, key: str, pieces: Iterator[bytes], part_size: int = 64 * 1024 * 1024) -> int:
+    """Multipart upload from a generator of byte pieces, holding one part in memory at a time."""
+    client, bucket = s3.client, s3.bucket
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts, buffer, total = [], bytearray(), 0
+
+    def send(data: bytes) -> None:
+        number = len(parts) + 1
+        etag = client.upload_part(Bucket=bucket, Key=key, PartNumber=number, UploadId=upload, Body=data)["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+
+    for piece in pieces:
+        buffer += piece
+        total += len(piece)
+        while len(buffer) >= part_size:
+            send(bytes(buffer[:part_size]))
+            del buffer[:part_size]
+    send(bytes(buffer))
+    client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+    return total
+
+
+@pytest.mark.slow
+def test_a_1gib_line_is_streamed_past_with_bounded_memory(s3: S3, tmp_path: Path) -> None:
+    """A real 1 GiB line in the middle of an input object: reported as malformed with object and line,
+    the 300 records around it are read, and the worker's peak RSS stays far below the line's size."""
+    rng = random.Random(21)
+    before = "".join(json.dumps(record(rng, f"b{i}")) + "\n" for i in range(150)).encode()
+    after = "".join(json.dumps(record(rng, f"a{i}")) + "\n" for i in range(150)).encode()
+    huge = 1024**3
+    head = b'{"id": "huge", "text": "'
+    chunk = b"x" * (16 * 1024 * 1024)
+
+    def pieces() -> Iterator[bytes]:
+        yield before + head
+        left = huge - len(head) - 2
+        while left > 0:
+            yield chunk[: min(left, len(chunk))]
+            left -= len(chunk)
+        yield b'"}\n' + after
+
+    job = Job(s3, tmp_path)
+    key = f"{job.prefix}/input/huge.jsonl"
+    try:
+        size = _upload_streamed(s3, key, pieces())
+        assert size == len(before) + huge + 1 + len(after)
+        job.setup({"target": {"records": 1000}, "input": {"uris": [job.uri("input/huge.jsonl")]},
+                   "filters": [{"type": "length", "minChars": 10}]})
+
+        def run(extra_env: dict[str, str]) -> tuple[int, Progress | None, int]:
+            rss = tmp_path / f"rss-{uuid.uuid4().hex[:6]}"
+            rc, progress, stderr = job.worker("filter", 0, 0, wrap=(sys.executable, "-c", PEAK_RSS, str(rss)),
+                                              env=extra_env)
+            assert rc == 0, stderr[-3000:]
+            return rc, progress, int(rss.read_text())
+
+        _, progress, peak_kib = run({})
+        assert progress is not None and progress.accepted == 300 and progress.rejected["malformed"] == 1
+        assert (f"{job.uri('input/huge.jsonl')} line 151: line of {huge} bytes is longer than the limit of "
+                f"{64 * 1024 * 1024} bytes") in progress.message
+        # The same worker on the same object with a 1 MiB limit: the difference is what the default
+        # 64 MiB limit buffers, bounded, not the 1 GiB line.
+        job.store.delete_prefix(f"_staging/{job.uid}/")
+        _, small, small_kib = run({"DATAFOUNDRY_MAX_LINE_BYTES": str(1024 * 1024)})
+        assert small is not None and small.accepted == 300
+        print(f"\n1 GiB line: worker peak RSS {peak_kib / 1024:.0f} MiB with the 64 MiB limit, "
+              f"{small_kib / 1024:.0f} MiB with a 1 MiB limit")
+        assert peak_kib < small_kib + 200 * 1024, (peak_kib, small_kib)
+        assert peak_kib < 600 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB for a 1 GiB line"
+    finally:
+        s3.client.delete_object(Bucket=s3.bucket, Key=key)

@@ -9,6 +9,7 @@ field paths.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -413,15 +414,45 @@ class Toleration(APIModel):
             yield Violation("value", "value must be empty when operator is Exists")
 
 
+#: A resource name or label key (map keys): a qualified name with an optional DNS-subdomain prefix,
+#: checked by CEL rules and `violations()` (a key pattern would not make a structural schema).
+ResourceName = Annotated[str, Field(max_length=316)]
+_LABEL_KEY_RE = re.compile(LABEL_KEY)
+_LABEL_KEY_CEL = LABEL_KEY.replace("\\.", "[.]")  # a CEL string literal has no `\.` escape
+
+
+def _bad_keys(field: str, mapping: dict[str, Any] | None, what: str) -> Iterator[Violation]:
+    for key in mapping or {}:
+        if not _LABEL_KEY_RE.match(key):
+            yield Violation(field, f"{key!r} is not a valid {what}")
+
+
 class Resources(APIModel):
     """Resource requests/limits added to the generator container (GPUs come from gpusPerShard)."""
 
-    requests: dict[Annotated[str, Field(max_length=MAX_NAME)], Quantity] | None = Field(
+    cel_rules: ClassVar = (
+        CelRule(
+            f"!has(self.requests) || self.requests.all(k, k.matches('{_LABEL_KEY_CEL}'))",
+            "resource names must be qualified names (cpu, memory, nvidia.com/gpu)",
+            ".requests",
+        ),
+        CelRule(
+            f"!has(self.limits) || self.limits.all(k, k.matches('{_LABEL_KEY_CEL}'))",
+            "resource names must be qualified names (cpu, memory, nvidia.com/gpu)",
+            ".limits",
+        ),
+    )
+
+    requests: dict[ResourceName, Quantity] | None = Field(
         default=None, max_length=16, description="Resource requests, e.g. {cpu: '8', memory: 64Gi}."
     )
-    limits: dict[Annotated[str, Field(max_length=MAX_NAME)], Quantity] | None = Field(
+    limits: dict[ResourceName, Quantity] | None = Field(
         default=None, max_length=16, description="Resource limits, e.g. {memory: 64Gi}."
     )
+
+    def violations(self) -> Iterator[Violation]:
+        yield from _bad_keys("requests", self.requests, "resource name (cpu, memory, nvidia.com/gpu)")
+        yield from _bad_keys("limits", self.limits, "resource name (cpu, memory, nvidia.com/gpu)")
 
 
 class Sampling(APIModel):
@@ -527,6 +558,16 @@ class Generator(APIModel):
             "at least one strategy must have a weight above 0",
             ".strategies",
         ),
+        CelRule(
+            f"!has(self.nodeSelector) || self.nodeSelector.all(k, k.matches('{_LABEL_KEY_CEL}'))",
+            "node selector keys must be label keys",
+            ".nodeSelector",
+        ),
+        CelRule(
+            "!has(self.modelRevision) || !self.modelRevision.contains('..')",
+            "modelRevision must not contain '..' (git refs cannot)",
+            ".modelRevision",
+        ),
     )
 
     model: str = Field(
@@ -539,7 +580,10 @@ class Generator(APIModel):
         ),
     )
     model_revision: str | None = Field(
-        default=None, max_length=MAX_NAME, description="Model revision (Hugging Face branch, tag or commit)."
+        default=None,
+        max_length=MAX_NAME,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+        description="Model revision (Hugging Face branch, tag or commit).",
     )
     image: str | None = Field(
         default=None,
@@ -572,9 +616,9 @@ class Generator(APIModel):
     batch_size: int = Field(
         default=256, ge=1, le=65_536, description="Prompts handed to the engine per batch (checkpoint granularity)."
     )
-    node_selector: dict[Annotated[str, Field(max_length=316)], Annotated[str, Field(max_length=MAX_LABEL)]] | None = (
-        Field(default=None, max_length=64, description="Node selector for generator pods.")
-    )
+    node_selector: (
+        dict[ResourceName, Annotated[str, Field(max_length=MAX_LABEL, pattern=LABEL_VALUE)]] | None
+    ) = Field(default=None, max_length=64, description="Node selector for generator pods (label keys and values).")
     tolerations: list[Toleration] | None = Field(
         default=None,
         max_length=32,
@@ -603,6 +647,9 @@ class Generator(APIModel):
     def violations(self) -> Iterator[Violation]:
         if self.gpus_per_shard and self.gpus_per_shard % self.tensor_parallel_size:
             yield Violation("tensorParallelSize", "tensorParallelSize must divide gpusPerShard")
+        if self.model_revision is not None and ".." in self.model_revision:
+            yield Violation("modelRevision", "modelRevision must not contain '..' (git refs cannot)")
+        yield from _bad_keys("nodeSelector", self.node_selector, "label key")
         if self.strategies is not None:
             yield from _duplicates(self.strategies, "name", "strategies")
             if not any(s.weight > 0 for s in self.strategies):
@@ -778,9 +825,9 @@ class MinHashFilter(FilterBase):
     type: Literal[FilterType.MINHASH] = Field(description="Filter type.")
     threshold: float = Field(
         default=0.8,
-        ge=0.0,
-        le=1.0,
-        description="Jaccard similarity at which records are duplicates; default 0.8 (minhash).",
+        gt=0.0,
+        lt=1.0,
+        description="Jaccard similarity at which records are duplicates, 0 < threshold < 1; default 0.8 (minhash).",
     )
     num_perm: int = Field(default=128, ge=16, le=1024, description="MinHash permutations; default 128 (minhash).")
     bands: int = Field(default=16, ge=1, le=256, description="LSH bands; must divide numPerm; default 16 (minhash).")

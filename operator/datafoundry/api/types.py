@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
-from pydantic import Field, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
+
+from datafoundry.api._base import CelRule
 
 # Bounds. Every string and list in the schema is bounded: CEL rules are cost-checked by the
 # API server against these bounds, and unbounded values make that estimate explode.
@@ -27,7 +29,10 @@ MODEL_REF: Final = (
     r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/\S*)?"
     r"|/\S*)$"
 )
-HTTP_URL: Final = r"^https?://[^\s/]+\S*$"
+#: http(s)://host[:port][/path]: the host is a DNS name, an IPv4 address or a bracketed IPv6 address.
+HTTP_URL: Final = (
+    r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?([/?#]\S*)?$"
+)
 LANGUAGE_TAG: Final = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$"
 IMAGE_REF: Final = r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$"
 LABEL_KEY: Final = (
@@ -41,7 +46,30 @@ QUANTITY: Final = (
 CONDITION_REASON: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 SHA256_HEX: Final = r"^[a-f0-9]{64}$"
 
-DataURI = Annotated[str, Field(min_length=1, max_length=MAX_URI, pattern=DATA_URI)]
+#: A `..` path segment: refused in data URIs, so a job's objects stay under the prefix it names
+#: (stores treat it differently: AWS keeps it literally, SeaweedFS refuses it, a file:// path leaves).
+DOT_DOT_SEGMENT: Final = r"(^|/)[.][.](/|$)"
+_DOT_DOT_RE = re.compile(DOT_DOT_SEGMENT)
+
+
+def _no_dot_dot(value: str) -> str:
+    if _DOT_DOT_RE.search(value):
+        raise ValueError("must not contain a '..' path segment")
+    return value
+
+
+DataURI = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URI,
+        pattern=DATA_URI,
+        json_schema_extra={"x-kubernetes-validations": [
+            CelRule(f"!self.matches('{DOT_DOT_SEGMENT}')", "must not contain a '..' path segment").to_schema()
+        ]},
+    ),
+    AfterValidator(_no_dot_dot),
+]
 SecretName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_SUBDOMAIN)]
 ConfigKey = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=CONFIG_KEY)]
 LanguageTag = Annotated[str, Field(min_length=2, max_length=35, pattern=LANGUAGE_TAG)]

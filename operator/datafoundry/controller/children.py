@@ -8,6 +8,8 @@ Names are deterministic (`<job>-gen-r0`, `<job>-filter-r0-s3`, `<job>-dedup-r0`,
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from datafoundry.api.meta import API_VERSION, KIND
@@ -74,6 +76,57 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
 
 def base_labels(name: str, uid: str) -> dict[str, str]:
     return {LABEL_JOB_NAME: name, LABEL_JOB_UID: uid, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+class PlanTooLarge(ValueError):
+    """The plan (the whole spec) does not fit in a ConfigMap; the message names the largest field."""
+
+
+#: A ConfigMap holds at most 1 MiB of data; the rest of the object needs a little room too.
+MAX_PLAN_BYTES = 1024 * 1024 - 8 * 1024
+
+
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, int]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{path}[{i}]")
+    else:
+        yield path, len(json.dumps(value))
+
+
+def check_plan_size(plan_json: str, spec_json: dict[str, Any]) -> None:
+    """PlanTooLarge, naming the spec's largest value, when the plan would not fit in its ConfigMap."""
+    size = len(plan_json.encode())
+    if size <= MAX_PLAN_BYTES:
+        return
+    field, field_size = max(_leaves(spec_json, "spec"), key=lambda leaf: leaf[1])
+    raise PlanTooLarge(
+        f"{field}: too large ({field_size} bytes): the plan of this job would be {size} bytes, and a ConfigMap "
+        f"holds at most {MAX_PLAN_BYTES}; put large seeds in an object (spec.task.seeds.uri) or documents in "
+        "spec.task.documents"
+    )
+
+
+# Where the fields of a child Job come from in the DataFoundryJob's spec, for refusal messages.
+_CHILD_FIELDS = (
+    ("resources", "spec.generator.resources"),
+    ("nodeSelector", "spec.generator.nodeSelector"),
+    ("tolerations", "spec.generator.tolerations"),
+    ("priorityClassName", "spec.priorityClassName"),
+    ("image", "spec.generator.image"),
+    ("kueue.x-k8s.io/queue-name", "spec.queueName"),
+    ("secretKeyRef", "spec.output.credentials"),
+    ("volumes", "spec.output.endpointCA"),
+)
+
+
+def refusal_hint(message: str) -> str:
+    """' (check spec.generator.resources)' for a refusal that names a field coming from the spec."""
+    fields = [spec_field for key, spec_field in _CHILD_FIELDS if key in message]
+    return f" (check {', '.join(fields)})" if fields else ""
 
 
 def plan_configmap(name: str, namespace: str, uid: str, plan_json: str) -> dict[str, Any]:
@@ -204,6 +257,8 @@ def _job(
         *_storage_env(spec),
         *container.get("env", []),
     ]
+    if config.max_line_bytes is not None:
+        container["env"].append({"name": contract.ENV_MAX_LINE_BYTES, "value": str(config.max_line_bytes)})
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": config.worker_service_account,
@@ -258,8 +313,18 @@ def generate_job(
     if gpus:
         limits[GPU_RESOURCE] = str(gpus)
     if gen.resources is not None:
-        requests.update(gen.resources.requests or {})
-        limits.update(gen.resources.limits or {})
+        user_requests, user_limits = gen.resources.requests or {}, gen.resources.limits or {}
+        # The user's value for a resource replaces both defaults, so that a default never ends up on
+        # the wrong side of it (a request above a limit is an invalid pod): a limit alone makes the
+        # request default to it (Kubernetes' rule), a request alone drops the default limit.
+        for resource in user_limits:
+            if resource not in user_requests:
+                requests.pop(resource, None)
+        for resource in user_requests:
+            if resource not in user_limits and resource != GPU_RESOURCE:
+                limits.pop(resource, None)
+        requests.update(user_requests)
+        limits.update(user_limits)
     tolerations = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in gen.tolerations or []]
     if gpus and not any(t.get("key") == GPU_RESOURCE for t in tolerations):
         # What the ExtendedResourceToleration admission plugin adds on clusters that enable it.

@@ -19,6 +19,9 @@ class OperatorConfig:
     namespaces: tuple[str, ...] = ()
     #: How often live progress is aggregated from the workers' progress objects.
     progress_interval_seconds: float = 10.0
+    #: At most this many progress objects read per second over all jobs: with many running shards
+    #: each job's live progress is refreshed less often instead of the operator spending its CPU on S3.
+    live_progress_reads_per_second: float = 20.0
     #: Numeric user the worker containers run as (restricted Pod Security Standard).
     worker_uid: int = 65532
     image_pull_secrets: tuple[str, ...] = ()
@@ -27,6 +30,8 @@ class OperatorConfig:
     generator_cpu: str = "4"
     generator_memory: str = "32Gi"
     shm_size: str = "8Gi"
+    #: Passed on to every worker (DATAFOUNDRY_MAX_LINE_BYTES); None: the workers' default (64 MiB).
+    max_line_bytes: int | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -41,6 +46,9 @@ class OperatorConfig:
             progress_interval_seconds=float(
                 env.get("DATAFOUNDRY_PROGRESS_INTERVAL_SECONDS", base.progress_interval_seconds)
             ),
+            live_progress_reads_per_second=float(
+                env.get("DATAFOUNDRY_LIVE_PROGRESS_READS_PER_SECOND", base.live_progress_reads_per_second)
+            ),
             worker_uid=int(env.get("DATAFOUNDRY_WORKER_UID", base.worker_uid)),
             image_pull_secrets=_env_list("DATAFOUNDRY_IMAGE_PULL_SECRETS"),
             filter_cpu=env.get("DATAFOUNDRY_FILTER_CPU", base.filter_cpu),
@@ -48,4 +56,5 @@ class OperatorConfig:
             generator_cpu=env.get("DATAFOUNDRY_GENERATOR_CPU", base.generator_cpu),
             generator_memory=env.get("DATAFOUNDRY_GENERATOR_MEMORY", base.generator_memory),
             shm_size=env.get("DATAFOUNDRY_SHM_SIZE", base.shm_size),
+            max_line_bytes=int(env["DATAFOUNDRY_MAX_LINE_BYTES"]) if env.get("DATAFOUNDRY_MAX_LINE_BYTES") else None,
         )

@@ -24,11 +24,12 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import kube, metrics, reasons
 from datafoundry.controller.config import OperatorConfig
-from datafoundry.controller.observe import observe
-from datafoundry.controller.progress import ShardKey, read_live_progress, remove_staging
+from datafoundry.controller.kopfext import OwnDiffBaseStorage
+from datafoundry.controller.live import LiveProgress, running_shards
+from datafoundry.controller.observe import job_essentials, observe, pod_config_error
+from datafoundry.controller.progress import remove_staging
 from datafoundry.controller.reconcile import Decision, decide
 from datafoundry.controller.status import build_status, invalid_status, parse_time
-from datafoundry.pipeline.contract import Progress
 from datafoundry.pipeline.plan import JobRef, build_plan
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,9 @@ _planned: dict[str, str] = {}  # uid -> recipe hash whose plan ConfigMap is know
 # uid -> (generation, validated spec): a spec only changes with its generation, so each pass after
 # the first skips pydantic validation.
 _specs: dict[str, tuple[int, DataFoundryJobSpec]] = {}
-# uid -> the workers' live progress as last read from S3. Event-driven passes between two reads
-# reuse it: without it, every such pass would drop the live counts and the status would flap.
-_live: dict[str, dict[ShardKey, Progress]] = {}
+# The workers' live progress as last read from S3, refreshed in the background (never waited for).
+# Passes between two readings reuse the last one: without it the live counts, and the status, would flap.
+LIVE = LiveProgress(CONFIG.progress_interval_seconds, CONFIG.live_progress_reads_per_second)
 # Fields that change on every pass; a status differing only in these is not worth a write.
 VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
 
@@ -56,9 +57,7 @@ def wake(uid: str | None) -> None:
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # A strict status schema prunes kopf's own bookkeeping: keep it in annotations instead.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = OwnDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # kopf turns handler log lines into Events; ours are explicit, so only warnings become Events.
     settings.posting.level = logging.WARNING
@@ -66,25 +65,31 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0
+    # kopf's default (1, 1, 2, 3, 5, 8, 13, 21) gives up on the API server after 54 s (a watch that
+    # gives up stops the operator) and may wait 21 s after it is back. Short steps for about 2 minutes.
+    settings.networking.error_backoffs = (1, 1, 2, 3, *[5] * 12, *[10] * 6)
     settings.execution.max_workers = 20
     # No CRD/namespace scanning: the resources are known, and it would need more RBAC.
     settings.scanning.disabled = True
     metrics.preinitialise()
 
 
+# The index functions are async only so that kopf calls them on the event loop: a sync one costs a
+# hop through its thread pool for each of the tens of thousands of Job and pod events of a busy cluster.
 @kopf.index("batch", "v1", "jobs", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-def child_jobs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
-    return {labels[ch.LABEL_JOB_UID]: dict(body)}
+async def child_jobs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
+    return {labels[ch.LABEL_JOB_UID]: job_essentials(body)}
 
 
 @kopf.index("", "v1", "pods", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-def child_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]] | None:
+async def child_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]] | None:
     phase = (body.get("status") or {}).get("phase")
-    if phase not in ("Succeeded", "Failed"):
+    if phase not in ("Succeeded", "Failed") and pod_config_error(body) is None:
         return None
     # Only what the reconciler reads: keeps the index small with thousands of pods.
     return {labels[ch.LABEL_JOB_UID]: {
-        "metadata": {"labels": dict(labels), "annotations": dict(body.metadata.annotations)},
+        "metadata": {"name": body.metadata.name, "labels": dict(labels),
+                     "annotations": dict(body.metadata.annotations)},
         "status": {"phase": phase, "containerStatuses": body.get("status", {}).get("containerStatuses")},
     }}
 
@@ -95,8 +100,8 @@ async def on_child_job_event(labels: kopf.Labels, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-async def on_child_pod_event(labels: kopf.Labels, status: kopf.Status, **_: Any) -> None:
-    if status.get("phase") in ("Succeeded", "Failed"):
+async def on_child_pod_event(body: kopf.Body, labels: kopf.Labels, status: kopf.Status, **_: Any) -> None:
+    if status.get("phase") in ("Succeeded", "Failed") or pod_config_error(body) is not None:
         wake(labels.get(ch.LABEL_JOB_UID))
 
 
@@ -142,7 +147,9 @@ async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, nam
     spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     plan = build_plan(JobRef(name=name, namespace=namespace, uid=uid, generation=body.meta.get("generation", 1)),
                       spec_json)
-    manifest = ch.plan_configmap(name, namespace, uid, plan.to_json())
+    plan_json = plan.to_json()
+    ch.check_plan_size(plan_json, spec_json)
+    manifest = ch.plan_configmap(name, namespace, uid, plan_json)
     if await kube.create(manifest):
         kopf.event(body, type="Normal", reason=reasons.CREATED_PLAN,
                    message=f"plan {manifest['metadata']['name']} (recipe {plan.recipe_hash[:12]})")
@@ -181,8 +188,18 @@ def _terminal(status: dict[str, Any]) -> bool:
     return cond.is_true(conditions, cond.SUCCEEDED) or cond.is_true(conditions, cond.FAILED)
 
 
+async def _refuse(body: kopf.Body, name: str, namespace: str, old: dict[str, Any], generation: int,
+                  message: str) -> None:
+    """Failed with InvalidSpec (the user may still fix the spec: not terminal), naming the fields."""
+    new = invalid_status(old, generation, reasons.INVALID_SPEC, message)
+    if _significant(new) != _significant(old):
+        await kube.patch_status(namespace, name, new)
+        _events(body, old, new)
+    _record_phase(namespace, name, new["phase"])
+
+
 async def reconcile_once(
-    body: kopf.Body, name: str, namespace: str, uid: str, jobs: list[Any], pods: list[Any], *, with_live: bool
+    body: kopf.Body, name: str, namespace: str, uid: str, jobs: list[Any], pods: list[Any]
 ) -> bool:
     """One pass; True when the job is finished (succeeded or failed for good)."""
     old: dict[str, Any] = dict(body.get("status") or {})
@@ -198,24 +215,29 @@ async def reconcile_once(
             spec = DataFoundryJobSpec.model_validate(dict(body.spec))
         except ValidationError as e:
             message = "; ".join(str(fe) for fe in field_errors(e, prefix="spec"))
-            new = invalid_status(old, generation, reasons.INVALID_SPEC, message)
-            if _significant(new) != _significant(old):
-                await kube.patch_status(namespace, name, new)
-                _events(body, old, new)
-            _record_phase(namespace, name, new["phase"])
+            await _refuse(body, name, namespace, old, generation, message)
             return False
         _specs[uid] = (generation, spec)
     if cond.find(old.get("conditions") or [], cond.FAILED):
         old["conditions"] = [c for c in old["conditions"] if c["type"] not in (cond.FAILED, cond.ACCEPTED)]
-    recipe = await _ensure_plan(body, spec, name, namespace, uid)
+    try:
+        recipe = await _ensure_plan(body, spec, name, namespace, uid)
+    except (ch.PlanTooLarge, kube.Refused) as e:
+        await _refuse(body, name, namespace, old, generation, f"plan ConfigMap: {e}")
+        return False
     observed = observe(jobs, pods, plan_exists=True)
-    # In a thread: with S3 slow or down, the event loop (watches, other jobs, probes) must go on.
-    if with_live or uid not in _live:
-        _live[uid] = await asyncio.to_thread(read_live_progress, spec, uid)
-    live = _live[uid]
+    LIVE.refresh(uid, spec, running_shards(observed), on_change=lambda: wake(uid))
+    live = LIVE.latest(uid)
     decision = decide(name=name, namespace=namespace, uid=uid, spec=spec, observed=observed, config=CONFIG,
                       start_time=parse_time(old.get("startTime")), live=live)
-    await _apply(body, namespace, decision)
+    try:
+        await _apply(body, namespace, decision)
+    except kube.Refused as e:
+        # A spec the API server accepted produced a child it refuses: no retry fixes that.
+        decision.failed = (reasons.FAILED_TO_CREATE_JOB, f"{e}{ch.refusal_hint(str(e))}")
+        decision.creates = []
+        decision.deletes = [j.name for j in observed.jobs if not j.finished and not j.deleting]
+        await _apply(body, namespace, decision)
     new = build_status(old, decision, generation=generation, target=spec.target.records,
                        output_uri=spec.output.uri, plan_hash=recipe,
                        plan_config_map=ch.plan_configmap_name(name))
@@ -230,7 +252,7 @@ async def reconcile_once(
     _record_phase(namespace, name, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None
     if finished:
-        _live.pop(uid, None)
+        LIVE.forget(uid)
         start, end = parse_time(new.get("startTime")), parse_time(new.get("completionTime"))
         if start and end:
             metrics.job_duration_seconds.labels(new["phase"]).observe((end - start).total_seconds())
@@ -245,28 +267,43 @@ async def supervise(
     child_jobs: kopf.Index[str, dict[str, Any]] = kwargs["child_jobs"]
     child_pods: kopf.Index[str, dict[str, Any]] = kwargs["child_pods"]
     event = _wake[uid]
-    last_live = 0.0
-    loop = asyncio.get_running_loop()
+    failures = 0
     while not stopped:
         event.clear()
-        with_live = loop.time() - last_live >= CONFIG.progress_interval_seconds
-        with metrics.reconcile_timer():
-            finished = await reconcile_once(
-                body, name, namespace, uid,
-                list(child_jobs[uid]) if uid in child_jobs else [],
-                list(child_pods[uid]) if uid in child_pods else [],
-                with_live=with_live,
-            )
-        if with_live:
-            last_live = loop.time()
+        try:
+            with metrics.reconcile_timer():
+                finished = await reconcile_once(
+                    body, name, namespace, uid,
+                    list(child_jobs[uid]) if uid in child_jobs else [],
+                    list(child_pods[uid]) if uid in child_pods else [],
+                )
+        except Exception as e:
+            # The API server restarting, a conflict, a quota...: the next pass recomputes everything from
+            # what exists, so retry it soon. Letting the daemon fail would idle the job for kopf's 60 s.
+            delay = e.delay if isinstance(e, kopf.TemporaryError) and e.delay else min(30.0, 2.0**failures)
+            failures += 1
+            log.warning("reconciling %s/%s failed (%s: %s); again in at most %.0fs", namespace, name,
+                        type(e).__name__, e, delay)
+            # At the latest after `delay`; sooner when the children change (the watches are back).
+            await asyncio.sleep(min(1.0, delay))
+            await _woken(event, delay - 1.0)
+            continue
+        failures = 0
         if finished:
             await _expire(body, name, namespace, stopped)
             return
-        waiter = asyncio.ensure_future(event.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=CONFIG.progress_interval_seconds)
-        finally:
-            waiter.cancel()
+        await _woken(event, CONFIG.progress_interval_seconds)
+
+
+async def _woken(event: asyncio.Event, timeout: float) -> None:
+    """Until `event` is set or `timeout` seconds have passed."""
+    if timeout <= 0:
+        return
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 async def _expire(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped) -> None:
@@ -290,7 +327,7 @@ async def cleanup(body: kopf.Body, name: str, namespace: str | None, uid: str, r
     _wake.pop(uid, None)
     _planned.pop(uid, None)
     _specs.pop(uid, None)
-    _live.pop(uid, None)
+    LIVE.forget(uid)
     try:
         spec = DataFoundryJobSpec.model_validate(dict(body.spec))
     except ValidationError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from functools import cache
 from typing import Any, cast
@@ -26,6 +27,17 @@ def api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+class Refused(Exception):
+    """The API server refused an object as invalid (400/422): creating it again cannot succeed."""
+
+
+def _refusal(e: ApiException) -> str:
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(e.reason)
+
+
 def _create(obj: dict[str, Any]) -> bool:
     """Create `obj`; False when it already exists (names are deterministic, so that is fine)."""
     api = api_client()
@@ -40,6 +52,8 @@ def _create(obj: dict[str, Any]) -> bool:
     except ApiException as e:
         if e.status == 409:
             return False
+        if e.status in (400, 422):
+            raise Refused(_refusal(e)) from e
         raise
     return True
 

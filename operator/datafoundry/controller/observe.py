@@ -40,6 +40,8 @@ class ChildJob:
     succeeded: int
     failed: int
     active: int
+    #: Active pods that are Ready (running), as opposed to waiting for a node or an image.
+    ready: int
     completed_indexes: frozenset[int]
     complete: bool
     failed_reason: str | None
@@ -58,6 +60,20 @@ class ChildJob:
         """The value after `flag` in the container args (how a round's size is remembered)."""
         args = list(self.args)
         return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
+def job_essentials(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Job that `child_job` reads. The operator indexes every child Job in memory, and a
+    whole Job (pod template, managed fields) is tens of kilobytes as Python objects: with thousands of
+    Jobs that was most of the operator's memory."""
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    containers = (spec.get("template") or {}).get("spec", {}).get("containers") or [{}]
+    return {
+        "metadata": {k: meta[k] for k in ("name", "labels", "creationTimestamp", "deletionTimestamp") if k in meta},
+        "spec": {**{k: spec[k] for k in ("completions", "completionMode", "suspend") if k in spec},
+                 "template": {"spec": {"containers": [{"args": list(containers[0].get("args") or ())}]}}},
+        "status": obj.get("status") or {},
+    }
 
 
 def child_job(obj: Mapping[str, Any]) -> ChildJob:
@@ -80,6 +96,7 @@ def child_job(obj: Mapping[str, Any]) -> ChildJob:
         succeeded=int(status.get("succeeded") or 0),
         failed=int(status.get("failed") or 0),
         active=int(status.get("active") or 0),
+        ready=int(status.get("ready") or 0),
         completed_indexes=completed,
         complete="Complete" in conditions,
         failed_reason=failed.get("reason", "Failed") if failed else None,
@@ -132,11 +149,42 @@ def pod_outcome(obj: Mapping[str, Any]) -> PodOutcome | None:
     )
 
 
+#: Container waiting reasons that no retry fixes: the pod references a Secret, ConfigMap or key that
+#: does not exist (in the job's own namespace), or the image name is invalid. The kubelet keeps
+#: waiting; the job would stay Pending for ever.
+CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "InvalidImageName"})
+
+
+@dataclass(frozen=True)
+class PodConfigError:
+    """A worker pod that cannot start because of its configuration (kubelet's waiting reason)."""
+
+    job: str
+    pod: str
+    reason: str
+    message: str
+
+
+def pod_config_error(obj: Mapping[str, Any]) -> PodConfigError | None:
+    meta, status = obj.get("metadata", {}), obj.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in CONFIG_ERRORS:
+            labels = meta.get("labels", {})
+            return PodConfigError(job=labels.get(JOB_NAME_LABEL) or labels.get("job-name", ""),
+                                  pod=meta.get("name", ""), reason=waiting["reason"],
+                                  message=str(waiting.get("message") or ""))
+    return None
+
+
 @dataclass(frozen=True)
 class Observed:
     jobs: tuple[ChildJob, ...]
     pods: tuple[PodOutcome, ...]
     plan_exists: bool
+    config_errors: tuple[PodConfigError, ...] = ()
 
     def job(self, name: str) -> ChildJob | None:
         return next((j for j in self.jobs if j.name == name), None)
@@ -154,5 +202,8 @@ class Observed:
 
 
 def observe(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]], plan_exists: bool) -> Observed:
+    pods = list(pods)
     outcomes = tuple(o for o in (pod_outcome(p) for p in pods) if o is not None)
-    return Observed(jobs=tuple(child_job(j) for j in jobs), pods=outcomes, plan_exists=plan_exists)
+    errors = tuple(e for e in (pod_config_error(p) for p in pods) if e is not None)
+    return Observed(jobs=tuple(child_job(j) for j in jobs), pods=outcomes, plan_exists=plan_exists,
+                    config_errors=errors)

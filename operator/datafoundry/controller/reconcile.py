@@ -12,6 +12,7 @@ Everything is recomputed from what exists, so the operator can die between any t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller import reasons
 from datafoundry.controller.config import OperatorConfig
-from datafoundry.controller.observe import ChildJob, Observed
+from datafoundry.controller.observe import ChildJob, Observed, PodConfigError
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
 from datafoundry.pipeline.plan import first_round_records, top_up_records
 
@@ -99,6 +100,35 @@ def _failure(observed: Observed, job: ChildJob, what: str) -> tuple[str, str]:
     return reasons.SHARD_FAILED, message
 
 
+def referenced_objects(spec: DataFoundryJobSpec) -> dict[str, list[str]]:
+    """Secret/ConfigMap name -> the spec fields that name it (all resolved in the job's namespace)."""
+    refs: dict[str, list[str]] = {}
+    out = spec.output
+    if out.credentials is not None and out.credentials.secret_ref is not None:
+        refs.setdefault(out.credentials.secret_ref.name, []).append("spec.output.credentials.secretRef.name")
+    if out.endpoint_ca is not None:
+        refs.setdefault(out.endpoint_ca.name, []).append("spec.output.endpointCA.name")
+    engines = [("spec.generator.engine", spec.generator.engine if spec.generator else None)]
+    engines += [(f"spec.filters[{i}].engine", getattr(f, "engine", None)) for i, f in enumerate(spec.filters or ())]
+    for path, engine in engines:
+        if engine is not None and engine.api_key_secret_ref is not None:
+            refs.setdefault(engine.api_key_secret_ref.name, []).append(f"{path}.apiKeySecretRef.name")
+    return refs
+
+
+_REFERENCED = re.compile(r'(?:secret|configmap) "([^"]+)"|(?:Secret|ConfigMap) [^/\s]+/([^\s"]+)', re.IGNORECASE)
+
+
+def _config_failure(spec: DataFoundryJobSpec, error: PodConfigError) -> tuple[str, str]:
+    message = f"pod {error.pod} of {error.job} cannot start ({error.reason}): {error.message}"
+    refs = referenced_objects(spec)
+    named = [g for m in _REFERENCED.finditer(error.message) for g in m.groups() if g]
+    fields = [f for name in named for f in refs.get(name, [])]
+    if fields:
+        message += f" (named by {', '.join(fields)}; it must exist in the job's namespace)"
+    return reasons.POD_CONFIG_ERROR, message
+
+
 def _unfinished(observed: Observed) -> list[str]:
     return [j.name for j in observed.jobs if not j.finished and not j.deleting]
 
@@ -135,6 +165,11 @@ def decide(
     if _deadline_passed(spec, start_time, now):
         d.deletes = _unfinished(observed)
         d.failed = (reasons.DEADLINE_EXCEEDED, f"activeDeadlineSeconds={spec.active_deadline_seconds} exceeded")
+        return d
+    if observed.config_errors and not spec.suspend:
+        # The kubelet waits for ever on a missing Secret or ConfigMap: fail with what is missing.
+        d.failed = _config_failure(spec, observed.config_errors[0])
+        d.deletes = _unfinished(observed)
         return d
     if spec.suspend:
         d.suspended = True

@@ -39,6 +39,9 @@ def run_operator(
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Importing registers the handlers with kopf's default registry.
     from datafoundry.controller import handlers  # noqa: F401
+    from datafoundry.controller.kopfext import quiet_index_readiness
+
+    quiet_index_readiness()
 
     start_http_server(metrics_port, addr=bind, registry=metrics.REGISTRY)
     asyncio.run(kopf.operator(

@@ -60,6 +60,8 @@ ENV_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name, not a secret
 ENV_SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 - a variable name
 ENV_REGION = "AWS_DEFAULT_REGION"
+#: The longest line (bytes) a worker reads from a JSONL or text object; longer lines are malformed.
+ENV_MAX_LINE_BYTES = "DATAFOUNDRY_MAX_LINE_BYTES"
 #: The judge filter's endpoint API key, when its engine names its own Secret.
 ENV_JUDGE_API_KEY = "DATAFOUNDRY_JUDGE_API_KEY"
 

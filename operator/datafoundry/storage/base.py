@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class ObjectStore(Protocol):
@@ -11,6 +11,9 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
+
+    def open(self, key: str) -> BinaryIO | None:
+        """A stream of the object's bytes (read it in pieces; close it), or None when it does not exist."""
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 class FileStore:
@@ -22,6 +23,12 @@ class FileStore:
     def get(self, key: str) -> bytes | None:
         try:
             return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def open(self, key: str) -> BinaryIO | None:
+        try:
+            return self._path(key).open("rb")
         except FileNotFoundError:
             return None
 

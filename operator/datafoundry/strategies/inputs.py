@@ -7,29 +7,44 @@ line; a store that cannot be reached raises its own (retryable) error instead.
 
 from __future__ import annotations
 
-import json
+import io
 import random
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from datafoundry.api.spec import DataFormat, Documents, Seeds
 from datafoundry.storage import open_store, split_uri
 from datafoundry.strategies.base import DocChunk, Seed
 from datafoundry.strategies.chunking import chunk_text
 from datafoundry.workers.common import BadInput
+from datafoundry.workers.lines import ENV_MAX_LINE_BYTES, StreamError, iter_lines, json_value, max_line_bytes
 
 
-def read_object(uri: str, what: str, env: Mapping[str, str]) -> bytes:
+def open_object(uri: str, what: str, env: Mapping[str, str]) -> IO[bytes]:
+    """A stream of the object `uri` names (close it); BadInput when it does not exist."""
     scheme, bucket, key = split_uri(uri)
     if scheme == "file":
         try:
-            return Path(key).read_bytes()
+            return Path(key).open("rb")
         except OSError as e:
             raise BadInput(f"{what} {uri}: cannot read: {e.strerror or e}") from e
-    data = open_store(f"s3://{bucket}", env).get(key)
-    if data is None:
+    stream = open_store(f"s3://{bucket}", env).open(key)
+    if stream is None:
         raise BadInput(f"{what} {uri}: object not found")
+    return stream
+
+
+def read_object(uri: str, what: str, env: Mapping[str, str], limit: int | None = None) -> bytes:
+    """The whole object; BadInput when it is larger than `limit` bytes (read no further than that)."""
+    with closing(open_object(uri, what, env)) as stream:
+        if limit is None:
+            return stream.read()
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise BadInput(f"{what} {uri}: larger than the limit of {limit} bytes ({ENV_MAX_LINE_BYTES}); "
+                       "split it into several objects")
     return data
 
 
@@ -50,24 +65,36 @@ def list_objects(uri: str, env: Mapping[str, str]) -> list[str]:
 
 def _text(data: bytes, what: str, uri: str) -> str:
     try:
-        return data.decode("utf-8")
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise BadInput(f"{what} {uri} line {line}: not UTF-8 text") from e
+        hint = " (UTF-16/32: byte order mark)" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ""
+        raise BadInput(f"{what} {uri} line {line}: not UTF-8 text{hint}") from e
 
 
-def jsonl_objects(data: bytes, what: str, uri: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number from 1, object) for each non-blank line."""
-    for n, line in enumerate(_text(data, what, uri).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as e:
-            raise BadInput(f"{what} {uri} line {n}: not valid JSON ({e})") from e
-        if not isinstance(value, dict):
-            raise BadInput(f"{what} {uri} line {n}: not a JSON object")
-        yield n, value
+def jsonl_objects(
+    source: bytes | IO[bytes], what: str, uri: str, limit: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number from 1, object) for each non-blank line, streamed; the first bad line is BadInput."""
+    read = io.BytesIO(source).read if isinstance(source, bytes) else source.read
+    limit = max_line_bytes() if limit is None else limit
+    number = 0
+    try:
+        for line in iter_lines(read, limit):
+            number = line.number
+            if line.data is None:
+                raise BadInput(f"{what} {uri} line {line.number}: {line.too_long_message(limit)}")
+            if not line.data.strip():
+                continue
+            try:
+                value = json_value(line)
+            except ValueError as e:
+                raise BadInput(f"{what} {uri} line {line.number}: {e}") from e
+            if not isinstance(value, dict):
+                raise BadInput(f"{what} {uri} line {line.number}: not a JSON object")
+            yield line.number, value
+    except StreamError as e:
+        raise BadInput(f"{what} {uri} line {max(number, 1)}: {e}") from e
 
 
 def load_seeds(seeds: Seeds | None, env: Mapping[str, str]) -> tuple[Seed, ...]:
@@ -76,8 +103,8 @@ def load_seeds(seeds: Seeds | None, env: Mapping[str, str]) -> tuple[Seed, ...]:
     if seeds.inline is not None:
         return tuple(Seed(f"task.seeds.inline[{i}]", dict(s)) for i, s in enumerate(seeds.inline))
     assert seeds.uri is not None
-    data = read_object(seeds.uri, "seeds", env)
-    out = tuple(Seed(f"{seeds.uri}:{n}", obj) for n, obj in jsonl_objects(data, "seeds", seeds.uri))
+    with closing(open_object(seeds.uri, "seeds", env)) as stream:
+        out = tuple(Seed(f"{seeds.uri}:{n}", obj) for n, obj in jsonl_objects(stream, "seeds", seeds.uri))
     if not out:
         raise BadInput(f"seeds {seeds.uri}: no examples (empty file)")
     return out
@@ -96,18 +123,19 @@ def _format(uri: str, fmt: DataFormat) -> DataFormat:
 
 def _documents(uri: str, docs: Documents, env: Mapping[str, str]) -> Iterator[tuple[str, str]]:
     """(document id, text) of each document in one object."""
-    data = read_object(uri, "documents", env)
     fmt = _format(uri, docs.format)
     if fmt == DataFormat.JSONL:
-        for n, obj in jsonl_objects(data, "documents", uri):
-            text = obj.get(docs.text_field)
-            if not isinstance(text, str):
-                raise BadInput(f"documents {uri} line {n}: field {docs.text_field!r} is missing or not a string")
-            yield f"{uri}:{n}", text
+        with closing(open_object(uri, "documents", env)) as stream:
+            for n, obj in jsonl_objects(stream, "documents", uri):
+                text = obj.get(docs.text_field)
+                if not isinstance(text, str):
+                    raise BadInput(f"documents {uri} line {n}: field {docs.text_field!r} is missing or not a string")
+                yield f"{uri}:{n}", text
     elif fmt == DataFormat.PARQUET:
-        yield from _parquet(data, uri, docs.text_field)
+        yield from _parquet(read_object(uri, "documents", env), uri, docs.text_field)
     else:
-        yield uri, _text(data, "documents", uri)
+        # A text object is one document: bounded like one line, so a huge object is refused unread.
+        yield uri, _text(read_object(uri, "documents", env, max_line_bytes()), "documents", uri)
 
 
 def _parquet(data: bytes, uri: str, field: str) -> Iterator[tuple[str, str]]:

@@ -42,10 +42,10 @@ def input_objects(ctx: WorkerContext, env: dict[str, str]) -> list[SourceObject]
     spec = ctx.spec
     if spec.input is not None:
         everything: list[SourceObject] = []
-        for uri in spec.input.uris:
+        for i, uri in enumerate(spec.input.uris):
             found = resolve(uri, env)
             if not found:
-                raise BadInput(f"input {uri}: not found (no object or prefix with data)")
+                raise BadInput(f"spec.input.uris[{i}] {uri}: not found (no object or prefix with data)")
             everything += found
         return everything[ctx.shard :: spec.input.shards]
     if staging.done(ctx.store, ctx.uid, "gen", ctx.round, ctx.shard) is None:

@@ -221,7 +221,7 @@ def _replay(ctx: WorkerContext, env: dict[str, str], generated: int) -> tuple[li
         return [], None
     objects = resolve(replay.uri, env)
     if not objects:
-        raise BadInput(f"mix.replay.uri {replay.uri}: not found (no object or prefix with data)")
+        raise BadInput(f"spec.mix.replay.uri {replay.uri}: not found (no object or prefix with data)")
     want = replay_count(generated, replay.ratio)
     errors = LineErrors()
     seen = 0

@@ -5,17 +5,20 @@ object or a prefix; a prefix stands for every data object under it (names starti
 `.` are skipped: `_SUCCESS`, `_DONE.json`, temporary files), in key order. Records are JSON
 objects: JSONL (optionally `.gz`/`.zst`), Parquet rows, or plain text lines (`{text_field: line}`).
 
-Malformed JSONL lines are not fatal by themselves: `LineErrors` counts them with the object and
-line number, and the caller fails with `BadInput` when they exceed `MAX_MALFORMED_FRACTION`.
+Malformed lines (not JSON, not an object, not UTF-8, longer than `lines.max_line_bytes()`) are
+not fatal by themselves: `LineErrors` counts them with the object and line number, and the caller
+fails with `BadInput` when they exceed `MAX_MALFORMED_FRACTION`. Objects are streamed (see
+`datafoundry.workers.lines`); an object that cannot be read as UTF-8 lines at all (UTF-16, corrupt
+compression) fails with `BadInput` at once.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,16 @@ from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.pipeline import contract
 from datafoundry.storage import ObjectStore, open_store, split_uri
 from datafoundry.workers.common import BadInput
+from datafoundry.workers.lines import (
+    READ_SIZE,
+    Line,
+    StreamError,
+    decode,
+    iter_lines,
+    json_object,
+    max_line_bytes,
+    reader,
+)
 
 #: A shard (or replay source) fails with BadInput when more than this fraction of its lines is malformed.
 MAX_MALFORMED_FRACTION = 0.01
@@ -108,17 +121,6 @@ def resolve(uri: str, env: Mapping[str, str]) -> list[SourceObject]:
     return []
 
 
-def _decompress(name: str, data: bytes) -> bytes:
-    if name.endswith(".gz"):
-        return gzip.decompress(data)
-    if name.endswith((".zst", ".zstd")):
-        import zstandard
-
-        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
-            return reader.read()
-    return data
-
-
 def detect_format(name: str, declared: str = "auto") -> str:
     """jsonl | parquet | text for an object name (`declared` wins unless it is auto)."""
     if declared != "auto":
@@ -135,20 +137,52 @@ def detect_format(name: str, declared: str = "auto") -> str:
 
 
 def iter_jsonl(data: bytes, uri: str, errors: LineErrors) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number from 1, record) of every well-formed line; blank lines are skipped."""
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        errors.lines += 1
+    """(line number from 1, record) of every well-formed line of `data`; blank lines are skipped."""
+    yield from _jsonl_lines(io.BytesIO(data).read, uri, errors, max_line_bytes())
+
+
+def _lines(read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int) -> Iterator[Line]:
+    """The non-blank lines within `limit`; longer ones are counted as malformed and skipped."""
+    number = 0
+    try:
+        for line in iter_lines(read, limit):
+            number = line.number
+            if line.data is None:
+                errors.lines += 1
+                errors.add(uri, line.number, line.too_long_message(limit))
+            elif line.data.strip():
+                errors.lines += 1
+                yield line
+    except StreamError as e:
+        raise BadInput(f"{uri} line {number + 1}: {e}") from e
+
+
+def _jsonl_lines(
+    read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line in _lines(read, uri, errors, limit):
         try:
-            value = json.loads(raw)
+            value = json_object(line)
+        except StreamError as e:
+            raise BadInput(f"{uri} line {line.number}: {e}") from e
         except ValueError as e:
-            errors.add(uri, number, f"not valid JSON ({e})")
+            errors.add(uri, line.number, str(e))
             continue
-        if not isinstance(value, dict):
-            errors.add(uri, number, f"a JSON {type(value).__name__}, not an object")
+        yield line.number, value
+
+
+def _text_lines(
+    read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int, text_field: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line in _lines(read, uri, errors, limit):
+        try:
+            text = decode(line)
+        except StreamError as e:
+            raise BadInput(f"{uri} line {line.number}: {e}") from e
+        except ValueError as e:
+            errors.add(uri, line.number, str(e))
             continue
-        yield number, value
+        yield line.number, {text_field: text}
 
 
 def _iter_parquet(data: bytes, uri: str, errors: LineErrors) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -170,21 +204,28 @@ def _iter_parquet(data: bytes, uri: str, errors: LineErrors) -> Iterator[tuple[i
 def iter_records(
     obj: SourceObject, fmt: str, errors: LineErrors, text_field: str = "text"
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number from 1, record) of one object in format `fmt` (auto: from its name)."""
-    data = obj.store.get(obj.key)
-    if data is None:
-        raise BadInput(f"{obj.uri}: object disappeared while reading")
-    data = _decompress(obj.name, data)
+    """(line or row number from 1, record) of one object in format `fmt` (auto: from its name).
+
+    JSONL and text objects stream: a line longer than `max_line_bytes()` is a malformed line,
+    never loaded whole. Parquet needs the whole object (its footer comes last).
+    """
     kind = detect_format(obj.name, fmt)
-    if kind == "jsonl":
-        yield from iter_jsonl(data, obj.uri, errors)
-    elif kind == "parquet":
-        yield from _iter_parquet(data, obj.uri, errors)
-    else:
-        for number, line in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
-            if line.strip():
-                errors.lines += 1
-                yield number, {text_field: line.rstrip("\r")}
+    stream = obj.store.open(obj.key)
+    if stream is None:
+        raise BadInput(f"{obj.uri}: object disappeared while reading")
+    limit = max_line_bytes()
+    with closing(stream):
+        read = reader(stream, obj.name)
+        if kind == "parquet":
+            try:
+                data = b"".join(iter(lambda: read(READ_SIZE), b""))
+            except StreamError as e:
+                raise BadInput(f"{obj.uri}: {e}") from e
+            yield from _iter_parquet(data, obj.uri, errors)
+        elif kind == "jsonl":
+            yield from _jsonl_lines(read, obj.uri, errors, limit)
+        else:
+            yield from _text_lines(read, obj.uri, errors, limit, text_field)
 
 
 def dumps(record: Mapping[str, Any]) -> str:
