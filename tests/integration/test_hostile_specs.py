@@ -28,7 +28,7 @@ from kubernetes import client as k8s
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.pipeline import contract
 from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import REAL_WORKER, PodRunner
+from fixtures.podrunner import PodRunner
 from fixtures.running_operator import S3_SECRET, Operator, prepare_job_namespace
 
 pytestmark = pytest.mark.integration
@@ -369,13 +369,6 @@ def _apply_and_check(kube: Kube, ns: str, operator: Operator, v: Verdicts, docs:
 
 
 # ------------------------------------------------------------------ the real workers, end to end
-@pytest.fixture
-def real_pod_runner(kube: Kube) -> Iterator[PodRunner]:
-    runner = PodRunner(kube, REAL_WORKER, max_parallel=2).start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
 
 
 def _wait_done(kube: Kube, ns: str, name: str, op: Operator, timeout: float = 300) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.controller.rbac import policy_rules
-from fixtures.cluster import S3, Kube
-from fixtures.podrunner import REAL_WORKER, PodRunner
+from fixtures.cluster import S3, Kube, fresh_namespace
+from fixtures.podrunner import PodRunner
 from fixtures.running_operator import (
     OPERATOR_NS,
     S3_SECRET,
@@ -101,24 +101,12 @@ def put_input(s3: S3, prefix: str, n: int = 12) -> None:
         s3.client.put_object(Bucket=s3.bucket, Key=f"{prefix}in/{part}.jsonl", Body=body.encode())
 
 
-@pytest.fixture
-def real_pod_runner(kube: Kube) -> Iterator[PodRunner]:
-    runner = PodRunner(kube, REAL_WORKER, max_parallel=2).start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
 
 
 @pytest.fixture
 def second_namespace(kube: Kube) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    kube.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-    kube.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s")
-    try:
+    with fresh_namespace(kube) as name:
         yield name
-    finally:
-        kube.core.delete_namespace(name)
 
 
 def _dump(kube: Kube, objects: Any) -> str:

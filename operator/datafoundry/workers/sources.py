@@ -157,12 +157,14 @@ def _lines(read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: in
         raise BadInput(f"{uri} line {number + 1}: {e}") from e
 
 
-def _jsonl_lines(
-    read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int
+def _parsed_lines(
+    read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int, parse: Callable[[Line], dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of each line `parse` accepts; a ValueError is a malformed line, a
+    StreamError (the object itself is unreadable) fails the shard."""
     for line in _lines(read, uri, errors, limit):
         try:
-            value = json_object(line)
+            value = parse(line)
         except StreamError as e:
             raise BadInput(f"{uri} line {line.number}: {e}") from e
         except ValueError as e:
@@ -171,18 +173,16 @@ def _jsonl_lines(
         yield line.number, value
 
 
+def _jsonl_lines(
+    read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    return _parsed_lines(read, uri, errors, limit, json_object)
+
+
 def _text_lines(
     read: Callable[[int], bytes], uri: str, errors: LineErrors, limit: int, text_field: str
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line in _lines(read, uri, errors, limit):
-        try:
-            text = decode(line)
-        except StreamError as e:
-            raise BadInput(f"{uri} line {line.number}: {e}") from e
-        except ValueError as e:
-            errors.add(uri, line.number, str(e))
-            continue
-        yield line.number, {text_field: text}
+    return _parsed_lines(read, uri, errors, limit, lambda line: {text_field: decode(line)})
 
 
 def _iter_parquet(data: bytes, uri: str, errors: LineErrors) -> Iterator[tuple[int, dict[str, Any]]]:
