@@ -292,6 +292,9 @@ def test_operator_killed_at_every_phase_boundary_and_mid_phase(fault_run: FaultR
     with S3FaultProxy(run.s3.endpoint_url) as proxy:
         # Generator shard 0 waits between its chunks 0 and 1 until the operator has been killed there.
         mid_shard = proxy.hold("PUT", r"/gen/r00/s00000/part-00001\.jsonl$")
+        # The publish pod waits before its manifest until Publishing has been seen (and killed at):
+        # a short publish could otherwise finish while the operator is down and skip the phase.
+        manifest = proxy.hold("PUT", r"/manifest\.json$")
         run.apply(endpoint=proxy.url)
         deadline = time.monotonic() + JOB_TIMEOUT
         phase = None
@@ -314,6 +317,8 @@ def test_operator_killed_at_every_phase_boundary_and_mid_phase(fault_run: FaultR
                 kill_restart(", ".join(new))
             if mid_shard.arrived.is_set():
                 mid_shard.release(forward=True)
+            if manifest.arrived.is_set() and "phase Publishing" in seen:
+                manifest.release(forward=True)
             time.sleep(0.2)
         seconds = run.wait_succeeded()
         # Once more when it is done: a restarted operator must not redo anything.
