@@ -24,11 +24,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / ".local" / "bench"
-# name -> script (run in this order; the cheapest first)
-BENCHMARKS = {
-    "filters": "hack/bench/filters.py",
-    "generator": "hack/bench/generator.py",
-    "operator": "hack/bench/controller.py",
+# name -> script and its arguments (run in this order; the cheapest first)
+BENCHMARKS: dict[str, list[str]] = {
+    "filters": ["hack/bench/filters.py"],
+    "generator": ["hack/bench/generator.py"],
+    "operator": ["hack/bench/controller.py"],
+    # A fifth of the full 1,000-job run (`hack/bench/scale.py` without arguments), so that `make bench`
+    # fits in 30 minutes on 2 cores: about 10 minutes; the full run takes about 40 (see its docstring).
+    "scale": ["hack/bench/scale.py", "--jobs", "200", "--nodes", "40", "--cpu-nodes", "10", "--profile"],
 }
 
 
@@ -65,7 +68,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "benchmarks": {}}
-    for name, script in BENCHMARKS.items():
+    for name, (script, *script_args) in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
         path = REPO / script
@@ -75,7 +78,7 @@ def main() -> int:
             continue
         print(f"## {name}: {script}", flush=True)
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, str(path), "--json", str(out)], cwd=REPO)
+        proc = subprocess.run([sys.executable, str(path), *script_args, "--json", str(out)], cwd=REPO)
         entry: dict[str, Any] = {"seconds": round(time.monotonic() - t0, 1), "exit_code": proc.returncode}
         if proc.returncode == 0 and out.exists():
             entry["figures"] = json.loads(out.read_text())

@@ -82,3 +82,23 @@ def test_a_pause_still_pauses_and_resumes() -> None:
         assert notified[0] == 2  # the make (off -> on) and the turn (on -> off)
 
     asyncio.run(scenario())
+
+
+def test_the_operator_asks_the_api_server_only_for_its_children_and_lists_in_pages() -> None:
+    from kopf._cogs.structs import references
+
+    from datafoundry.controller import children as ch
+    from datafoundry.controller.handlers import configure
+
+    settings = kopf.OperatorSettings()
+    configure(settings=settings)
+
+    def resource(group: str, version: str, plural: str, kind: str) -> references.Resource:
+        return references.Resource(group=group, version=version, plural=plural, kind=kind, namespaced=True)
+
+    selectors = settings.watching.label_selectors
+    assert selectors.collect(resource("", "v1", "pods", "Pod")) == [ch.LABEL_JOB_UID]
+    assert selectors.collect(resource("batch", "v1", "jobs", "Job")) == [ch.LABEL_JOB_UID]
+    assert selectors.collect(resource(GROUP, "v1alpha1", "datafoundryjobs", KIND)) == []  # every job
+    assert settings.watching.chunk_size == 500
+    assert isinstance(settings.persistence.diffbase_storage, OwnDiffBaseStorage)

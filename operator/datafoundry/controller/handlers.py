@@ -71,6 +71,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 20
     # No CRD/namespace scanning: the resources are known, and it would need more RBAC.
     settings.scanning.disabled = True
+    # Only our children, filtered by the API server: in a shared cluster the operator must not receive
+    # and parse every pod and Job. And a restarted operator lists them in pages, not in one response
+    # (tens of megabytes of JSON at once with ten thousand pods).
+    settings.watching.label_selectors["batch", "v1", "jobs"] = ch.LABEL_JOB_UID
+    settings.watching.label_selectors["", "v1", "pods"] = ch.LABEL_JOB_UID
+    settings.watching.chunk_size = 500
     metrics.preinitialise()
 
 
