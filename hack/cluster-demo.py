@@ -31,9 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
 
-from fixtures.cluster import S3, Kube, read_env_file  # noqa: E402
+from fixtures.cluster import S3, connect_local  # noqa: E402
 from fixtures.models import vllm_cpu_env  # noqa: E402
 from fixtures.podrunner import REAL_WORKER, PodRunner  # noqa: E402
 from fixtures.running_operator import (  # noqa: E402
@@ -79,9 +78,7 @@ def main() -> int:
     try:
         kubeconfig = local / "kubeconfig"
         kubectl = str(local / "kubectl")
-        kube = Kube(kubeconfig, kubectl, k8s_config.new_client_from_config(config_file=str(kubeconfig)))
-        s3 = S3(env=read_env_file(local / "s3.env"), client=None)
-        s3.client = s3.make_client()
+        kube, s3 = connect_local(local)
         subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "get", "nodes", "-L", "nvidia.com/gpu.product"],
                        check=False)
 

@@ -26,9 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
 
-from fixtures.cluster import S3, Kube, read_env_file  # noqa: E402
+from fixtures.cluster import S3, connect_local  # noqa: E402
 from fixtures.podrunner import CONTRACT_WORKER, PodRunner  # noqa: E402
 from fixtures.running_operator import (  # noqa: E402
     OPERATOR_NS,
@@ -95,10 +94,7 @@ def main() -> int:
     started = subprocess.run([str(REPO / "hack" / "local-up.sh"), "status"], env=env, capture_output=True).returncode
     if started != 0:
         subprocess.run([str(REPO / "hack" / "local-up.sh"), "up"], env=env, check=True)
-    kubeconfig = local / "kubeconfig"
-    kube = Kube(kubeconfig, str(local / "kubectl"), k8s_config.new_client_from_config(config_file=str(kubeconfig)))
-    s3 = S3(env=read_env_file(local / "s3.env"), client=None)
-    s3.client = s3.make_client()
+    kube, s3 = connect_local(local)
     install_crd(kube)
     kubeconfig_op = setup_operator_rbac(kube)
     op = Operator(kube=kube, s3=s3, kubeconfig=kubeconfig_op,

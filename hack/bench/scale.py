@@ -47,7 +47,6 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
 from scale_parts import (  # noqa: E402
     GROUP_PATH,
     Api,
@@ -61,7 +60,7 @@ from scale_parts import (  # noqa: E402
     rss_mib,
 )
 
-from fixtures.cluster import S3, Kube, read_env_file  # noqa: E402
+from fixtures.cluster import connect_local  # noqa: E402
 from fixtures.running_operator import (  # noqa: E402
     OPERATOR_NS,
     OPERATOR_SA,
@@ -188,9 +187,7 @@ def main() -> int:
                                "child_jobs_per_job": args.shards + 3,
                                "test_bed_up_seconds": round(time.monotonic() - t_begin, 1)}
     kubeconfig = local / "kubeconfig"
-    kube = Kube(kubeconfig, str(local / "kubectl"), k8s_config.new_client_from_config(config_file=str(kubeconfig)))
-    s3 = S3(env=read_env_file(local / "s3.env"), client=None)
-    s3.client = s3.make_client()
+    kube, s3 = connect_local(local)
     install_crd(kube)
     op_kubeconfig = setup_operator_rbac(kube)
     ns = "scale"
