@@ -61,6 +61,10 @@ lint: venv ## ruff and mypy
 test: venv system-deps controlplane tiny-model lint ## install everything the tests need and run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: venv ## property tests with many random cases (make test runs a fixed, reproducible set)
+	DATAFOUNDRY_HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/unit/test_properties.py
+
 .PHONY: bench
 bench: venv controlplane tiny-model ## run every benchmark once; table + .local/bench/results.json
 	$(PIP_ENV) $(PY) -m pip install -q -e ".[bench]"

@@ -20,6 +20,7 @@ import copy
 import io
 import json
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ VALID = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "tests" / "fixtur
 
 settings.register_profile("datafoundry", max_examples=100, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.load_profile("datafoundry")
+# `make fuzz` explores far more (and different) cases than the reproducible profile `make test` runs.
+settings.register_profile("fuzz", max_examples=3000, derandomize=False, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("DATAFOUNDRY_HYPOTHESIS_PROFILE", "datafoundry"))
 
 # Text with everything JSON can carry: control characters, lone surrogates (rare in hypothesis'
 # default alphabet, so drawn on purpose), separators, BOMs, shell metacharacters, astral characters.
@@ -143,6 +147,21 @@ def test_mutated_valid_manifests_validate_or_name_a_field(case: tuple[dict[str, 
     # A still-valid spec can be compared with the original for the immutability rule.
     changes = immutable_changes(base["spec"], doc["spec"])
     assert all(c.startswith("spec.") for c in changes)
+
+
+@pytest.mark.parametrize(("where", "value", "expected_path"), [
+    (("task", "seeds", "inline", 0, "text"), {"\ud800": None}, "spec.task.seeds.inline[0].text.'\\ud800'"),
+    (("task", "outputSchema", "type"), "obj\udfffect", "spec.task.outputSchema.type"),
+    (("task", "domain"), "IT \ud800 tickets", "spec.task.domain"),
+])
+def test_lone_surrogates_are_rejected_naming_the_field(where: tuple[Any, ...], value: Any, expected_path: str) -> None:
+    """Found by the property test above in CI: such strings used to pass validation and crash later."""
+    doc = copy.deepcopy(next(m for m in VALID if m["metadata"]["name"] == "ticket-triage"))
+    _set(doc, ("spec", *where), value)
+    job, errors = validate_manifest(doc)
+    assert job is None
+    assert [e.path for e in errors] == [expected_path]
+    assert "lone surrogate" in errors[0].message
 
 
 # -------------------------------------------------------------------------------------- filters
