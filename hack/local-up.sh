@@ -14,7 +14,8 @@
 #
 # State lives in $LOCAL_DIR (default: <repo>/.local): kubeconfig, s3.env, logs/, pids/.
 # Environment: LOCAL_DIR, PYTHON (with boto3; default <repo>/.venv/bin/python), GPU_NODES (4),
-# CPU_NODES (2), S3_BUCKET (datafoundry); for scale runs: KUBE_API_QPS / KUBE_API_BURST (client
+# CPU_NODES (2), S3_BUCKET (datafoundry); for scale runs: AUDIT_USER (audit only that user),
+# KUBE_API_QPS / KUBE_API_BURST (client
 # rate limits of the controller manager and the scheduler; their defaults are 20/30 and 50/100) and
 # CONCURRENT_JOB_SYNCS (the Job controller's workers, default 5).
 set -euo pipefail
@@ -31,6 +32,7 @@ S3_BUCKET=${S3_BUCKET:-datafoundry}
 KUBE_API_QPS=${KUBE_API_QPS:-}
 KUBE_API_BURST=${KUBE_API_BURST:-}
 CONCURRENT_JOB_SYNCS=${CONCURRENT_JOB_SYNCS:-}
+AUDIT_USER=${AUDIT_USER:-}
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok seaweedfs)
 
 log() { echo "local-up: $*" >&2; }
@@ -345,18 +347,32 @@ EOF
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=4294967296 --log-level=warn
   wait_until etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
-  # Metadata-level audit log: who called what (benchmarks count the operator's API requests).
-  cat >"$state/audit-policy.yaml" <<EOF
+  # Metadata-level audit log: who called what (benchmarks count the operator's API requests). Not the
+  # control plane's own components (the controller manager's controllers use kube-system service
+  # accounts); with AUDIT_USER (the scale benchmark) only that user: each line costs API server CPU.
+  if [ -n "$AUDIT_USER" ]; then
+    cat >"$state/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: ["$AUDIT_USER"]
+- level: None
+EOF
+  else
+    cat >"$state/audit-policy.yaml" <<EOF
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
 - level: None
-  userGroups: ["system:nodes"]
+  userGroups: ["system:nodes", "system:serviceaccounts:kube-system"]
 - level: None
   users: ["system:kube-scheduler", "system:kube-controller-manager", "kwok-controller"]
 - level: Metadata
 EOF
+  fi
   start_apiserver
   wait_apiserver
 

@@ -169,6 +169,8 @@ def main() -> int:
     parser.add_argument("--kube-api-qps", default="300", help="controller manager and scheduler client QPS")
     parser.add_argument("--profile", action="store_true", help="py-spy the operator until the restart")
     parser.add_argument("--keep", action="store_true", help="leave the test bed running")
+    parser.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment of the operator process (e.g. for tracemalloc)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.timeout = args.timeout or max(900.0, 3.0 * args.jobs)
@@ -179,7 +181,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LOCAL_DIR": str(local), "GPU_NODES": str(args.nodes), "CPU_NODES": str(args.cpu_nodes),
            "KUBE_API_QPS": args.kube_api_qps, "KUBE_API_BURST": str(2 * int(args.kube_api_qps)),
-           "CONCURRENT_JOB_SYNCS": "10"}
+           "CONCURRENT_JOB_SYNCS": "10", "AUDIT_USER": OPERATOR_USER}
     local_up(env, "down", check=False)
     local_up(env, "up")
     results: dict[str, Any] = {"jobs": args.jobs, "gpu_nodes": args.nodes, "cpu_nodes": args.cpu_nodes,
@@ -205,7 +207,8 @@ def main() -> int:
                   metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
                   health_url=f"http://127.0.0.1:{free_port()}/healthz",
                   log_path=out_dir / f"scale-operator-{run_id}.log",
-                  extra_env={"DATAFOUNDRY_PROGRESS_INTERVAL_SECONDS": str(args.progress_interval)})
+                  extra_env={"DATAFOUNDRY_PROGRESS_INTERVAL_SECONDS": str(args.progress_interval),
+                             **dict(kv.split("=", 1) for kv in args.operator_env)})
     proc = OperatorProcess(op)
     profile_raw = out_dir / f"scale-profile-{run_id}.txt"
     try:

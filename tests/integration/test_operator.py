@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from fixtures.cluster import S3, Kube
 from fixtures.podrunner import PodRunner
-from fixtures.running_operator import S3_SECRET, Operator
+from fixtures.running_operator import S3_SECRET, Operator, created_children
 
 pytestmark = pytest.mark.integration
 
@@ -250,6 +250,6 @@ def test_operator_killed_mid_job_finishes_without_duplicating_work(
     for prefix in ("crash-gen-r0-", "crash-filter-r0-s0-", "crash-filter-r0-s1-", "crash-dedup-r0-", "crash-publish-"):
         assert len(pod_runner.find(prefix)) == (2 if prefix == "crash-gen-r0-" else 1), prefix
     time.sleep(2)  # Events are posted asynchronously
-    created = [e for e in events(kube, ns, "crash") if e.reason == "CreatedJob"]
-    assert len(created) == 5, [e.message for e in created]
+    created = created_children(e.message for e in events(kube, ns, "crash") if e.reason == "CreatedJob")
+    assert sorted(created) == sorted(set(created)) and len(created) == 5, created
     assert obj["status"]["output"]["records"] == 20

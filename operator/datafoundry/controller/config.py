@@ -22,6 +22,8 @@ class OperatorConfig:
     #: At most this many progress objects read per second over all jobs: with many running shards
     #: each job's live progress is refreshed less often instead of the operator spending its CPU on S3.
     live_progress_reads_per_second: float = 20.0
+    #: At least this long between two reconcile passes of one job: the events of a burst share a pass.
+    min_pass_interval_seconds: float = 1.0
     #: Numeric user the worker containers run as (restricted Pod Security Standard).
     worker_uid: int = 65532
     image_pull_secrets: tuple[str, ...] = ()
@@ -48,6 +50,9 @@ class OperatorConfig:
             ),
             live_progress_reads_per_second=float(
                 env.get("DATAFOUNDRY_LIVE_PROGRESS_READS_PER_SECOND", base.live_progress_reads_per_second)
+            ),
+            min_pass_interval_seconds=float(
+                env.get("DATAFOUNDRY_MIN_PASS_INTERVAL_SECONDS", base.min_pass_interval_seconds)
             ),
             worker_uid=int(env.get("DATAFOUNDRY_WORKER_UID", base.worker_uid)),
             image_pull_secrets=_env_list("DATAFOUNDRY_IMAGE_PULL_SECRETS"),

@@ -1,7 +1,7 @@
 """kopf handlers: one supervising daemon per DataFoundryJob, woken by its children's events.
 
-Level-based: each pass reads the job's child Jobs and pods from kopf indexes (no API reads),
-decides with the pure `reconcile.decide`, creates or deletes children, and writes the status only
+Level-based: each pass reads the job's child Jobs and pods from the informer's slim caches (no API
+reads), decides with the pure `reconcile.decide`, creates or deletes children, and writes the status only
 when something a reader would notice changed. A timer pass aggregates live progress from the
 workers' progress objects. A finished job's daemon exits, so idle jobs cost nothing.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import kube, metrics, reasons
 from datafoundry.controller.config import OperatorConfig
-from datafoundry.controller.kopfext import OwnDiffBaseStorage
+from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import job_essentials, observe, pod_config_error
 from datafoundry.controller.progress import remove_staging
@@ -57,7 +58,8 @@ def wake(uid: str | None) -> None:
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # A strict status schema prunes kopf's own bookkeeping: keep it in annotations instead.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = OwnDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # kopf turns handler log lines into Events; ours are explicit, so only warnings become Events.
     settings.posting.level = logging.WARNING
@@ -71,49 +73,48 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 20
     # No CRD/namespace scanning: the resources are known, and it would need more RBAC.
     settings.scanning.disabled = True
-    # Only our children, filtered by the API server: in a shared cluster the operator must not receive
-    # and parse every pod and Job. And a restarted operator lists them in pages, not in one response
-    # (tens of megabytes of JSON at once with ten thousand pods).
-    settings.watching.label_selectors["batch", "v1", "jobs"] = ch.LABEL_JOB_UID
-    settings.watching.label_selectors["", "v1", "pods"] = ch.LABEL_JOB_UID
+    # A restarted operator lists the jobs in pages, not in one response.
     settings.watching.chunk_size = 500
     metrics.preinitialise()
 
 
-# The index functions are async only so that kopf calls them on the event loop: a sync one costs a
-# hop through its thread pool for each of the tens of thousands of Job and pod events of a busy cluster.
-@kopf.index("batch", "v1", "jobs", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-async def child_jobs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]]:
-    return {labels[ch.LABEL_JOB_UID]: job_essentials(body)}
-
-
-@kopf.index("", "v1", "pods", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-async def child_pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, Any]] | None:
-    phase = (body.get("status") or {}).get("phase")
+def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Only finished pods and pods that cannot start, and only what the reconciler reads of them."""
+    status = body.get("status") or {}
+    phase = status.get("phase")
     if phase not in ("Succeeded", "Failed") and pod_config_error(body) is None:
         return None
-    # Only what the reconciler reads: keeps the index small with thousands of pods.
-    return {labels[ch.LABEL_JOB_UID]: {
-        "metadata": {"name": body.metadata.name, "labels": dict(labels),
-                     "annotations": dict(body.metadata.annotations)},
-        "status": {"phase": phase, "containerStatuses": body.get("status", {}).get("containerStatuses")},
-    }}
+    meta = body.get("metadata") or {}
+    return {"metadata": {"name": meta.get("name"), "labels": dict(meta.get("labels") or {}),
+                         "annotations": dict(meta.get("annotations") or {})},
+            "status": {"phase": phase, "containerStatuses": status.get("containerStatuses")}}
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-async def on_child_job_event(labels: kopf.Labels, **_: Any) -> None:
-    wake(labels.get(ch.LABEL_JOB_UID))
+CHILDREN = Children(ch.LABEL_JOB_UID, job=job_essentials, pod=_slim_pod)
 
 
-@kopf.on.event("", "v1", "pods", labels={ch.LABEL_JOB_UID: kopf.PRESENT})
-async def on_child_pod_event(body: kopf.Body, labels: kopf.Labels, status: kopf.Status, **_: Any) -> None:
-    if status.get("phase") in ("Succeeded", "Failed") or pod_config_error(body) is not None:
-        wake(labels.get(ch.LABEL_JOB_UID))
+def _wake_all(uids: set[str]) -> None:
+    for uid in uids:
+        wake(uid)
+
+
+@kopf.on.startup()
+async def watch_children(**_: Any) -> None:
+    CHILDREN.start(CONFIG.namespaces, on_change=_wake_all)
+
+
+@kopf.on.cleanup()
+async def stop_watching_children(**_: Any) -> None:
+    CHILDREN.stop()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def on_job_event(uid: str | None, **_: Any) -> None:
-    wake(uid)
+async def on_job_event(uid: str | None, meta: kopf.Meta, **_: Any) -> None:
+    # Only a new spec is news to the daemon: most events are its own status writes coming back,
+    # and a pass for each would double the passes (kopf updates the daemon's body either way).
+    seen = _specs.get(uid or "")
+    if seen is None or seen[0] != int(meta.get("generation") or 1):
+        wake(uid)
 
 
 def _record_phase(namespace: str, name: str, phase: str | None) -> None:
@@ -169,21 +170,33 @@ async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, nam
 
 
 async def _apply(body: kopf.Body, namespace: str, decision: Decision) -> None:
-    for obj in decision.creates:
-        kind, child = obj["kind"], obj["metadata"]["name"]
-        try:
-            if await kube.create(obj):
-                kopf.event(body, type="Normal", reason=reasons.CREATED_JOB, message=f"created {kind} {child}")
-        except Exception as e:
-            kopf.event(body, type="Warning", reason=reasons.FAILED_TO_CREATE_JOB, message=f"{kind} {child}: {e}")
-            raise
-    for child in decision.deletes:
-        try:
-            await kube.delete_job(namespace, child)
-            kopf.event(body, type="Normal", reason=reasons.DELETED_JOB, message=f"deleted Job {child}")
-        except Exception as e:
-            kopf.event(body, type="Warning", reason=reasons.FAILED_TO_DELETE_JOB, message=f"Job {child}: {e}")
-            raise
+    """Create and delete what the decision says; one Event per pass for each, naming the children
+    (an Event per child would double the operator's writes at a thousand jobs)."""
+    created: list[str] = []
+    try:
+        for obj in decision.creates:
+            kind, child = obj["kind"], obj["metadata"]["name"]
+            try:
+                if await kube.create(obj):
+                    created.append(f"{kind} {child}")
+            except Exception as e:
+                kopf.event(body, type="Warning", reason=reasons.FAILED_TO_CREATE_JOB, message=f"{kind} {child}: {e}")
+                raise
+    finally:
+        if created:
+            kopf.event(body, type="Normal", reason=reasons.CREATED_JOB, message="created " + ", ".join(created))
+    deleted: list[str] = []
+    try:
+        for child in decision.deletes:
+            try:
+                await kube.delete_job(namespace, child)
+                deleted.append(f"Job {child}")
+            except Exception as e:
+                kopf.event(body, type="Warning", reason=reasons.FAILED_TO_DELETE_JOB, message=f"Job {child}: {e}")
+                raise
+    finally:
+        if deleted:
+            kopf.event(body, type="Normal", reason=reasons.DELETED_JOB, message="deleted " + ", ".join(deleted))
 
 
 def _terminal(status: dict[str, Any]) -> bool:
@@ -267,22 +280,19 @@ async def reconcile_once(
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def supervise(
-    body: kopf.Body, name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, **kwargs: Any
+    body: kopf.Body, name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
     assert namespace is not None, "DataFoundryJob is namespaced"
-    child_jobs: kopf.Index[str, dict[str, Any]] = kwargs["child_jobs"]
-    child_pods: kopf.Index[str, dict[str, Any]] = kwargs["child_pods"]
     event = _wake[uid]
+    await CHILDREN.listed()
     failures = 0
     while not stopped:
         event.clear()
+        started = asyncio.get_running_loop().time()
         try:
             with metrics.reconcile_timer():
                 finished = await reconcile_once(
-                    body, name, namespace, uid,
-                    list(child_jobs[uid]) if uid in child_jobs else [],
-                    list(child_pods[uid]) if uid in child_pods else [],
-                )
+                    body, name, namespace, uid, CHILDREN.jobs.of(uid), CHILDREN.pods.of(uid))
         except Exception as e:
             # The API server restarting, a conflict, a quota...: the next pass recomputes everything from
             # what exists, so retry it soon. Letting the daemon fail would idle the job for kopf's 60 s.
@@ -298,7 +308,10 @@ async def supervise(
         if finished:
             await _expire(body, name, namespace, stopped)
             return
-        await _woken(event, CONFIG.progress_interval_seconds)
+        # Children change in bursts (a Job and its pods, shards finishing together): one pass for the
+        # burst instead of one per event keeps status writes at about one per job per interval.
+        await asyncio.sleep(max(0.0, started + CONFIG.min_pass_interval_seconds - asyncio.get_running_loop().time()))
+        await _woken(event, CONFIG.progress_interval_seconds - CONFIG.min_pass_interval_seconds)
 
 
 async def _woken(event: asyncio.Event, timeout: float) -> None:

@@ -1,7 +1,7 @@
 """What exists in the cluster for one DataFoundryJob, parsed from raw objects (pure).
 
 The reconciler never trusts memory that a restart loses: it recomputes everything from these
-observations, which come from kopf indexes of child Jobs and their pods.
+observations, which come from the informer's caches of child Jobs and their pods.
 """
 
 from __future__ import annotations
