@@ -20,12 +20,11 @@ plane component, to show what limits the run. With --profile, py-spy samples the
 while it holds the GIL, so the shares are of its Python CPU time, not of time spent waiting) until
 the restart, and again while a restarted operator catches up; the hottest functions are reported.
 
-The full run (the defaults) does not fit in the ~12 minutes `make bench` allows on a 2-core
-machine, and the operator is not what limits it: each worker pod's lifecycle (create, bind, Running,
-result, Succeeded, finalizer removal, each fanned out to ~10 watchers) costs the API server ~115 ms
-of CPU, so 10,000 pods need ~20 minutes of API server CPU alone, next to kwok's, the controller
-manager's, etcd's and the operator's. `make bench` therefore runs 200 jobs on 40 GPU nodes
-(run_all.py); run this script without arguments for the 1,000-job figures (about 40 minutes).
+On a 2-core machine the control plane, not the operator, bounds the run: each worker pod's
+lifecycle (create, bind, Running, result, Succeeded, finalizer removal, each fanned out to its
+watchers) costs the API server, kwok and the scheduler together ~0.2 s of CPU, so the 10,000 pods of
+the full run keep both cores busy for about 25 minutes, and the operator's status lag includes
+waiting for a CPU. `make bench` runs the full 1,000 jobs (run_all.py).
 """
 
 from __future__ import annotations
@@ -167,7 +166,8 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--filter-cpu", default="250m",
                         help="CPU request of the CPU stages' pods (DATAFOUNDRY_FILTER_CPU): with the operator's "
-                             "default of 1, 20 kwok CPU nodes fit 620 and the run measures their queue, not the operator")
+                             "default of 1, 20 kwok CPU nodes fit 620 and the run measures their queue, "
+                             "not the operator")
     parser.add_argument("--timeout", type=float, help="for all jobs to finish (default: 3 s a job, at least 900 s)")
     parser.add_argument("--kube-api-qps", default="300", help="controller manager and scheduler client QPS")
     parser.add_argument("--profile", action="store_true", help="py-spy the operator until the restart")
