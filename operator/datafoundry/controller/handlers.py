@@ -91,6 +91,10 @@ def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 CHILDREN = Children(ch.LABEL_JOB_UID, job=job_essentials, pod=_slim_pod)
+#: Where the children are watched: the operator's namespaces (`datafoundry operator --namespace`, set by
+#: run_operator) or, when empty, the whole cluster. With a namespaced install's Roles, a cluster-wide
+#: watch would be forbidden.
+WATCH_NAMESPACES: tuple[str, ...] = CONFIG.namespaces
 
 
 def _wake_all(uids: set[str]) -> None:
@@ -100,7 +104,7 @@ def _wake_all(uids: set[str]) -> None:
 
 @kopf.on.startup()
 async def watch_children(**_: Any) -> None:
-    CHILDREN.start(CONFIG.namespaces, on_change=_wake_all)
+    CHILDREN.start(WATCH_NAMESPACES, on_change=_wake_all)
 
 
 @kopf.on.cleanup()

@@ -66,7 +66,9 @@ def run_operator(
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Importing registers the handlers with kopf's default registry.
-    from datafoundry.controller import handlers  # noqa: F401
+    from datafoundry.controller import handlers
+
+    handlers.WATCH_NAMESPACES = tuple(namespaces)
 
     _tame_malloc()
     start_http_server(metrics_port, addr=bind, registry=metrics.REGISTRY)
