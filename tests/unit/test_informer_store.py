@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from datafoundry.controller.handlers import _slim_pod
 from datafoundry.controller.informer import ChildStore, collection_path
-from datafoundry.controller.observe import job_essentials
+from datafoundry.controller.observe import job_essentials, pod_config_error, pod_outcome
 
 OWNER = "datafoundry.io/job-uid"
 
@@ -74,3 +75,24 @@ def test_a_relisting_reports_exactly_the_owners_whose_children_differ() -> None:
 def test_collection_paths() -> None:
     assert collection_path("v1", "pods", None) == "/api/v1/pods"
     assert collection_path("batch/v1", "jobs", "team-a") == "/apis/batch/v1/namespaces/team-a/jobs"
+
+
+def test_the_slim_pod_reads_the_same_as_the_whole_pod() -> None:
+    """The reconciler's view of a pod must not change by keeping only its slim form."""
+    result = json.dumps({"stage": "generate", "round": 0, "shard": 2, "generated": 7, "accepted": 5,
+                         "updatedAt": "2026-11-29T10:00:00Z"})
+    finished = pod("j-gen-r0-2-abc", "u1", "Succeeded", containerStatuses=[{
+        "name": "w", "image": "gen:1", "imageID": "sha256:x", "containerID": "containerd://y", "ready": False,
+        "lastState": {}, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": result,
+                                                   "startedAt": "t0", "finishedAt": "t1"}}}])
+    finished["metadata"]["labels"]["batch.kubernetes.io/job-name"] = "j-gen-r0"
+    finished["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] = "2"
+    stuck = pod("j-filter-r0-s1-x", "u1", "Pending", containerStatuses=[
+        {"name": "w", "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "no secret s3"}}}])
+    for whole in (finished, stuck):
+        slim = _slim_pod(whole)
+        assert slim is not None
+        assert pod_outcome(slim) == pod_outcome(whole)
+        assert pod_config_error(slim) == pod_config_error(whole)
+    outcome = pod_outcome(_slim_pod(finished) or {})
+    assert outcome is not None and outcome.index == 2 and outcome.progress is not None

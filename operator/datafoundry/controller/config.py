@@ -22,7 +22,7 @@ class OperatorConfig:
     #: At most this many progress objects read per second over all jobs: with many running shards
     #: each job's live progress is refreshed less often instead of the operator spending its CPU on S3.
     live_progress_reads_per_second: float = 20.0
-    #: At least this long between two reconcile passes of one job: the events of a burst share a pass.
+    #: At most two reconcile passes of one job start within this long: the events of a burst share passes.
     min_pass_interval_seconds: float = 1.0
     #: Numeric user the worker containers run as (restricted Pod Security Standard).
     worker_uid: int = 65532

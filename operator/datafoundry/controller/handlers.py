@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from datafoundry.controller import kube, metrics, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
-from datafoundry.controller.observe import job_essentials, observe, pod_config_error
+from datafoundry.controller.observe import COMPLETION_INDEX_ANNOTATION, job_essentials, observe, pod_config_error
 from datafoundry.controller.progress import remove_staging
 from datafoundry.controller.reconcile import Decision, decide
 from datafoundry.controller.status import build_status, invalid_status, parse_time
@@ -46,6 +46,8 @@ _specs: dict[str, tuple[int, DataFoundryJobSpec]] = {}
 LIVE = LiveProgress(CONFIG.progress_interval_seconds, CONFIG.live_progress_reads_per_second)
 # Fields that change on every pass; a status differing only in these is not worth a write.
 VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
+#: Passes of one job that may start within `min_pass_interval_seconds` of each other.
+PASS_BURST = 2
 
 
 def wake(uid: str | None) -> None:
@@ -79,15 +81,26 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Only finished pods and pods that cannot start, and only what the reconciler reads of them."""
+    """Only finished pods and pods that cannot start, and only what the reconciler reads of them
+    (`observe.pod_outcome`, `observe.pod_config_error`): a thousand jobs keep ten thousand of these."""
     status = body.get("status") or {}
     phase = status.get("phase")
     if phase not in ("Succeeded", "Failed") and pod_config_error(body) is None:
         return None
     meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    states = []
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated:
+            states.append({"state": {"terminated": {k: terminated[k] for k in ("message", "exitCode")
+                                                    if k in terminated}}})
+        elif waiting:
+            states.append({"state": {"waiting": {k: waiting[k] for k in ("reason", "message") if k in waiting}}})
     return {"metadata": {"name": meta.get("name"), "labels": dict(meta.get("labels") or {}),
-                         "annotations": dict(meta.get("annotations") or {})},
-            "status": {"phase": phase, "containerStatuses": status.get("containerStatuses")}}
+                         "annotations": {k: v for k, v in annotations.items() if k == COMPLETION_INDEX_ANNOTATION}},
+            "status": {"phase": phase, "containerStatuses": states}}
 
 
 CHILDREN = Children(ch.LABEL_JOB_UID, job=job_essentials, pod=_slim_pod)
@@ -290,9 +303,11 @@ async def supervise(
     event = _wake[uid]
     await CHILDREN.listed()
     failures = 0
+    loop = asyncio.get_running_loop()
+    recent: deque[float] = deque(maxlen=PASS_BURST)  # start times of the last passes
     while not stopped:
         event.clear()
-        started = asyncio.get_running_loop().time()
+        recent.append(loop.time())
         try:
             with metrics.reconcile_timer():
                 finished = await reconcile_once(
@@ -312,9 +327,11 @@ async def supervise(
         if finished:
             await _expire(body, name, namespace, stopped)
             return
-        # Children change in bursts (a Job and its pods, shards finishing together): one pass for the
-        # burst instead of one per event keeps status writes at about one per job per interval.
-        await asyncio.sleep(max(0.0, started + CONFIG.min_pass_interval_seconds - asyncio.get_running_loop().time()))
+        # Children change in bursts (a Job and its pods, shards finishing together): passes for the
+        # burst instead of one per event keep status writes near one per job per interval. A stage's
+        # end (its pod, then its Job) still gets its two passes at once, so small jobs do not wait.
+        if len(recent) == PASS_BURST:
+            await asyncio.sleep(max(0.0, recent[0] + CONFIG.min_pass_interval_seconds - loop.time()))
         await _woken(event, CONFIG.progress_interval_seconds - CONFIG.min_pass_interval_seconds)
 
 
