@@ -7,6 +7,7 @@ Each subcommand is a pair of small functions: ``_add_<name>(subparsers)`` declar
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -238,13 +239,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     name = str((doc.get("metadata") or {}).get("name") or Path(args.file).stem)
     workdir = Path(".local") / "run"
     job = prepare(name, spec, parallel=args.parallel, workdir=workdir)
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    # Set explicitly: a shell starts background commands with SIGINT ignored, and SIGTERM (kill,
+    # timeout, a supervisor) must stop the shard processes too, which run in sessions of their own.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with live_view(job):
             result = run(job)
     except KeyboardInterrupt:
         stop(job)
         print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+        return 128 + (received[0] if received else signal.SIGINT)
     except RunFailed as e:
         stop(job)
         print(f"failed: {e}", file=sys.stderr)

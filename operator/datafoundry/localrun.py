@@ -17,9 +17,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 
 class RunFailed(Exception):
     """A stage failed for good; the message names the shard and the worker's last words."""
+
+
+class Stopped(Exception):
+    """The run is being stopped: no new shard process starts."""
 
 
 @dataclass
@@ -53,6 +58,8 @@ class LocalJob:
     running: dict[tuple[str, int, int], subprocess.Popen[bytes]] = field(default_factory=dict)
     stage: str = "Pending"
     published: Progress | None = None
+    stopping: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def uid(self) -> str:
@@ -91,8 +98,11 @@ def _run_shard(job: LocalJob, stage: contract.WorkerStage, round_: int, shard: i
     cmd = [*args, "--shard", str(shard), *extra]
     log_path = Path(term_path).with_suffix(".log")
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        job.running[key] = proc
+        with job.lock:  # stop() either sees this process or this shard never starts one
+            if job.stopping:
+                raise Stopped(f"{stage} round {round_} shard {shard}")
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            job.running[key] = proc
         job.on_update(job)
         code = proc.wait()
     job.running.pop(key, None)
@@ -110,9 +120,22 @@ def _run_shard(job: LocalJob, stage: contract.WorkerStage, round_: int, shard: i
 
 
 def _stage(job: LocalJob, stage: contract.WorkerStage, round_: int, shards: int, extra: list[str]) -> list[Progress]:
-    with ThreadPoolExecutor(max_workers=max(1, min(job.parallel, shards))) as pool:
-        futures = [pool.submit(_run_shard, job, stage, round_, k, extra) for k in range(shards)]
-        return [f.result() for f in futures]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(job.parallel, shards)))
+    futures = [pool.submit(_run_shard, job, stage, round_, k, extra) for k in range(shards)]
+    try:
+        # Wait in short steps: the main thread must run Python code for Ctrl-C (KeyboardInterrupt)
+        # to arrive while the shards run, not after the slowest of them has finished.
+        while True:
+            done, not_done = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()  # the first failure is raised here, while the other shards still run
+            if not not_done:
+                return [f.result() for f in futures]
+    except BaseException:
+        stop(job)  # a failed shard or an interrupt ends the others now; what they wrote is kept
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run(job: LocalJob) -> Progress:
@@ -147,6 +170,9 @@ def run(job: LocalJob) -> Progress:
 
 
 def stop(job: LocalJob) -> None:
+    """Ends every running shard process (SIGTERM, then SIGKILL after 10 s); none starts after."""
+    with job.lock:
+        job.stopping = True
     for proc in list(job.running.values()):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)

@@ -86,6 +86,49 @@ def test_local_run_rejects_a_bad_manifest_with_field_path(tmp_path: Path) -> Non
     assert "spec.target.records" in proc.stderr
 
 
+def shard_processes(cwd: Path) -> list[int]:
+    """Worker processes started by a `datafoundry run` in cwd (found by their working directory)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == cwd and \
+                    b"worker" in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_local_run_stops_its_shards_at_once_on_sigint_or_sigterm(tmp_path: Path) -> None:
+    """Ctrl-C (even when a shell started the run with SIGINT ignored) and SIGTERM end the run and its
+    shard processes within seconds, not when the running shards would have finished, and publish nothing."""
+    (tmp_path / "in").mkdir()
+    for k in range(2):
+        corpus(tmp_path / "in" / f"part-{k}.jsonl", 150_000)  # a minute or more of filtering per shard
+    job = manifest(tmp_path, records=10, shards=2)
+    doc = yaml.safe_load(job.read_text())
+    doc["spec"]["filters"] = [{"type": "language", "languages": ["en"]}, {"type": "quality"}]
+    job.write_text(yaml.safe_dump(doc))
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        proc = subprocess.Popen([*DATAFOUNDRY, "run", str(job)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not shard_processes(tmp_path) and proc.poll() is None:
+            time.sleep(0.2)
+        assert shard_processes(tmp_path), f"no shard process started: {proc.communicate()}"
+        time.sleep(2)  # the workers are busy filtering
+        os.kill(proc.pid, signum)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - t0 < 15, f"{signum.name} took {time.monotonic() - t0:.0f}s to stop the run"
+        assert proc.returncode == 128 + signum, err
+        assert "run the same command again to resume" in err
+        assert not shard_processes(tmp_path), "shard processes outlived the run"
+        assert not (tmp_path / "out" / "manifest.json").exists()
+
+
 @pytest.mark.vllm
 def test_local_run_generates_with_the_openai_engine_and_resumes_after_interrupt(
     tmp_path: Path, vllm_server: Any
