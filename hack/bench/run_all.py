@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,8 @@ BENCHMARKS: dict[str, list[str]] = {
     # The full run: 1,000 jobs of 4 shards on 100 kwok GPU nodes (the script's defaults).
     "scale": ["hack/bench/scale.py", "--profile"],
 }
+# A benchmark that hangs is stopped after this long (seconds) and reported, so the others still run.
+TIMEOUTS = {"filters": 1200, "generator": 1200, "operator": 1200, "scale": 3600}
 
 
 def machine() -> dict[str, Any]:
@@ -67,6 +70,11 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "benchmarks": {}}
+    previous = OUT / "results.json"
+    if args.only and previous.exists():  # keep the figures of the benchmarks not rerun
+        with contextlib.suppress(ValueError, KeyError):
+            results["benchmarks"] = {k: v for k, v in json.loads(previous.read_text())["benchmarks"].items()
+                                     if k not in args.only}
     for name, (script, *script_args) in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
@@ -77,9 +85,18 @@ def main() -> int:
             continue
         print(f"## {name}: {script}", flush=True)
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, str(path), *script_args, "--json", str(out)], cwd=REPO)
-        entry: dict[str, Any] = {"seconds": round(time.monotonic() - t0, 1), "exit_code": proc.returncode}
-        if proc.returncode == 0 and out.exists():
+        out.unlink(missing_ok=True)
+        # Its own session, so a timeout stops whatever it started too (vLLM engine processes, servers).
+        proc = subprocess.Popen([sys.executable, str(path), *script_args, "--json", str(out)], cwd=REPO,
+                                start_new_session=True)
+        try:
+            code = proc.wait(timeout=TIMEOUTS[name])
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+            print(f"## {name}: stopped after {TIMEOUTS[name]} s", flush=True)
+        entry: dict[str, Any] = {"seconds": round(time.monotonic() - t0, 1), "exit_code": code}
+        if code == 0 and out.exists():
             entry["figures"] = json.loads(out.read_text())
         results["benchmarks"][name] = entry
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
