@@ -24,6 +24,8 @@ T = TypeVar("T")
 #: thousand jobs' writes queued behind each other while the API server had capacity left).
 API_THREADS = 16
 _pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube-api")
+#: Connections kept for watches beyond the request threads' (two per watched namespace).
+WATCH_CONNECTIONS = 8
 
 
 @cache
@@ -34,7 +36,8 @@ def api_client() -> client.ApiClient:
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = API_THREADS
+    # The informer's watch streams hold connections of the same pool for minutes at a time.
+    configuration.connection_pool_maxsize = API_THREADS + WATCH_CONNECTIONS
     return client.ApiClient(configuration)
 
 
