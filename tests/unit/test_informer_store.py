@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from datafoundry.controller.handlers import _slim_pod
 from datafoundry.controller.informer import ChildStore, collection_path
-from datafoundry.controller.observe import job_essentials, pod_config_error, pod_outcome
+from datafoundry.controller.observe import job_essentials, pod_config_error, pod_essentials, pod_outcome
 
 OWNER = "datafoundry.io/job-uid"
 
@@ -21,7 +20,7 @@ def pod(name: str, owner: str | None, phase: str = "Running", ns: str = "a", **s
 
 
 def test_only_finished_pods_are_kept_and_only_their_read_fields() -> None:
-    store = ChildStore(OWNER, _slim_pod)
+    store = ChildStore(OWNER, pod_essentials)
     assert store.put(store.entry(pod("p0", "u1"))) is None, "a running pod is nothing the reconciler reads"
     assert len(store) == 0
     assert store.put(store.entry(pod("p0", "u1", "Succeeded"))) == "u1"
@@ -33,7 +32,7 @@ def test_only_finished_pods_are_kept_and_only_their_read_fields() -> None:
 
 
 def test_a_pod_that_cannot_start_is_kept_until_it_recovers() -> None:
-    store = ChildStore(OWNER, _slim_pod)
+    store = ChildStore(OWNER, pod_essentials)
     stuck = pod("p1", "u1", "Pending", containerStatuses=[
         {"name": "w", "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret missing"}}}])
     assert store.put(store.entry(stuck)) == "u1"
@@ -62,7 +61,7 @@ def test_jobs_are_grouped_by_owner_and_deleted_by_name() -> None:
 
 
 def test_a_relisting_reports_exactly_the_owners_whose_children_differ() -> None:
-    store = ChildStore(OWNER, _slim_pod)
+    store = ChildStore(OWNER, pod_essentials)
     for entry in (pod("p0", "u1", "Succeeded"), pod("p1", "u2", "Succeeded"), pod("p2", "u3", "Failed")):
         store.put(store.entry(entry))
     # While the watch was down: u2's pod was deleted, u3's unchanged, u4's pod finished.
@@ -77,7 +76,7 @@ def test_collection_paths() -> None:
     assert collection_path("batch/v1", "jobs", "team-a") == "/apis/batch/v1/namespaces/team-a/jobs"
 
 
-def test_the_slim_pod_reads_the_same_as_the_whole_pod() -> None:
+def test_thepod_essentials_reads_the_same_as_the_whole_pod() -> None:
     """The reconciler's view of a pod must not change by keeping only its slim form."""
     result = json.dumps({"stage": "generate", "round": 0, "shard": 2, "generated": 7, "accepted": 5,
                          "updatedAt": "2026-11-29T10:00:00Z"})
@@ -90,9 +89,9 @@ def test_the_slim_pod_reads_the_same_as_the_whole_pod() -> None:
     stuck = pod("j-filter-r0-s1-x", "u1", "Pending", containerStatuses=[
         {"name": "w", "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "no secret s3"}}}])
     for whole in (finished, stuck):
-        slim = _slim_pod(whole)
+        slim = pod_essentials(whole)
         assert slim is not None
         assert pod_outcome(slim) == pod_outcome(whole)
         assert pod_config_error(slim) == pod_config_error(whole)
-    outcome = pod_outcome(_slim_pod(finished) or {})
+    outcome = pod_outcome(pod_essentials(finished) or {})
     assert outcome is not None and outcome.index == 2 and outcome.progress is not None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ from datafoundry.controller import kube, metrics, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
-from datafoundry.controller.observe import COMPLETION_INDEX_ANNOTATION, job_essentials, observe, pod_config_error
+from datafoundry.controller.observe import job_essentials, observe, pod_essentials
 from datafoundry.controller.progress import remove_staging
 from datafoundry.controller.reconcile import Decision, decide
 from datafoundry.controller.status import build_status, invalid_status, parse_time
@@ -80,34 +79,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics.preinitialise()
 
 
-def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Only finished pods and pods that cannot start, and only what the reconciler reads of them
-    (`observe.pod_outcome`, `observe.pod_config_error`): a thousand jobs keep ten thousand of these."""
-    status = body.get("status") or {}
-    phase = status.get("phase")
-    if phase not in ("Succeeded", "Failed") and pod_config_error(body) is None:
-        return None
-    meta = body.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    states = []
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if terminated:
-            states.append({"state": {"terminated": {k: terminated[k] for k in ("message", "exitCode")
-                                                    if k in terminated}}})
-        elif waiting:
-            states.append({"state": {"waiting": {k: waiting[k] for k in ("reason", "message") if k in waiting}}})
-    return {"metadata": {"name": meta.get("name"), "labels": dict(meta.get("labels") or {}),
-                         "annotations": {k: v for k, v in annotations.items() if k == COMPLETION_INDEX_ANNOTATION}},
-            "status": {"phase": phase, "containerStatuses": states}}
-
-
-CHILDREN = Children(ch.LABEL_JOB_UID, job=job_essentials, pod=_slim_pod)
-#: Where the children are watched: the operator's namespaces (`datafoundry operator --namespace`, set by
-#: run_operator) or, when empty, the whole cluster. With a namespaced install's Roles, a cluster-wide
-#: watch would be forbidden.
-WATCH_NAMESPACES: tuple[str, ...] = CONFIG.namespaces
+CHILDREN = Children(ch.LABEL_JOB_UID, job=job_essentials, pod=pod_essentials)
 
 
 def _wake_all(uids: set[str]) -> None:
@@ -116,8 +88,10 @@ def _wake_all(uids: set[str]) -> None:
 
 
 @kopf.on.startup()
-async def watch_children(**_: Any) -> None:
-    CHILDREN.start(WATCH_NAMESPACES, on_change=_wake_all)
+async def watch_children(memo: kopf.Memo, **_: Any) -> None:
+    # The operator's namespaces (run_operator puts them in the memo), or the whole cluster when empty:
+    # a namespaced install's Roles forbid a cluster-wide watch.
+    CHILDREN.start(getattr(memo, "namespaces", CONFIG.namespaces), on_change=_wake_all)
 
 
 @kopf.on.cleanup()

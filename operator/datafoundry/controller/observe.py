@@ -76,6 +76,29 @@ def job_essentials(obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def pod_essentials(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Only finished pods and pods that cannot start, and only what `pod_outcome` and
+    `pod_config_error` read of them: a thousand jobs keep ten thousand of these in memory."""
+    status = body.get("status") or {}
+    phase = status.get("phase")
+    if phase not in ("Succeeded", "Failed") and pod_config_error(body) is None:
+        return None
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    states = []
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated:
+            states.append({"state": {"terminated": {k: terminated[k] for k in ("message", "exitCode")
+                                                    if k in terminated}}})
+        elif waiting:
+            states.append({"state": {"waiting": {k: waiting[k] for k in ("reason", "message") if k in waiting}}})
+    return {"metadata": {"name": meta.get("name"), "labels": dict(meta.get("labels") or {}),
+                         "annotations": {k: v for k, v in annotations.items() if k == COMPLETION_INDEX_ANNOTATION}},
+            "status": {"phase": phase, "containerStatuses": states}}
+
+
 def child_job(obj: Mapping[str, Any]) -> ChildJob:
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
     labels = meta.get("labels", {})

@@ -66,9 +66,7 @@ def run_operator(
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Importing registers the handlers with kopf's default registry.
-    from datafoundry.controller import handlers
-
-    handlers.WATCH_NAMESPACES = tuple(namespaces)
+    from datafoundry.controller import handlers  # noqa: F401
 
     _tame_malloc()
     start_http_server(metrics_port, addr=bind, registry=metrics.REGISTRY)
@@ -79,4 +77,5 @@ def run_operator(
         peering_name=peering,
         priority=peering_priority or 0,
         liveness_endpoint=f"http://{bind}:{health_port}/healthz",
+        memo=kopf.Memo(namespaces=tuple(namespaces)),
     ))
