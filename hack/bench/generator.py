@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,27 +201,20 @@ def server(model: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         assert gen is not None
         engine = OpenAIEngine(srv.base_url, srv.model, sampling_config(gen), max_concurrency=args.concurrency)
         engine.generate(requests[:8])  # warm up
-        raws: list[dict[str, float]] = []
-        engs: list[dict[str, float]] = []
-
-        def timed_raw() -> None:
-            t = time.perf_counter()
-            tokens = asyncio.run(_raw(srv.base_url, srv.model, requests, spec, args.concurrency))
-            s = time.perf_counter() - t
-            raws.append({"seconds": s, "completion_tokens": tokens, "tokens_per_s": tokens / s})
-
-        def timed_engine() -> None:
-            t = time.perf_counter()
-            done = engine.generate(requests)
-            s = time.perf_counter() - t
-            tokens = sum(c.completion_tokens for c in done)
-            engs.append({"seconds": s, "completion_tokens": tokens, "tokens_per_s": tokens / s})
-
+        runs: dict[str, list[dict[str, float]]] = {"raw": [], "engine": []}
+        sides: dict[str, Callable[[], int]] = {  # each returns the completion tokens of one run
+            "raw": lambda: asyncio.run(_raw(srv.base_url, srv.model, requests, spec, args.concurrency)),
+            "engine": lambda: sum(c.completion_tokens for c in engine.generate(requests)),
+        }
         # Alternate which side goes first: on a shared machine the server warms up and other work comes
         # and goes, and a fixed order would hand that drift to one side.
         for i in range(args.server_repeats):
-            for side in ((timed_raw, timed_engine) if i % 2 == 0 else (timed_engine, timed_raw)):
-                side()
+            for side in (("raw", "engine") if i % 2 == 0 else ("engine", "raw")):
+                t = time.perf_counter()
+                tokens = sides[side]()
+                s = time.perf_counter() - t
+                runs[side].append({"seconds": s, "completion_tokens": tokens, "tokens_per_s": tokens / s})
+        raws, engs = runs["raw"], runs["engine"]
         engine.close()
         best_raw = max(raws, key=lambda r: r["tokens_per_s"])
         best_eng = max(engs, key=lambda r: r["tokens_per_s"])

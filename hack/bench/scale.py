@@ -22,9 +22,9 @@ the restart, and again while a restarted operator catches up; the hottest functi
 
 On a 2-core machine the control plane, not the operator, bounds the run: each worker pod's
 lifecycle (create, bind, Running, result, Succeeded, finalizer removal, each fanned out to its
-watchers) costs the API server, kwok and the scheduler together ~0.2 s of CPU, so the 10,000 pods of
-the full run keep both cores busy for about 25 minutes, and the operator's status lag includes
-waiting for a CPU. `make bench` runs the full 1,000 jobs (run_all.py).
+watchers) costs the simulated cluster (API server, kwok, scheduler, controller manager, etcd) ~0.3 s
+of CPU, so the 10,000 pods of the full run keep both cores busy for about 34 minutes, and the
+operator's status lag includes waiting for a CPU. `make bench` runs the full 1,000 jobs (run_all.py).
 """
 
 from __future__ import annotations
