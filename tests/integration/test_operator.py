@@ -242,7 +242,12 @@ def test_operator_killed_mid_job_finishes_without_duplicating_work(
     ns = job_namespace
     pod_runner.extra_env["CONTRACT_WORKER_SLEEP"] = "2"
     apply(kube, ns, manifest("crash", s3, s3_prefix))
-    wait_for("generation to start", lambda: "crash-gen-r0" in child_jobs(kube, ns), op=operator)
+    # The CreatedJob Event is posted after the Job exists: killing the operator between the two
+    # loses the Event (Kubernetes Events are best effort), which the count below would mistake for
+    # a child never created. So the kill waits for both.
+    wait_for("generation to start", lambda: "crash-gen-r0" in child_jobs(kube, ns) and any(
+        "crash-gen-r0" in (e.message or "") for e in events(kube, ns, "crash") if e.reason == "CreatedJob"),
+        op=operator)
     operator.kill()
     time.sleep(4)  # workers finish while nobody watches
     operator.start()
