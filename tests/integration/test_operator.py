@@ -254,7 +254,11 @@ def test_operator_killed_mid_job_finishes_without_duplicating_work(
     obj = wait_phase(kube, ns, "crash", "Succeeded", operator)
     for prefix in ("crash-gen-r0-", "crash-filter-r0-s0-", "crash-filter-r0-s1-", "crash-dedup-r0-", "crash-publish-"):
         assert len(pod_runner.find(prefix)) == (2 if prefix == "crash-gen-r0-" else 1), prefix
-    time.sleep(2)  # Events are posted asynchronously
-    created = created_children(e.message for e in events(kube, ns, "crash") if e.reason == "CreatedJob")
-    assert sorted(created) == sorted(set(created)) and len(created) == 5, created
+    def created() -> list[str]:
+        return created_children(e.message for e in events(kube, ns, "crash") if e.reason == "CreatedJob")
+
+    wait_for("the CreatedJob Events", lambda: len(created()) >= 5, timeout=30, op=operator)
+    time.sleep(2)  # Events are posted asynchronously: a duplicate would come after the fifth
+    children = created()
+    assert sorted(children) == sorted(set(children)) and len(children) == 5, children
     assert obj["status"]["output"]["records"] == 20
