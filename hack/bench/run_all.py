@@ -70,10 +70,10 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "benchmarks": {}}
-    previous = OUT / "results.json"
-    if args.only and previous.exists():  # keep the figures of the benchmarks not rerun
+    results_path = OUT / "results.json"
+    if args.only and results_path.exists():  # keep the figures of the benchmarks not rerun
         with contextlib.suppress(ValueError, KeyError):
-            results["benchmarks"] = {k: v for k, v in json.loads(previous.read_text())["benchmarks"].items()
+            results["benchmarks"] = {k: v for k, v in json.loads(results_path.read_text())["benchmarks"].items()
                                      if k not in args.only}
     for name, (script, *script_args) in BENCHMARKS.items():
         if args.only and name not in args.only:
@@ -99,7 +99,7 @@ def main() -> int:
         if code == 0 and out.exists():
             entry["figures"] = json.loads(out.read_text())
         results["benchmarks"][name] = entry
-    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    results_path.write_text(json.dumps(results, indent=1))
     print("\n| benchmark | figure | value |\n|---|---|---|")
     for name, entry in results["benchmarks"].items():
         flat: dict[str, Any] = {}
@@ -109,7 +109,7 @@ def main() -> int:
         for key, value in flat.items():
             print(f"| {name} | {key} | {value} |")
     print(f"\nmachine: {results['machine']['cpu']}, {results['machine']['cores']} cores; "
-          f"written to {OUT / 'results.json'}")
+          f"written to {results_path}")
     failed = [n for n, e in results["benchmarks"].items() if e.get("exit_code", 1) != 0]
     return 1 if failed else 0
 

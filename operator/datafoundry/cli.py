@@ -212,7 +212,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from datafoundry.api.errors import field_errors
     from datafoundry.api.spec import DataFoundryJobSpec
-    from datafoundry.localrun import RunFailed, prepare, run, stop
+    from datafoundry.localrun import RunFailed, prepare, run
     from datafoundry.localview import live_view
 
     try:
@@ -252,12 +252,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with live_view(job):
             result = run(job)
-    except KeyboardInterrupt:
-        stop(job)
+    except KeyboardInterrupt:  # run() has already stopped the shard processes
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
     except RunFailed as e:
-        stop(job)
         print(f"failed: {e}", file=sys.stderr)
         return 1
     card = job.store.uri("README.md")

@@ -76,7 +76,7 @@ def test_collection_paths() -> None:
     assert collection_path("batch/v1", "jobs", "team-a") == "/apis/batch/v1/namespaces/team-a/jobs"
 
 
-def test_thepod_essentials_reads_the_same_as_the_whole_pod() -> None:
+def test_pod_essentials_reads_the_same_as_the_whole_pod() -> None:
     """The reconciler's view of a pod must not change by keeping only its slim form."""
     result = json.dumps({"stage": "generate", "round": 0, "shard": 2, "generated": 7, "accepted": 5,
                          "updatedAt": "2026-11-29T10:00:00Z"})
