@@ -1,12 +1,33 @@
 """PII detection with redaction (typed placeholders) or drop.
 
-Kinds: ``email``, ``phone`` (international ``+CC`` and common national formats), ``credit_card``
-(13-19 digits, known issuer prefix, Luhn check), ``ipv4``, ``ipv6`` (validated by ``ipaddress``),
-``iban`` (country length + mod-97 check), ``us_ssn`` (dashed), ``kr_rrn`` (Korean resident
-registration number, YYMMDD-GNNNNNN with a valid date and, by default, the checksum; numbers
-issued since October 2020 carry no checksum, pass ``kr_rrn_checksum=False`` to accept them), and
-``url`` (http(s):// or www., only when asked for: not in the default kinds).
-Candidates that fail their check are left alone.
+Kinds: ``email``, ``phone`` (international ``+CC`` and common national formats, Korean ones
+included), ``credit_card`` (13-19 digits, known issuer prefix, Luhn check), ``ipv4``, ``ipv6``
+(validated by ``ipaddress``), ``iban`` (country length + mod-97 check), ``us_ssn`` (dashed),
+``kr_rrn`` (Korean resident registration number, see below), and ``url`` (http(s):// or www.,
+only when asked for: not in the default kinds). Candidates that fail their check are left alone.
+
+Korean resident registration numbers (주민등록번호 / 외국인등록번호), ``YYMMDD-SNNNNNN``:
+
+- the first six digits must be a real date in the century the 7th digit implies: 1/2 (Koreans)
+  and 5/6 (foreigners) 1900-1999, 3/4 and 7/8 2000-2099. 9 and 0 (born 1800-1899) are not
+  detected: nobody holding one is alive, and accepting them would leave the 7th digit unchecked;
+- the 13th digit is a check digit only for numbers issued before October 2020; newer numbers end
+  in a random digit. The checksum is therefore never required: with the dash, a valid date and
+  7th digit suffice. Without the dash, 13 bare digits are too often something else (EAN-13
+  barcodes start 880 in Korea, millisecond timestamps), so a valid legacy checksum *or* a
+  keyword just before the number (주민, 등록번호, RRN, resident registration) is needed as well.
+- Birth dates in the future are not rejected (the result must not depend on the day it runs).
+
+Korean phone numbers: ``010-1234-5678``, ``010 1234 5678``, ``010.1234.5678``, ``02-123-4567``,
+``031-123-4567``, ``(02) 1234-5678``, ``+82 10 1234 5678``, ``+82-10-1234-5678``, ``+82 (0)2 123
+4567`` and, without separators, only the mobile form ``010`` + 8 digits (other bare digit runs
+are too often order numbers or ids). Landlines without separators and 8-digit business numbers
+(``1588-1234``) are not detected.
+
+Boundaries: a match may not touch an ASCII letter, a digit or ``_`` (or, per kind, a dash, dot,
+``+``...), but any other character may touch it: Korean particles written right after a number
+(``010-1234-5678로``, ``jane@example.com으로``) or a label right before it
+(``주민번호900101-1234568``) do not hide it, which ``\\b``/``\\w`` would.
 """
 
 from __future__ import annotations
@@ -24,21 +45,32 @@ PII_KINDS: tuple[str, ...] = ("url", "email", "iban", "credit_card", "kr_rrn", "
 #: Kinds detected when none are named: URLs are opt-in (most are public links, not personal data).
 DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in PII_KINDS if k != "url")
 
+# A match may not touch these (ASCII letters, any digit, "_"); ``\w`` would also refuse Hangul.
+_WORD = r"\dA-Za-z_"
+
+# The first group of a national phone number: a trunk prefix 0 and 1-3 digits (KR 02, 031, 010;
+# UK, DE, FR, JP...), or a North American area code. Not "2024-1001-5678", an order number.
+_AREA = r"(?:0\d{1,3}|[2-9]\d\d)"
+
 # Order matters: earlier kinds win where candidates overlap (a card number is not a phone number).
 _PATTERNS: dict[str, str] = {
     # First: an address or number inside a URL is part of the URL. Trailing punctuation stays text.
-    "url": r"(?<![\w@])(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}]",
-    "email": r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])",
+    "url": rf"(?<![{_WORD}@])(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}}]",
+    "email": rf"(?<![{_WORD}.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    rf"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{{2,}}(?![{_WORD}-])",
     "iban": r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
-    "credit_card": r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\d-])",
-    "kr_rrn": r"(?<![\w-])\d{6}-?[0-9]\d{6}(?![\d-])",
+    "credit_card": rf"(?<![{_WORD}-])\d(?:[ -]?\d){{12,18}}(?![\d-])",
+    "kr_rrn": rf"(?<![{_WORD}-])\d{{6}}-?\d{{7}}(?![{_WORD}-])",
     "us_ssn": r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])",
-    "ipv6": r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|\d{1,3}(?:\.\d{1,3}){3})(?![\w:])",
-    "ipv4": r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-    r"(?![\w]|\.\d)",
-    "phone": r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w])"
-    r"|(?<![\w.+-])(?:1[ .-])?(?:\(\d{2,4}\) ?|\d{2,4}[ .-])\d{3,4}[ .-]\d{4}(?![\w-])",
+    "ipv6": rf"(?<![{_WORD}:])(?:[0-9A-Fa-f]{{0,4}}:){{2,7}}(?:[0-9A-Fa-f]{{0,4}}|\d{{1,3}}(?:\.\d{{1,3}}){{3}})"
+    rf"(?![{_WORD}:])",
+    "ipv4": rf"(?<![{_WORD}.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){{3}}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+    rf"(?![{_WORD}]|\.\d)",
+    # international (+CC, then 2-5 groups); national with separators (US 415-555-2671, KR
+    # 010-1234-5678, 02-123-4567, (02) 1234-5678...); the Korean mobile number without separators.
+    "phone": rf"(?<![{_WORD}+])\+\d{{1,3}}(?:[ .-]?\(?\d{{1,4}}\)?){{2,5}}(?![{_WORD}])"
+    rf"|(?<![{_WORD}.+-])(?:1[ .-])?(?:\({_AREA}\) ?|{_AREA}[ .-])\d{{3,4}}[ .-]\d{{4}}(?![{_WORD}-])"
+    rf"|(?<![{_WORD}.+-])010\d{{8}}(?![{_WORD}-]|[.,]\d)",
 }
 
 _IBAN_LENGTHS: dict[str, int] = {
@@ -82,19 +114,42 @@ def iban_valid(candidate: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-def kr_rrn_valid(candidate: str, *, checksum: bool = True) -> bool:
+#: The century of a resident registration number by its 7th digit (9/0, born in the 1800s: not detected).
+_RRN_CENTURY = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000, "8": 2000}
+_RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+#: Words that, just before 13 bare digits, say they are a resident registration number.
+_RRN_CONTEXT = re.compile(r"주민|등록\s*번호|(?<![a-z])rrn(?![a-z])|resident\s+registration", re.IGNORECASE)
+_RRN_CONTEXT_CHARS = 32
+
+
+def kr_rrn_valid(candidate: str) -> bool:
+    """A real birth date (YYMMDD) in the century the 7th digit (1-8) implies. The checksum is not
+    looked at: numbers issued since October 2020 have none."""
     digits = candidate.replace("-", "")
-    century = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000, "8": 2000,
-               "9": 1800, "0": 1800}[digits[6]]  # fmt: skip
+    century = _RRN_CENTURY.get(digits[6])
+    if century is None or len(digits) != 13:
+        return False
     try:
         datetime.date(century + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]))
     except ValueError:
         return False
-    if not checksum:
-        return True
-    weights = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
-    total = sum(int(d) * w for d, w in zip(digits[:12], weights, strict=True))
+    return True
+
+
+def kr_rrn_checksum_valid(candidate: str) -> bool:
+    """The legacy check digit (numbers issued before October 2020) holds."""
+    digits = candidate.replace("-", "")
+    total = sum(int(d) * w for d, w in zip(digits[:12], _RRN_WEIGHTS, strict=True))
     return (11 - total % 11) % 10 == int(digits[12])
+
+
+def _kr_rrn_confident(candidate: str, text: str, start: int) -> bool:
+    """Date and 7th digit valid; without the dash also a valid checksum or a keyword just before."""
+    if not kr_rrn_valid(candidate):
+        return False
+    if "-" in candidate or kr_rrn_checksum_valid(candidate):
+        return True
+    return _RRN_CONTEXT.search(text, max(0, start - _RRN_CONTEXT_CHARS), start) is not None
 
 
 def _valid_ssn(candidate: str) -> bool:
@@ -119,7 +174,7 @@ def _valid_phone(candidate: str) -> bool:
 class PIIDetector:
     """Finds and replaces PII in strings; one compiled alternation, validators per kind."""
 
-    def __init__(self, kinds: Iterable[str] | None = None, *, kr_rrn_checksum: bool = True) -> None:
+    def __init__(self, kinds: Iterable[str] | None = None) -> None:
         selected = list(DEFAULT_KINDS if kinds is None else kinds)
         unknown = sorted(set(selected) - set(PII_KINDS))
         if unknown:
@@ -130,7 +185,6 @@ class PIIDetector:
             "email": lambda s: True,
             "iban": iban_valid,
             "credit_card": _valid_card,
-            "kr_rrn": lambda s: kr_rrn_valid(s, checksum=kr_rrn_checksum),
             "us_ssn": _valid_ssn,
             "ipv6": _valid_ipv6,
             "ipv4": lambda s: True,
@@ -155,15 +209,20 @@ class PIIDetector:
             self._combined[active] = re.compile(alternation) if active else None
         return self._combined[active]
 
+    def _valid(self, kind: str, m: re.Match[str]) -> bool:
+        if kind == "kr_rrn":  # the only check that reads the text around the candidate
+            return _kr_rrn_confident(m.group(), m.string, m.start())
+        return self._validators[kind](m.group())
+
     def _classify(self, m: re.Match[str]) -> str | None:
         """The kind of a candidate: its own if it validates, else a later kind matching the same span."""
         kind, span = m.lastgroup, m.group()
         if kind is None:
             return None
-        if self._validators[kind](span):
+        if self._valid(kind, m):
             return kind
         for other in self.kinds[self.kinds.index(kind) + 1 :]:
-            if self._single[other].fullmatch(span) and self._validators[other](span):
+            if self._single[other].fullmatch(span) and self._valid(other, m):
                 return other
         return None
 
@@ -207,14 +266,13 @@ class PIIFilter(Filter):
         *,
         action: Literal["redact", "drop"] = "redact",
         kinds: Iterable[str] | None = None,
-        kr_rrn_checksum: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         if action not in ("redact", "drop"):
             raise ValueError(f"PII action must be 'redact' or 'drop', got {action!r}")
         self.action = action
-        self.detector = PIIDetector(kinds, kr_rrn_checksum=kr_rrn_checksum)
+        self.detector = PIIDetector(kinds)
         self.counts: Counter[str] = Counter()
 
     def apply(self, record: Record) -> FilterResult:
