@@ -1,4 +1,22 @@
-"""N-gram decontamination against the user's evaluation sets."""
+"""Decontamination against the user's evaluation sets: word n-grams, and whole short items.
+
+Texts are compared as normalised words (:func:`~datafoundry.filters.minhash.shingle_words`:
+NFKC, casefold, punctuation dropped, each CJK/Thai character a word). Every evaluation item with
+at least one word can be matched; how depends on its length in words:
+
+- ``ngram`` words or more (13 by default): the record shares word ``ngram``-grams with it
+  (at least ``min_matches`` with the evaluation sets, and ``min_fraction`` of its own);
+- fewer than ``ngram`` words, at least ``min_phrase_words`` (5 by default): a *short item*, matched
+  when the record's text contains its words as one contiguous sequence (whole words, across field
+  boundaries: an item "question + answer" matches a record "instruction + output" copying both);
+- fewer than ``min_phrase_words`` words: also a short item, but matched only when one text field
+  of the record (or one chat message, or the record's whole text) *equals* it. "Yes" or "the
+  dashboard" would otherwise drop every record that uses those words.
+
+A short-item match drops the record whatever ``min_matches`` and ``min_fraction`` say (they
+weigh partial n-gram overlap; a short item is found whole). Items without any word (empty or only
+punctuation) cannot match anything: they are counted (``emptyItems``), never silently skipped.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +24,75 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, text_of
+from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, texts_of
 from datafoundry.filters.minhash import shingle_words
 
+#: Short items with fewer words than this are matched only by equality with a whole field.
+MIN_PHRASE_WORDS = 5
 
-def _ngram_hashes(text: str, n: int) -> set[int]:
-    words = shingle_words(text).split()
+Words = list[bytes]
+
+
+def _words(text: str) -> Words:
+    return shingle_words(text).split()
+
+
+def _ngram_hashes(words: Words, n: int) -> set[int]:
     return {hash(g) for g in zip(*(words[i:] for i in range(n)), strict=False)}
 
 
 @dataclass
-class ContaminationReport:
-    """Which evaluation items leaked into the data, and how many records each benchmark cost."""
+class EvalSetCounts:
+    """How the items of one evaluation set (benchmark) are matched."""
 
+    items: int = 0  # read
+    short_items: int = 0  # fewer words than the n-gram size: matched whole, not by n-grams
+    exact_only_items: int = 0  # of those, under min_phrase_words: matched only by whole-field equality
+    empty_items: int = 0  # no words at all: nothing to match
+
+    @property
+    def indexed(self) -> int:
+        return self.items - self.empty_items
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "items": self.items,
+            "indexed": self.indexed,
+            "shortItems": self.short_items,
+            "exactOnlyItems": self.exact_only_items,
+            "emptyItems": self.empty_items,
+        }
+
+
+@dataclass
+class ContaminationReport:
+    """Which evaluation items leaked into the data, how many records each benchmark cost, and how
+    each benchmark's items were indexed."""
+
+    ngram: int = 13
+    min_phrase_words: int = MIN_PHRASE_WORDS
     records_by_benchmark: Counter[str] = field(default_factory=Counter)
     items: dict[str, set[str]] = field(default_factory=dict)  # benchmark -> matched item ids
-    skipped_short_items: int = 0  # eval items with fewer words than the n-gram size
+    eval_sets: dict[str, EvalSetCounts] = field(default_factory=dict)  # benchmark -> its items
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "ngram": self.ngram,
+            "minPhraseWords": self.min_phrase_words,
             "recordsByBenchmark": dict(self.records_by_benchmark),
             "items": {b: sorted(ids) for b, ids in sorted(self.items.items())},
-            "skippedShortItems": self.skipped_short_items,
+            "evalSets": {b: c.to_dict() for b, c in sorted(self.eval_sets.items())},
         }
 
 
 class DecontaminationFilter(Filter):
-    """Drops records sharing word n-grams (normalised, default 13) with any evaluation item.
+    """Drops records that contain an evaluation item: shared word n-grams, or a whole short item
+    (see the module docstring for the rules by item length).
 
-    ``eval_items``: ``(benchmark, item_id, text)`` triples. A record is contaminated when it shares
-    at least ``min_matches`` n-grams with the evaluation sets and at least ``min_fraction`` of its
-    own n-grams are shared. Drop reason: ``contaminated:<benchmark>`` (the benchmark with most
-    shared n-grams); :attr:`report` names every matched item. N-gram hashes use Python's ``hash``:
-    the index lives in the process that built it.
+    ``eval_items``: ``(benchmark, item_id, text)`` triples. Drop reason: ``contaminated:<benchmark>``
+    (the benchmark with most shared n-grams plus matched short items; ties alphabetical);
+    :attr:`report` names every matched item and counts each benchmark's items by how they are
+    matched. Hashes use Python's ``hash``: the index lives in the process that built it.
     """
 
     type = "decontamination"
@@ -50,6 +104,7 @@ class DecontaminationFilter(Filter):
         ngram: int = 13,
         min_matches: int = 1,
         min_fraction: float = 0.0,
+        min_phrase_words: int = MIN_PHRASE_WORDS,
         fields: Sequence[str] | None = None,
         name: str | None = None,
     ) -> None:
@@ -58,21 +113,37 @@ class DecontaminationFilter(Filter):
             raise ValueError(f"ngram must be >= 1, got {ngram}")
         if min_matches < 1:
             raise ValueError(f"min_matches must be >= 1, got {min_matches}")
+        if min_phrase_words < 1:
+            raise ValueError(f"min_phrase_words must be >= 1, got {min_phrase_words}")
         self.ngram = ngram
         self.min_matches = min_matches
         self.min_fraction = min_fraction
+        self.min_phrase_words = min_phrase_words
         self.fields = fields
-        self.report = ContaminationReport()
+        self.report = ContaminationReport(ngram=ngram, min_phrase_words=min_phrase_words)
         self._items: list[tuple[str, str]] = []
+        # n-gram hash -> item(s); short items by their first min_phrase_words words; tiny ones by text
         index: dict[int, int | list[int]] = {}
+        self._phrases: dict[tuple[bytes, ...], list[tuple[int, Words]]] = {}
+        self._exact: dict[bytes, list[int]] = {}
         for benchmark, item_id, text in eval_items:
-            grams = _ngram_hashes(text, ngram)
-            if not grams:
-                self.report.skipped_short_items += 1
+            counts = self.report.eval_sets.setdefault(benchmark, EvalSetCounts())
+            counts.items += 1
+            words = _words(text)
+            if not words:
+                counts.empty_items += 1
                 continue
             item = len(self._items)
             self._items.append((benchmark, item_id))
-            for g in grams:
+            if len(words) < ngram:
+                counts.short_items += 1
+                if len(words) < min_phrase_words:
+                    counts.exact_only_items += 1
+                    self._exact.setdefault(b" ".join(words), []).append(item)
+                else:
+                    self._phrases.setdefault(tuple(words[:min_phrase_words]), []).append((item, words))
+                continue
+            for g in _ngram_hashes(words, ngram):
                 known = index.get(g)
                 if known is None:
                     index[g] = item
@@ -82,25 +153,26 @@ class DecontaminationFilter(Filter):
                 else:
                     known.append(item)
         self._index = index
+        self._phrase_starts = frozenset(key[0] for key in self._phrases)
         self.benchmarks = frozenset(b for b, _ in self._items)
 
     @property
     def indexed_items(self) -> int:
+        """Items that can be matched (every item with at least one word)."""
         return len(self._items)
 
     def apply(self, record: Record) -> FilterResult:
-        grams = _ngram_hashes(text_of(record, self.fields), self.ngram)
-        index = self._index
-        shared = [g for g in grams if g in index]
-        if len(shared) < self.min_matches or len(shared) < self.min_fraction * len(grams):
-            return KEEP
+        texts = texts_of(record, self.fields)
+        words = _words("\n".join(texts))
         per_item: Counter[int] = Counter()
-        for g in shared:
-            hit = index[g]
-            if isinstance(hit, int):
-                per_item[hit] += 1
-            else:
-                per_item.update(hit)
+        if self._index:
+            self._match_ngrams(words, per_item)
+        if self._phrases:
+            self._match_phrases(words, per_item)
+        if self._exact:
+            self._match_exact(texts, words, per_item)
+        if not per_item:
+            return KEEP
         per_benchmark: Counter[str] = Counter()
         for item, n in per_item.items():
             benchmark, item_id = self._items[item]
@@ -110,7 +182,38 @@ class DecontaminationFilter(Filter):
         self.report.records_by_benchmark[top] += 1
         return FilterResult.drop(f"contaminated:{top}")
 
+    def _match_ngrams(self, words: Words, per_item: Counter[int]) -> None:
+        grams = _ngram_hashes(words, self.ngram)
+        index = self._index
+        shared = [g for g in grams if g in index]
+        if len(shared) < self.min_matches or len(shared) < self.min_fraction * len(grams):
+            return
+        for g in shared:
+            hit = index[g]
+            if isinstance(hit, int):
+                per_item[hit] += 1
+            else:
+                per_item.update(hit)
+
+    def _match_phrases(self, words: Words, per_item: Counter[int]) -> None:
+        k, starts, phrases = self.min_phrase_words, self._phrase_starts, self._phrases
+        for i in range(len(words) - k + 1):
+            if words[i] not in starts:
+                continue
+            for item, item_words in phrases.get(tuple(words[i : i + k]), ()):
+                if item not in per_item and words[i : i + len(item_words)] == item_words:
+                    per_item[item] += 1
+
+    def _match_exact(self, texts: list[str], words: Words, per_item: Counter[int]) -> None:
+        keys = {b" ".join(words)}
+        if len(texts) > 1:
+            keys.update(b" ".join(_words(t)) for t in texts)
+        for key in keys:
+            for item in self._exact.get(key, ()):
+                if item not in per_item:
+                    per_item[item] += 1
+
     def stats(self) -> Mapping[str, int]:
-        return {f"records:{b}": n for b, n in self.report.records_by_benchmark.items()} | {
-            f"items:{b}": len(ids) for b, ids in self.report.items.items()
-        }
+        # Records per benchmark add up over shards; matched item ids do not (the same item can be
+        # found on two shards): their union is in the report (manifest: decontamination.items).
+        return {f"records:{b}": n for b, n in self.report.records_by_benchmark.items()}

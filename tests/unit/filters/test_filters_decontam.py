@@ -26,8 +26,7 @@ EVAL_ITEMS = [
 
 def test_copied_eval_items_are_removed_and_reported() -> None:
     f = DecontaminationFilter(eval_items=EVAL_ITEMS)
-    assert f.indexed_items == 3
-    assert f.report.skipped_short_items == 1
+    assert f.indexed_items == 4  # the 4-word item too: it is matched by equality with a whole field
     records = [
         {"id": 0, "instruction": "Solve: " + GSM.upper(), "output": "Natalia sold 48 + 24 = 72 clips."},
         {
@@ -60,12 +59,20 @@ def test_copied_eval_items_are_removed_and_reported() -> None:
         "contaminated:mmlu": 1,
         "contaminated:humaneval": 1,
     }
+    one = {"items": 1, "indexed": 1, "shortItems": 0, "exactOnlyItems": 0, "emptyItems": 0}
     assert f.report.to_dict() == {
+        "ngram": 13,
+        "minPhraseWords": 5,
         "recordsByBenchmark": {"gsm8k": 1, "mmlu": 1, "humaneval": 1},
         "items": {"gsm8k": ["test-0001"], "humaneval": ["HumanEval/0"], "mmlu": ["anatomy-0007"]},
-        "skippedShortItems": 1,
+        "evalSets": {
+            "gsm8k": one,
+            "humaneval": one,
+            "mmlu": {"items": 2, "indexed": 2, "shortItems": 1, "exactOnlyItems": 1, "emptyItems": 0},
+        },
     }
-    assert dict(f.stats())["items:mmlu"] == 1
+    # per shard, summed over shards in the manifest: records add up, matched item ids would not
+    assert dict(f.stats()) == {"records:gsm8k": 1, "records:mmlu": 1, "records:humaneval": 1}
 
 
 def test_ngram_size_and_fraction_are_configurable() -> None:
@@ -92,3 +99,98 @@ def test_an_ngram_shared_by_two_benchmarks_reports_both_items() -> None:
 def test_bad_options() -> None:
     with pytest.raises(ValueError, match="ngram"):
         DecontaminationFilter(eval_items=[], ngram=0)
+    with pytest.raises(ValueError, match="min_phrase_words"):
+        DecontaminationFilter(eval_items=[], min_phrase_words=0)
+
+
+# --------------------------------------------------------------------------------------------
+# items shorter than the n-gram size: matched whole, never skipped
+# --------------------------------------------------------------------------------------------
+
+SHORT_ITEMS = [
+    ("trivia", "t1", "Who painted the Mona Lisa?"),  # 5 words: found as a contiguous word sequence
+    ("trivia", "t2", "Who wrote Hamlet?"),  # 3 words: only a whole field (or record) equal to it
+    ("runbook", "q1", "What does the on-call engineer check first?\nthe dashboard"),  # question + answer: 10
+    ("runbook", "q2", "?!"),  # no words at all: cannot match, counted
+    ("gsm8k", "test-0001", GSM),  # an n-gram item next to them
+]
+
+
+def test_a_short_item_copied_verbatim_is_dropped_and_one_not_contained_is_kept() -> None:
+    f = DecontaminationFilter(eval_items=SHORT_ITEMS)
+    assert f.indexed_items == 4
+    dropped = [
+        {"instruction": "Quiz time! Who painted the Mona Lisa? Answer in one line.", "output": "Leonardo."},
+        {"text": "WHO PAINTED THE MONA-LISA"},  # case and punctuation are normalised away
+        {"messages": [{"role": "user", "content": "Who painted the"}, {"role": "assistant", "content": "Mona Lisa?"}]},
+    ]
+    kept = [
+        {"instruction": "Who painted the famous Mona Lisa?", "output": "Leonardo da Vinci."},  # not contiguous
+        {"instruction": "Who painted the Mona Lisas on this wall?", "output": "Students."},  # whole words only
+        {"instruction": "The Mona Lisa hangs in the Louvre.", "output": "Who painted it?"},
+    ]
+    for record in dropped:
+        assert f.apply(record).reason == "contaminated:trivia", record
+    for record in kept:
+        assert f.apply(record).action is Action.KEEP, record
+    assert f.report.items == {"trivia": {"t1"}}
+    assert f.report.records_by_benchmark == {"trivia": 3}
+
+
+def test_short_question_and_answer_items_match_a_record_copying_both() -> None:
+    f = DecontaminationFilter(eval_items=SHORT_ITEMS)
+    copied = {"instruction": "What does the on-call engineer check first?", "output": "The dashboard."}
+    assert f.apply(copied).reason == "contaminated:runbook"
+    # the question alone, or the answer elsewhere, is not the item
+    other = {"instruction": "What does the on-call engineer check first?", "output": "Check the dashboard."}
+    assert f.apply(other).action is Action.KEEP
+
+
+def test_tiny_items_match_only_a_whole_field_or_record() -> None:
+    f = DecontaminationFilter(eval_items=[*SHORT_ITEMS, ("boolq", "b1", "Yes")])
+    assert f.apply({"instruction": "Who wrote Hamlet?", "output": "Shakespeare, around 1600."}).reason == (
+        "contaminated:trivia"
+    )
+    assert f.apply({"messages": [{"role": "user", "content": "who wrote  HAMLET"}]}).reason == "contaminated:trivia"
+    assert f.apply({"instruction": "Tell me who wrote Hamlet?", "output": "Shakespeare."}).action is Action.KEEP
+    # a one-word item does not take every record using the word with it: only a field that is just that word
+    assert f.apply({"instruction": "Is the sky blue?", "output": "Yes, on a clear day. Yes."}).action is Action.KEEP
+    assert f.apply({"instruction": "Is the sky blue?", "output": "Yes."}).reason == "contaminated:boolq"
+    assert f.report.items == {"trivia": {"t2"}, "boolq": {"b1"}}
+
+
+def test_short_item_counts_are_reported_per_eval_set() -> None:
+    f = DecontaminationFilter(eval_items=SHORT_ITEMS)
+    chain = FilterChain([f])
+    records = [
+        {"id": 0, "text": "Who painted the Mona Lisa?"},
+        {"id": 1, "text": "Nothing to see here, just an original sentence."},
+        {"id": 2, "instruction": "What does the on-call engineer check first?", "output": "The dashboard."},
+        {"id": 3, "text": "Solve: " + GSM},
+    ]
+    assert [r["id"] for r in chain.run(records)] == [1]
+    report = f.report.to_dict()
+    assert report["evalSets"] == {
+        "gsm8k": {"items": 1, "indexed": 1, "shortItems": 0, "exactOnlyItems": 0, "emptyItems": 0},
+        "runbook": {"items": 2, "indexed": 1, "shortItems": 1, "exactOnlyItems": 0, "emptyItems": 1},
+        "trivia": {"items": 2, "indexed": 2, "shortItems": 2, "exactOnlyItems": 1, "emptyItems": 0},
+    }
+    assert report["items"] == {"gsm8k": ["test-0001"], "runbook": ["q1"], "trivia": ["t1"]}
+    assert report["recordsByBenchmark"] == {"trivia": 1, "runbook": 1, "gsm8k": 1}
+    assert chain.funnel.dropped_by["decontamination"] == {
+        "contaminated:trivia": 1,
+        "contaminated:runbook": 1,
+        "contaminated:gsm8k": 1,
+    }
+
+
+def test_short_items_ignore_the_ngram_thresholds_and_follow_the_floor() -> None:
+    record = {"text": "A long and original introduction about painting and museums. Who painted the Mona Lisa?"}
+    assert DecontaminationFilter(eval_items=SHORT_ITEMS, min_matches=3, min_fraction=0.9).apply(record).reason == (
+        "contaminated:trivia"
+    )
+    # with a floor of 6 words, the 5-word item is matched only by equality with a whole field
+    strict = DecontaminationFilter(eval_items=SHORT_ITEMS, min_phrase_words=6)
+    assert strict.apply(record).action is Action.KEEP
+    assert strict.apply({"text": "who painted the mona lisa"}).reason == "contaminated:trivia"
+    assert strict.report.eval_sets["trivia"].exact_only_items == 2
