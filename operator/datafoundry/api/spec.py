@@ -844,13 +844,20 @@ class MinHashFilter(FilterBase):
 
 
 class DecontaminationFilter(FilterBase):
-    """Drop records sharing an n-gram with the user's evaluation sets."""
+    """Drop records containing an evaluation item: shared word n-grams, or a whole item shorter than ngram words."""
 
     type: Literal[FilterType.DECONTAMINATION] = Field(description="Filter type.")
     eval_sets: list[DataURI] = Field(
         min_length=1,
         max_length=64,
-        description="Evaluation sets (JSONL/Parquet/text) to protect; required (decontamination).",
+        description=(
+            "Evaluation sets (JSONL/Parquet/text) to protect; required (decontamination). Items (their text fields "
+            "joined) are compared as words after case folding and dropping punctuation: items of ngram words or "
+            "more match a record sharing one of their n-grams; shorter items are never skipped but matched whole: "
+            "from 5 words where the record contains them as a contiguous word sequence, under 5 words only where "
+            "a whole field (or the whole record) equals them. Counts per eval set: manifest.json and the card; "
+            "totals: status.output.decontamination."
+        ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     ngram: int = Field(

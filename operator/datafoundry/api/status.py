@@ -131,6 +131,26 @@ class Shards(APIModel):
     publish: ShardCounts = Field(default_factory=ShardCounts, description="Dedup/mix/publish shards.")
 
 
+class DecontaminationStatus(APIModel):
+    """Decontamination totals over all eval sets; per eval set in manifest.json and the card."""
+
+    items: int = Field(default=0, ge=0, description="Evaluation items read from the eval sets.")
+    indexed: int = Field(default=0, ge=0, description="Items that can be matched: every item with at least one word.")
+    short_items: int = Field(
+        default=0,
+        ge=0,
+        description="Items with fewer words than ngram: matched whole (as a word sequence), not by n-grams.",
+    )
+    exact_only_items: int = Field(
+        default=0,
+        ge=0,
+        description="Of the short items, those under 5 words: matched only by a whole field equal to them.",
+    )
+    empty_items: int = Field(default=0, ge=0, description="Items without any word: they cannot match anything.")
+    matched_items: int = Field(default=0, ge=0, description="Distinct items found in the records.")
+    records: int = Field(default=0, ge=0, description="Records dropped as contaminated.")
+
+
 class OutputStatus(APIModel):
     """The published dataset."""
 
@@ -140,6 +160,9 @@ class OutputStatus(APIModel):
     manifest_uri: str | None = Field(default=None, max_length=MAX_URI, description="URI of manifest.json.")
     sha256: str | None = Field(default=None, pattern=SHA256_HEX, description="SHA-256 of manifest.json (hex).")
     published_time: datetime | None = Field(default=None, description="When the manifest was written.")
+    decontamination: DecontaminationStatus | None = Field(
+        default=None, description="Decontamination totals, with a decontamination filter."
+    )
 
 
 class DataFoundryJobStatus(APIModel):
@@ -183,6 +206,7 @@ __all__ = [
     "ConditionStatus",
     "ConditionType",
     "DataFoundryJobStatus",
+    "DecontaminationStatus",
     "OutputStatus",
     "Phase",
     "Progress",

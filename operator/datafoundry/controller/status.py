@@ -10,9 +10,13 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from datafoundry.api.status import DecontaminationStatus
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import reasons
 from datafoundry.controller.reconcile import Decision
+
+#: The keys of status.output.decontamination (the schema prunes any other).
+_DECONTAMINATION_KEYS = tuple(f.alias or name for name, f in DecontaminationStatus.model_fields.items())
 
 
 def rfc3339(t: datetime) -> str:
@@ -126,6 +130,9 @@ def build_status(
             "manifestUri": pub.manifest_uri,
             "sha256": pub.sha256,
         }
+        if pub.decontamination is not None:
+            status["output"]["decontamination"] = {k: int(pub.decontamination.get(k, 0))
+                                                   for k in _DECONTAMINATION_KEYS}
     if done:
         status["completionTime"] = old.get("completionTime") or stamp
     return status

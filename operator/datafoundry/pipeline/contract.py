@@ -27,7 +27,9 @@ What the final `Progress` of each stage means (the operator sums these into the 
   global dedup's drops), tokens. The operator compares its `accepted` with the target to decide
   on a top-up round, so it must count exactly what publish can use.
 - publish: `accepted` = records published (generated plus replay), `bytes_written`,
-  `manifest_uri`, `sha256` of the manifest.
+  `manifest_uri`, `sha256` of the manifest, and with a decontamination filter its totals over
+  all eval sets (`decontamination`: the manifest's `decontamination.totals`; per eval set they
+  are in the manifest and the card only).
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class Progress(BaseModel):
     bytes_written: int = 0
     manifest_uri: str | None = None
     sha256: str | None = None
+    #: Publish only, with a decontamination filter: items, indexed, shortItems, exactOnlyItems,
+    #: emptyItems, matchedItems, records (see `datafoundry.publish.manifest.merge_decontamination`).
+    decontamination: dict[str, int] | None = None
     started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     message: str = ""

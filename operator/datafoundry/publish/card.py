@@ -22,6 +22,39 @@ def _filter_line(f: Mapping[str, Any]) -> str:
     return f"- `{name}` ({f['type']}{': ' + options if options else ''})"
 
 
+def _decontamination_lines(report: Mapping[str, Any]) -> list[str]:
+    sets: Mapping[str, Mapping[str, int]] = report.get("evalSets") or {}
+    n, k = int(report.get("ngram", 13)), int(report.get("minPhraseWords", 5))
+    how = (f"Evaluation items of {n} or more words are matched by shared word {n}-grams; "
+           "shorter items are matched whole: ")
+    if k < n:
+        how += (f"{k} to {n - 1} words when a record contains them as one contiguous word sequence, under {k} words "
+                "only when a whole field (or the whole record) equals them")
+    else:
+        how += "only when a whole field (or the whole record) equals them"
+    lines = [
+        "## Decontamination",
+        "",
+        how + ". Words are compared after Unicode normalisation, case folding and dropping punctuation; "
+        "items without any word cannot match.",
+        "",
+        f"| eval set | items | short (< {n} words) | exact-only (< {min(k, n)} words) | empty | matched items "
+        "| records dropped |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, c in sets.items():
+        cells = [c.get(key, 0) for key in ("items", "shortItems", "exactOnlyItems", "emptyItems", "matchedItems",
+                                           "records")]
+        escaped = name.replace("|", "\\|")
+        lines.append(f"| `{escaped}` | " + " | ".join(str(x) for x in cells) + " |")
+    totals = report.get("totals")
+    if totals and len(sets) > 1:
+        cells = [totals.get(key, 0) for key in ("items", "shortItems", "exactOnlyItems", "emptyItems",
+                                                "matchedItems", "records")]
+        lines.append("| all | " + " | ".join(str(x) for x in cells) + " |")
+    return [*lines, "", "A record matching several eval sets is counted once, for the one it shares most with.", ""]
+
+
 def render(
     *,
     job_name: str,
@@ -36,6 +69,7 @@ def render(
     replay: int,
     fmt: str,
     ext: str,
+    decontamination: Mapping[str, Any] | None = None,
 ) -> str:
     task = spec.task
     language = task.language if task else "unknown"
@@ -96,6 +130,10 @@ def render(
         f"| published ({'generated' if spec.generator else 'curated'}) | {generated} |",
         f"| published (replay) | {replay} |",
         "",
+    ]
+    if decontamination and "evalSets" in decontamination:
+        lines += _decontamination_lines(decontamination)
+    lines += [
         "## Files",
         "",
         "| file | records |",
@@ -120,10 +158,10 @@ def render(
         "",
         "- Synthetic records can be fluent and wrong: filters check form, not facts." if spec.generator else
         "- Records are only as good as the input they were curated from: filters check form, not facts.",
-        "- PII is found by patterns with checksums (emails, phone numbers, cards, IBANs, IPs...); names, "
-        "addresses and free-form identifiers are not detected.",
-        "- Decontamination matches word n-grams against the listed evaluation sets only; paraphrased "
-        "benchmark items can remain.",
+        "- PII is found by patterns, checked by checksums or dates where the format has them (emails, phone "
+        "numbers, cards, IBANs, IPs, Korean RRNs...); names, addresses and free-form identifiers are not detected.",
+        "- Decontamination matches word n-grams and whole short items against the listed evaluation sets only; "
+        "paraphrased benchmark items can remain.",
         "- Near-duplicates are found with MinHash LSH: a small fraction of pairs near the threshold is missed.",
         "- Language identification and quality heuristics are statistical and err on short texts.",
         "",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,48 @@ def span(starts: list[datetime | None], ends: list[datetime | None]) -> dict[str
     first, last = min(s), max(e)
     return {"startedAt": first.isoformat(), "finishedAt": last.isoformat(),
             "seconds": round((last - first).total_seconds(), 3)}
+
+
+#: Per eval set and in total: how its items are matched (from the filter shards), what was found.
+DECONTAMINATION_COUNTS = ("items", "indexed", "shortItems", "exactOnlyItems", "emptyItems", "matchedItems", "records")
+
+
+def merge_decontamination(reports: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """The manifest's `decontamination`, from the filter shards' reports (None: no such filter).
+
+    Records per benchmark add up over shards; matched item ids are united; the eval set counts
+    (items, indexed, shortItems, exactOnlyItems, emptyItems) are the same on every shard (each
+    reads every eval set) and taken once. `evalSets` adds `matchedItems` and `records` to them;
+    `totals` sums `evalSets` (absent when no shard ran the filter).
+    """
+    records: Counter[str] = Counter()
+    items: dict[str, set[str]] = {}
+    sets: dict[str, dict[str, int]] = {}
+    options: dict[str, Any] = {}
+    ran = False
+    for report in reports:
+        if not report:
+            continue
+        ran = True
+        options = {k: report[k] for k in ("ngram", "minPhraseWords") if k in report}
+        records.update(report.get("recordsByBenchmark", {}))
+        for bench, ids in report.get("items", {}).items():
+            items.setdefault(bench, set()).update(ids)
+        for bench, counts in report.get("evalSets", {}).items():
+            sets.setdefault(bench, {k: int(v) for k, v in counts.items()})
+    out: dict[str, Any] = {
+        **options,
+        "recordsByBenchmark": dict(sorted(records.items())),
+        "items": {b: sorted(ids) for b, ids in sorted(items.items())},
+    }
+    if ran:
+        per_set = {}
+        for bench in sorted(sets.keys() | records.keys() | items.keys()):
+            counts = {k: sets.get(bench, {}).get(k, 0) for k in DECONTAMINATION_COUNTS[:5]}
+            per_set[bench] = {**counts, "matchedItems": len(items.get(bench, ())), "records": records[bench]}
+        out["evalSets"] = per_set
+        out["totals"] = {k: sum(c[k] for c in per_set.values()) for k in DECONTAMINATION_COUNTS}
+    return out
 
 
 def encode(manifest: Mapping[str, Any]) -> bytes:

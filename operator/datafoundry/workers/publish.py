@@ -64,6 +64,7 @@ def _already_published(ctx: WorkerContext, data: bytes) -> Progress:
     p = reporter.progress
     p.accepted, p.bytes_written = int(existing["records"]), int(existing["bytes"])
     p.manifest_uri, p.sha256 = ctx.store.uri(layout.MANIFEST), hashlib.sha256(data).hexdigest()
+    p.decontamination = (existing.get("decontamination") or {}).get("totals")
     return reporter.finish()
 
 
@@ -72,8 +73,6 @@ def _merge_details(found: list[Any], drops: dict[str, Any]) -> dict[str, Any]:
     reasons: dict[str, Counter[str]] = {}
     modified: Counter[str] = Counter()
     stats: dict[str, Counter[str]] = {}
-    decontam_records: Counter[str] = Counter()
-    decontam_items: dict[str, set[str]] = {}
     malformed = 0
     for _, _, summary in found:
         funnel = summary.get("funnel", {})
@@ -82,10 +81,6 @@ def _merge_details(found: list[Any], drops: dict[str, Any]) -> dict[str, Any]:
         modified.update(funnel.get("modifiedBy", {}))
         for name, counts in (summary.get("stats") or {}).items():
             stats.setdefault(name, Counter()).update(counts)
-        report = summary.get("decontamination") or {}
-        decontam_records.update(report.get("recordsByBenchmark", {}))
-        for bench, ids in report.get("items", {}).items():
-            decontam_items.setdefault(bench, set()).update(ids)
         malformed += int(summary.get("malformed", {}).get("malformed", 0))
     for half, reason in (("exact", "cross_shard_duplicate"), ("nearDup", "near_duplicate")):
         if drops.get(half):
@@ -96,8 +91,7 @@ def _merge_details(found: list[Any], drops: dict[str, Any]) -> dict[str, Any]:
         "filters": {name: {"dropped": sum(r.values()), "reasons": dict(sorted(r.items())),
                            "modified": int(modified.get(name, 0)), "stats": dict(sorted(stats.get(name, {}).items()))}
                     for name, r in reasons.items()},
-        "decontamination": {"recordsByBenchmark": dict(sorted(decontam_records.items())),
-                            "items": {b: sorted(ids) for b, ids in sorted(decontam_items.items())}},
+        "decontamination": mf.merge_decontamination(summary.get("decontamination") for _, _, summary in found),
         "malformedLines": malformed,
         "dedup": {k: drops.get(k) for k in ("exact", "nearDup")},
     }
@@ -178,9 +172,11 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     funnel = {"generated": dedup_done.generated, "accepted": dedup_done.accepted,
               "rejected": dict(dedup_done.rejected)}
     job = ctx.plan.job
+    details = _merge_details(found, drops)
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
                              uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
-                             generated=len(generated), replay=len(replay), fmt=fmt, ext=ext).encode("utf-8")
+                             generated=len(generated), replay=len(replay), fmt=fmt, ext=ext,
+                             decontamination=details["decontamination"]).encode("utf-8")
     store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
     finished = datetime.now(UTC)
     manifest = {
@@ -201,7 +197,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "card": {"key": layout.CARD, "bytes": len(card_bytes), "sha256": hashlib.sha256(card_bytes).hexdigest()},
         "funnel": {**funnel, "available": available,
                    "published": {tag: len(generated), "replay": len(replay), "total": len(records)}},
-        **_merge_details(found, drops),
+        **details,
         "replay": replay_info,
         "rounds": ctx.round + 1,
         "timings": _timings(ctx, found, started, finished),
@@ -209,6 +205,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     data = mf.encode(manifest)
     store.put(layout.MANIFEST, data, "application/json")
     p.accepted = len(records)
+    p.decontamination = details["decontamination"].get("totals")
     p.manifest_uri = store.uri(layout.MANIFEST)
     p.sha256 = hashlib.sha256(data).hexdigest()
     return reporter.finish()
