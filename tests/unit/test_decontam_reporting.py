@@ -75,7 +75,7 @@ def test_card_lists_each_eval_set_and_how_short_items_match() -> None:
     text = render(merge_decontamination(shard_reports()))
     assert "## Decontamination" in text
     assert "5 to 12 words when a record contains them as one contiguous word sequence" in text
-    assert "under 5 words only when a whole field (or the whole record) equals them" in text
+    assert "under 5 words only when whole fields of the record (or the whole record) equal them" in text
     assert "| eval set | items | short (< 13 words) | exact-only (< 5 words) | empty | matched items |" in text
     assert "| `gsm8k` | 1 | 0 | 0 | 0 | 1 | 1 |" in text
     assert "| `trivia` | 3 | 2 | 1 | 1 | 2 | 3 |" in text

@@ -854,9 +854,10 @@ class DecontaminationFilter(FilterBase):
             "Evaluation sets (JSONL/Parquet/text) to protect; required (decontamination). Items (their text fields "
             "joined) are compared as words after case folding and dropping punctuation: items of ngram words or "
             "more match a record sharing one of their n-grams; shorter items are never skipped but matched whole: "
-            "from 5 words where the record contains them as a contiguous word sequence, under 5 words only where "
-            "a whole field (or the whole record) equals them. Counts per eval set: manifest.json and the card; "
-            "totals: status.output.decontamination."
+            "from 5 words where the record contains them as a contiguous word sequence (or contains each of their "
+            "fields so, one of them 5 words or more), under 5 words only where whole fields of the record (or the "
+            "whole record) equal them. Counts per eval set: manifest.json and the card; totals: "
+            "status.output.decontamination."
         ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )

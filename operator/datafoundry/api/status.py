@@ -144,7 +144,7 @@ class DecontaminationStatus(APIModel):
     exact_only_items: int = Field(
         default=0,
         ge=0,
-        description="Of the short items, those under 5 words: matched only by a whole field equal to them.",
+        description="Of the short items, those under 5 words: matched only by equality with whole fields.",
     )
     empty_items: int = Field(default=0, ge=0, description="Items without any word: they cannot match anything.")
     matched_items: int = Field(default=0, ge=0, description="Distinct items found in the records.")

@@ -1,17 +1,22 @@
 """Decontamination against the user's evaluation sets: word n-grams, and whole short items.
 
 Texts are compared as normalised words (:func:`~datafoundry.filters.minhash.shingle_words`:
-NFKC, casefold, punctuation dropped, each CJK/Thai character a word). Every evaluation item with
+NFKC, casefold, punctuation dropped, each CJK/Thai character a word). An item's *parts* are its
+lines (an eval record's text fields are joined by newlines: question, answer...). Every item with
 at least one word can be matched; how depends on its length in words:
 
 - ``ngram`` words or more (13 by default): the record shares word ``ngram``-grams with it
   (at least ``min_matches`` with the evaluation sets, and ``min_fraction`` of its own);
-- fewer than ``ngram`` words, at least ``min_phrase_words`` (5 by default): a *short item*, matched
-  when the record's text contains its words as one contiguous sequence (whole words, across field
-  boundaries: an item "question + answer" matches a record "instruction + output" copying both);
-- fewer than ``min_phrase_words`` words: also a short item, but matched only when one text field
-  of the record (or one chat message, or the record's whole text) *equals* it. "Yes" or "the
-  dashboard" would otherwise drop every record that uses those words.
+- fewer than ``ngram`` words, at least ``min_phrase_words`` (5 by default): a *short item*. It
+  matches when the record's text (its fields joined) contains the item's words as one contiguous
+  sequence (whole words), or when the record contains each part of the item as a contiguous
+  sequence, anywhere and in any order, and one part has ``min_phrase_words`` words or more. The
+  second rule catches a copied question and answer with other fields between them (a document QA
+  record keeps its source chunk as ``context``, between ``question`` and ``answer``);
+- fewer than ``min_phrase_words`` words: also a short item, but matched only by equality: a whole
+  field of the record (or one chat message, or the record's whole text) equals the item, or each
+  part of the item equals some whole field. "Yes" or "the dashboard" would otherwise drop every
+  record that uses those words.
 
 A short-item match drops the record whatever ``min_matches`` and ``min_fraction`` say (they
 weigh partial n-gram overlap; a short item is found whole). Items without any word (empty or only
@@ -35,6 +40,12 @@ Words = list[bytes]
 
 def _words(text: str) -> Words:
     return shingle_words(text).split()
+
+
+def _contains(words: Words, seq: Words) -> bool:
+    """``seq`` occurs in ``words`` as a contiguous run."""
+    n, first = len(seq), seq[0]
+    return any(words[i : i + n] == seq for i in range(len(words) - n + 1) if words[i] == first)
 
 
 def _ngram_hashes(words: Words, n: int) -> set[int]:
@@ -122,14 +133,16 @@ class DecontaminationFilter(Filter):
         self.fields = fields
         self.report = ContaminationReport(ngram=ngram, min_phrase_words=min_phrase_words)
         self._items: list[tuple[str, str]] = []
-        # n-gram hash -> item(s); short items by their first min_phrase_words words; tiny ones by text
+        # n-gram hash -> item(s). Short items: a word sequence to find, keyed by its first
+        # min_phrase_words words, with the other parts that must be found too. Tiny items: by text.
         index: dict[int, int | list[int]] = {}
-        self._phrases: dict[tuple[bytes, ...], list[tuple[int, Words]]] = {}
-        self._exact: dict[bytes, list[int]] = {}
+        self._phrases: dict[tuple[bytes, ...], list[tuple[int, Words, list[Words]]]] = {}
+        self._exact: dict[bytes, list[tuple[int, list[bytes]]]] = {}
         for benchmark, item_id, text in eval_items:
             counts = self.report.eval_sets.setdefault(benchmark, EvalSetCounts())
             counts.items += 1
-            words = _words(text)
+            parts = [w for w in (_words(line) for line in text.splitlines()) if w]
+            words = [w for part in parts for w in part]
             if not words:
                 counts.empty_items += 1
                 continue
@@ -139,9 +152,9 @@ class DecontaminationFilter(Filter):
                 counts.short_items += 1
                 if len(words) < min_phrase_words:
                     counts.exact_only_items += 1
-                    self._exact.setdefault(b" ".join(words), []).append(item)
+                    self._index_exact(item, words, parts)
                 else:
-                    self._phrases.setdefault(tuple(words[:min_phrase_words]), []).append((item, words))
+                    self._index_phrase(item, words, parts)
                 continue
             for g in _ngram_hashes(words, ngram):
                 known = index.get(g)
@@ -155,6 +168,21 @@ class DecontaminationFilter(Filter):
         self._index = index
         self._phrase_starts = frozenset(key[0] for key in self._phrases)
         self.benchmarks = frozenset(b for b, _ in self._items)
+
+    def _index_phrase(self, item: int, words: Words, parts: list[Words]) -> None:
+        k = self.min_phrase_words
+        self._phrases.setdefault(tuple(words[:k]), []).append((item, words, []))
+        if len(parts) > 1:
+            key = max(parts, key=len)  # the longest part, found first; then every other part
+            if len(key) >= k:
+                others = [p for p in parts if p is not key]
+                self._phrases.setdefault(tuple(key[:k]), []).append((item, key, others))
+
+    def _index_exact(self, item: int, words: Words, parts: list[Words]) -> None:
+        self._exact.setdefault(b" ".join(words), []).append((item, []))
+        if len(parts) > 1:
+            first, *others = (b" ".join(p) for p in parts)
+            self._exact.setdefault(first, []).append((item, others))
 
     @property
     def indexed_items(self) -> int:
@@ -200,17 +228,19 @@ class DecontaminationFilter(Filter):
         for i in range(len(words) - k + 1):
             if words[i] not in starts:
                 continue
-            for item, item_words in phrases.get(tuple(words[i : i + k]), ()):
-                if item not in per_item and words[i : i + len(item_words)] == item_words:
+            for item, seq, others in phrases.get(tuple(words[i : i + k]), ()):
+                if item in per_item or words[i : i + len(seq)] != seq:
+                    continue
+                if all(_contains(words, other) for other in others):
                     per_item[item] += 1
 
     def _match_exact(self, texts: list[str], words: Words, per_item: Counter[int]) -> None:
-        keys = {b" ".join(words)}
+        fields = {b" ".join(words)}
         if len(texts) > 1:
-            keys.update(b" ".join(_words(t)) for t in texts)
-        for key in keys:
-            for item in self._exact.get(key, ()):
-                if item not in per_item:
+            fields.update(b" ".join(_words(t)) for t in texts)
+        for key in fields:
+            for item, others in self._exact.get(key, ()):
+                if item not in per_item and all(other in fields for other in others):
                     per_item[item] += 1
 
     def stats(self) -> Mapping[str, int]:

@@ -28,10 +28,11 @@ def _decontamination_lines(report: Mapping[str, Any]) -> list[str]:
     how = (f"Evaluation items of {n} or more words are matched by shared word {n}-grams; "
            "shorter items are matched whole: ")
     if k < n:
-        how += (f"{k} to {n - 1} words when a record contains them as one contiguous word sequence, under {k} words "
-                "only when a whole field (or the whole record) equals them")
+        how += (f"{k} to {n - 1} words when a record contains them as one contiguous word sequence (or contains "
+                f"each of their fields so, one of them {k} words or more), under {k} words only when whole fields "
+                "of the record (or the whole record) equal them")
     else:
-        how += "only when a whole field (or the whole record) equals them"
+        how += "only when whole fields of the record (or the whole record) equal them"
     lines = [
         "## Decontamination",
         "",

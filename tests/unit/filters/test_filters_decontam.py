@@ -139,11 +139,29 @@ def test_a_short_item_copied_verbatim_is_dropped_and_one_not_contained_is_kept()
 
 def test_short_question_and_answer_items_match_a_record_copying_both() -> None:
     f = DecontaminationFilter(eval_items=SHORT_ITEMS)
-    copied = {"instruction": "What does the on-call engineer check first?", "output": "The dashboard."}
-    assert f.apply(copied).reason == "contaminated:runbook"
-    # the question alone, or the answer elsewhere, is not the item
-    other = {"instruction": "What does the on-call engineer check first?", "output": "Check the dashboard."}
-    assert f.apply(other).action is Action.KEEP
+    question = "What does the on-call engineer check first?"
+    copied = [
+        {"instruction": question, "output": "The dashboard."},
+        # document QA keeps the source chunk as `context`, which sits between question and answer
+        {"question": question, "context": "Runbook 3: check the logs, then restart.", "answer": "The dashboard."},
+        # each part of the item (question, answer) anywhere: the question has 5+ words
+        {"instruction": "Check the dashboard.", "output": question.upper()},
+    ]
+    for record in copied:
+        assert f.apply(record).reason == "contaminated:runbook", record
+    # the question with another answer, or the answer with another question, is not the item
+    assert f.apply({"instruction": question, "output": "The logs."}).action is Action.KEEP
+    assert f.apply({"instruction": "What does on-call check?", "output": "The dashboard."}).action is Action.KEEP
+
+
+def test_tiny_items_of_several_fields_match_fields_equal_to_each() -> None:
+    f = DecontaminationFilter(eval_items=[("trivia", "t9", "Who wrote Hamlet?\nShakespeare")])  # 4 words
+    assert f.apply({"text": "Who wrote Hamlet? Shakespeare"}).action is Action.DROP  # the whole record
+    assert f.apply({"question": "Who wrote Hamlet?", "context": "Plays.", "answer": "Shakespeare!"}).action is (
+        Action.DROP
+    )
+    assert f.apply({"question": "Who wrote Hamlet?", "answer": "William Shakespeare."}).action is Action.KEEP
+    assert f.apply({"question": "Who wrote Macbeth?", "answer": "Shakespeare"}).action is Action.KEEP
 
 
 def test_tiny_items_match_only_a_whole_field_or_record() -> None:
