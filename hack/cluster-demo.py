@@ -6,12 +6,12 @@
 2. Installs the CRD, the operator's least-privilege RBAC and ServiceAccount, and runs
    `datafoundry operator` under that identity.
 3. Runs the test pod runner (tests/fixtures/podrunner.py): kwok nodes run no containers, so each
-   worker pod's real command, args and env run as a local process, with the tiny CPU model.
-4. `kubectl apply` of examples/quickstart.yaml (model: the tiny model; output: the local S3),
+   worker pod's real command, args and env run as a local process, with SmolLM2-135M-Instruct on CPU.
+4. `kubectl apply` of examples/quickstart.yaml (model: SmolLM2-135M-Instruct; output: the local S3),
    then `kubectl get dfj -w` until the job is Succeeded or Failed.
 5. Prints the manifest and a record, and tears everything down (also on Ctrl-C).
 
-    .venv/bin/python hack/cluster-demo.py --model "$(.venv/bin/python hack/make-tiny-model.py)" [--keep]
+    .venv/bin/python hack/cluster-demo.py --model "$(.venv/bin/python hack/make-smollm2-model.py)" [--keep]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def quickstart(model: str, s3: S3) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model directory for the generator (the tiny test model)")
+    parser.add_argument("--model", required=True, help="model directory for the generator (SmolLM2-135M-Instruct from make model)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds to wait for the job")
     parser.add_argument("--keep", action="store_true", help="leave the control plane up afterwards")
     args = parser.parse_args()

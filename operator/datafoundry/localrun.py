@@ -19,13 +19,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.spec import DataFoundryJobSpec, Generator
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.pipeline.plan import JobRef, Plan, build_plan, first_round_records, top_up_records
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 class RunFailed(Exception):
     """A stage failed for good; the message names the shard and the worker's last words."""
+
+
+class SharedEngineFailed(Exception):
+    """The local vLLM server for the run did not start; the message has its log's tail."""
 
 
 class Stopped(Exception):
@@ -66,16 +70,50 @@ class LocalJob:
         return self.plan.job.uid
 
 
+@dataclass(frozen=True)
+class SharedEndpoint:
+    """An OpenAI-compatible server that serves the generator's model for the whole run."""
+
+    url: str
+    model: str
+
+
+@contextlib.contextmanager
+def shared_engine(gen: Generator, logdir: Path) -> Iterator[SharedEndpoint]:
+    """One OpenAI-compatible vLLM server with the generator's model for the whole run, stopped after."""
+    from datafoundry.engines.model import resolve_model
+    from datafoundry.engines.server import start_vllm_server
+
+    try:
+        server = start_vllm_server(Path(resolve_model(gen.model)), logdir, served_model_name=gen.model,
+                                   dtype=gen.dtype.value, max_model_len=gen.max_model_len or 2048)
+    except (RuntimeError, TimeoutError) as e:
+        raise SharedEngineFailed(str(e)) from e
+    try:
+        yield SharedEndpoint(url=server.base_url, model=server.model)
+    finally:
+        server.stop()
+
+
 def local_uid(name: str, recipe: str) -> str:
     """Stable across reruns of the same manifest, different for a different recipe."""
     return "local-" + hashlib.sha256(f"{name}/{recipe}".encode()).hexdigest()[:20]
 
 
 def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path,
-            worker: Sequence[str] | None = None) -> LocalJob:
+            worker: Sequence[str] | None = None, shared_endpoint: SharedEndpoint | None = None) -> LocalJob:
+    """The plan, stored and on disk. With ``shared_endpoint`` the generator shards call that server
+    (the `openai` engine) instead of each loading the model; the recipe, and so the job's identity,
+    record ids and checkpoints, stay those of the manifest as written."""
     spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
-    probe = build_plan(JobRef(name=name, namespace="local", uid="-"), spec_json)
-    plan = build_plan(JobRef(name=name, namespace="local", uid=local_uid(name, probe.recipe_hash)), spec_json)
+    recipe = build_plan(JobRef(name=name, namespace="local", uid="-"), spec_json).recipe_hash
+    if shared_endpoint is not None and "generator" in spec_json:
+        spec_json["generator"]["engine"] = {
+            **spec_json["generator"].get("engine", {}),
+            "type": "openai", "endpoint": shared_endpoint.url, "modelName": shared_endpoint.model,
+        }
+    plan = Plan(job=JobRef(name=name, namespace="local", uid=local_uid(name, recipe)), recipe_hash=recipe,
+                spec=spec_json)
     env = dict(os.environ)
     if spec.output.endpoint_url:
         env.setdefault(contract.ENV_ENDPOINT, spec.output.endpoint_url)
@@ -205,7 +243,7 @@ def funnel(job: LocalJob) -> dict[str, Any]:
     gen = [p for (s, _, _), p in progress.items() if s == "generate"]
     filt = [p for (s, _, _), p in progress.items() if s == "filter"]
     rejected: dict[str, int] = {}
-    for p in filt:
+    for p in gen + filt:
         for k, v in p.rejected.items():
             rejected[k] = rejected.get(k, 0) + v
     return {

@@ -544,6 +544,45 @@ class Engine(APIModel):
                     yield Violation(field, f"{field} is only allowed when type is openai")
 
 
+class Screens(APIModel):
+    """Checks on each generated record before it is written; a record that fails one is counted as
+    generator/<rule> in status.progress.rejected, the manifest and the card, per strategy."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Run the screens below. Switch off only where text content does not matter (load tests).",
+    )
+    truncated: bool = Field(
+        default=True,
+        description="Drop completions the engine cut at sampling.maxTokens (finish_reason=length) and records "
+        "whose text field filled its schema maxLength, where guided decoding closes the string mid-sentence.",
+    )
+    unfinished: bool = Field(
+        default=True,
+        description="Drop answers whose last line is prose that stops without closing punctuation (a list item, "
+        "table row or code block may end without one; Korean sentence endings such as 다 and 요 count as closing).",
+    )
+    non_answer: bool = Field(
+        default=True,
+        description="Drop answers that end with a colon, or that in 25 words or fewer promise a command, code, "
+        "steps or an example (the following, below, here is) and give none.",
+    )
+    seed_novelty: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Drop a record whose instruction/question/prompt has a ROUGE-L F1 of this much or more with a "
+        "seed's (Self-Instruct keeps instructions below 0.7). 0 switches it off.",
+    )
+    answer_in_prompt: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Drop a record when this share or more of its answer's words (answers of 4 words or more) "
+        "appear in order in its instruction: the prompt gives its answer away. 0 switches it off.",
+    )
+
+
 class Generator(APIModel):
     """How records are generated: model, engine, sharding, placement, sampling and strategies."""
 
@@ -642,6 +681,12 @@ class Generator(APIModel):
     )
     engine: Engine = Field(
         default_factory=Engine, json_schema_extra={"default": _defaults(Engine)}, description="Inference engine."
+    )
+    screens: Screens = Field(
+        default_factory=Screens,
+        json_schema_extra={"default": _defaults(Screens)},
+        description="Checks on each generated record before it is written (truncation, unfinished answers, "
+        "non-answers, copies of a seed, answers given away by the prompt).",
     )
 
     def violations(self) -> Iterator[Violation]:
