@@ -808,26 +808,233 @@ class LanguageFilter(FilterBase):
     )
 
 
+class QualityRule(StrEnum):
+    """A rule of the quality filter, named as the reason it drops a record with."""
+
+    TOO_FEW_WORDS = "too_few_words"
+    TOO_MANY_WORDS = "too_many_words"
+    REFUSAL = "refusal"
+    BOILERPLATE = "boilerplate"
+    LOREM_IPSUM = "lorem_ipsum"
+    JAVASCRIPT = "javascript"
+    CURLY_BRACES = "curly_braces"
+    SYMBOL_CHAR_RATIO = "symbol_char_ratio"
+    SYMBOL_WORD_RATIO = "symbol_word_ratio"
+    STOP_WORDS = "stop_words"
+    MEAN_WORD_LENGTH = "mean_word_length"
+    ALPHA_WORDS = "alpha_words"
+    TERMINAL_PUNCTUATION = "terminal_punctuation"
+    LOWERCASE_SENTENCES = "lowercase_sentences"
+    ELLIPSIS_LINES = "ellipsis_lines"
+    BULLET_LINES = "bullet_lines"
+    DUPLICATE_LINES = "duplicate_lines"
+    DUPLICATE_LINE_CHARS = "duplicate_line_chars"
+    DUPLICATE_PARAGRAPHS = "duplicate_paragraphs"
+    DUPLICATE_PARAGRAPH_CHARS = "duplicate_paragraph_chars"
+    LINE_PUNCTUATION = "line_punctuation"
+    SHORT_LINES = "short_lines"
+    CHAR_DUPLICATES = "char_duplicates"
+    TOP_2GRAM = "top_2gram"
+    TOP_3GRAM = "top_3gram"
+    TOP_4GRAM = "top_4gram"
+    DUPLICATE_5GRAM = "duplicate_5gram"
+    DUPLICATE_6GRAM = "duplicate_6gram"
+    DUPLICATE_7GRAM = "duplicate_7gram"
+    DUPLICATE_8GRAM = "duplicate_8gram"
+    DUPLICATE_9GRAM = "duplicate_9gram"
+    DUPLICATE_10GRAM = "duplicate_10gram"
+    COMPRESSION_RATIO = "compression_ratio"
+
+
+StopWord = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _ratio(default: float, text: str) -> Any:
+    return Field(default=default, ge=0.0, le=1.0, description=text)
+
+
 class QualityFilter(FilterBase):
-    """Heuristic quality filters (Gopher-style repetition and symbol ratios, refusals)."""
+    """Drop gibberish, repetitive and boilerplate records: the Gopher, C4 and FineWeb rules, per field
+    (instruction, response, each chat turn) and each from the length stated in its field, so one-line
+    answers are not judged by rules made for web pages; code and JSON are not prose. Stop-word
+    lists: en, ko, de, fr, es, it, pt, nl, ru, uk, pl, sv, tr, id, vi (others skip that rule; zh, ja,
+    th, lo, km, my skip the word rules). Drops are counted by rule (see disabledRules)."""
+
+    cel_rules: ClassVar = (
+        CelRule(
+            "!has(self.minMeanWordLength) || !has(self.maxMeanWordLength) "
+            "|| self.minMeanWordLength <= self.maxMeanWordLength",
+            "minMeanWordLength must not exceed maxMeanWordLength",
+            ".minMeanWordLength",
+        ),
+    )
 
     type: Literal[FilterType.QUALITY] = Field(description="Filter type.")
-    max_line_repetition_ratio: float = Field(
-        default=0.3, ge=0.0, le=1.0, description="Maximum fraction of duplicated lines; default 0.3 (quality)."
+    language: LanguageTag | None = Field(
+        default=None,
+        description="Language (BCP 47) whose stop words and word lengths apply; defaults to task.language, or en "
+        "without a task (quality).",
     )
-    max_ngram_repetition_ratio: float = Field(
-        default=0.2,
+    disabled_rules: list[QualityRule] | None = Field(
+        default=None,
+        max_length=len(QualityRule),
+        description="Rules to switch off, by the name a drop is counted under in status.progress.rejected. "
+        "Rules without a threshold field: refusal and boilerplate (AI disclaimers, web boilerplate; any length), "
+        "lorem_ipsum (C4; any length), javascript ('enable JavaScript' page boilerplate: C4 drops every line "
+        "naming JavaScript, which would drop questions about the language; any length), terminal_punctuation "
+        "(C4: a response's last line of 8 words or more must end a sentence, unless it is a list item, table "
+        "row, heading or a one-line headline; prompts are exempt; a response ending in an unclosed code block "
+        "was cut off), lowercase_sentences (see maxLowercaseSentenceRatio), top_2gram..top_4gram and "
+        "duplicate_5gram..duplicate_10gram (see maxNgramRepetitionRatio, maxDuplicateNgramRatio) (quality).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    min_words: int = Field(
+        default=3,
+        ge=0,
+        le=1_000_000,
+        description="Minimum words of the record, all fields together; 0 switches it off; default 3 (quality).",
+    )
+    max_words: int | None = Field(
+        default=None, ge=1, le=100_000_000, description="Maximum words of the record; default none (quality)."
+    )
+    stop_words: list[StopWord] | None = Field(
+        default=None,
+        max_length=1024,
+        description="Stop words that replace the language's list (lowercase; matched as whole words) (quality).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    min_stop_words: int = Field(
+        default=2,
+        ge=0,
+        le=1000,
+        description="Minimum stop words of the language in a field's sentences (Gopher: 2; English: Gopher's the, be, "
+        "to, of, and, that, have, with plus other function words; Korean: function words, or particles such as "
+        "은/는/이/가/을/를/에/의 ending an eojeol); fields of 10 words or more outside list items; a field that "
+        "passes with another language of the same script (a translation) is kept; 0 switches it off; default 2 "
+        "(quality).",
+    )
+    min_stop_word_ratio: float = _ratio(
+        0.05,
+        "And at least this share of a field's words are stop words (bites from 40 words: real prose has 15% or "
+        "more, made-up words under 3%); default 0.05 (quality).",
+    )
+    min_mean_word_length: float | None = Field(
+        default=None,
         ge=0.0,
-        le=1.0,
-        description="Maximum fraction of characters in repeated word 3-grams; default 0.2 (quality).",
+        le=100.0,
+        description="Minimum mean word length in characters, numbers left out; fields of 15 words or more; default "
+        "by language: 3 (Gopher) for en and most, 2 for fr and vi, 1.5 Hangul syllables per eojeol for ko (quality).",
+    )
+    max_mean_word_length: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=100.0,
+        description="Maximum mean word length; fields of 15 words or more; default by language: 10 (Gopher) for en "
+        "and most, 11 for ru, uk, pl, sv, nl, fr, id, vi, 14 for tr, 15 for de and unlisted languages, 6 for ko "
+        "(quality).",
+    )
+    min_alpha_word_ratio: float = _ratio(
+        0.8,
+        "Minimum share of a field's words that contain a letter (Gopher; numbers count as words without); fields "
+        "of 50 words or more (Gopher's minimum document); 0 switches it off; default 0.8 (quality).",
     )
     max_symbol_word_ratio: float = Field(
-        default=0.1, ge=0.0, le=1.0, description="Maximum ratio of symbols (#, ...) to words; default 0.1 (quality)."
+        default=0.1,
+        ge=0.0,
+        le=100.0,
+        description="Maximum hash symbols (#) per word, and ellipses (... or …) per word, in a field's prose, as "
+        "Gopher; Markdown heading markers and a # after a letter (C#) do not count; fields of 10 words or more; "
+        "default 0.1 (quality).",
+    )
+    max_symbol_char_ratio: float = _ratio(
+        0.5,
+        "Maximum share of a record's non-space characters that are neither letters nor digits; any length; "
+        "default 0.5 (quality).",
+    )
+    max_bullet_line_ratio: float = _ratio(
+        0.9,
+        "Maximum share of a field's lines starting with a bullet glyph (•, ●, ▪, ...; Markdown list markers are "
+        "not bullets: a list is a fine answer) (Gopher); fields of 10 lines or more; default 0.9 (quality).",
+    )
+    max_ellipsis_line_ratio: float = _ratio(
+        0.3,
+        "Maximum share of a field's lines ending with an ellipsis (Gopher); fields of 4 lines or more; default 0.3 "
+        "(quality).",
+    )
+    max_line_repetition_ratio: float = _ratio(
+        0.3,
+        "Maximum share of a field's lines (8 characters or longer, outside code) that repeat an earlier line "
+        "(Gopher); fields of 4 such lines or more; default 0.3 (quality).",
+    )
+    max_line_repetition_char_ratio: float = _ratio(
+        0.2,
+        "Maximum share of those lines' characters in repeated lines (Gopher); fields of 4 such lines or more; "
+        "default 0.2 (quality).",
+    )
+    max_paragraph_repetition_ratio: float = _ratio(
+        0.3,
+        "Maximum share of a field's paragraphs (split at blank lines) that repeat an earlier one (Gopher); fields "
+        "of 3 paragraphs or more; default 0.3 (quality).",
+    )
+    max_paragraph_repetition_char_ratio: float = _ratio(
+        0.2,
+        "Maximum share of a field's paragraph characters in repeated paragraphs (Gopher); fields of 3 paragraphs "
+        "or more; default 0.2 (quality).",
+    )
+    max_ngram_repetition_ratio: float = _ratio(
+        0.18,
+        "Maximum share of a field's characters covered by its most frequent word 3-gram (Gopher: 0.18); the 2-gram "
+        "limit is 0.02 higher and the 4-gram limit 0.02 lower (Gopher: 0.20, 0.16); fields of 12 words or more, "
+        "where under 50 words the n-gram must occur 3 times; default 0.18 (quality).",
+    )
+    max_duplicate_ngram_ratio: float = _ratio(
+        0.15,
+        "Maximum share of a field's characters in repeated word 5-grams (Gopher: 0.15); 6- to 10-grams get 0.01 "
+        "less per word (Gopher: 0.14 .. 0.10); fields of 50 words or more; default 0.15 (quality).",
+    )
+    max_compression_ratio: float = Field(
+        default=6.0,
+        ge=1.0,
+        le=1000.0,
+        description="Maximum zlib compression ratio of a field, code included (loops compress well, prose stays "
+        "under 2); fields of 20 words or more; default 6 (quality).",
+    )
+    max_lowercase_sentence_ratio: float = _ratio(
+        0.5,
+        "Drop a response when at least this share of its sentence ends (. ! ? after a word that is no abbreviation) "
+        "are followed by a lowercase word: real prose does not do that, word-shuffled text does; scripts with "
+        "letter case; any length; 0 switches it off; default 0.5 (quality).",
+    )
+    min_line_punctuation_ratio: float = _ratio(
+        0.12,
+        "Minimum share of a field's prose lines (not list items, table rows or headings) that end in punctuation "
+        "(. ! ? : or a closing quote) (FineWeb); fields of 10 such lines or more; default 0.12 (quality).",
+    )
+    max_short_line_ratio: float = _ratio(
+        0.67,
+        "Maximum share of a field's prose lines of at most 30 characters (15 for ko, zh, ja) (FineWeb); fields of "
+        "10 such lines or more; default 0.67 (quality).",
+    )
+    max_char_duplicate_ratio: float = _ratio(
+        0.01,
+        "Maximum share of a field's prose characters in repeated lines (FineWeb); fields of 10 prose lines or more; "
+        "default 0.01 (quality).",
     )
     reject_refusals: bool = Field(
         default=True,
         description="Drop refusals and AI disclaimers ('As an AI language model'); default true (quality).",
     )
+    reject_curly_braces: bool = Field(
+        default=False,
+        description="Drop records with a { in prose (C4 drops every page with one). Off by default: code, JSON and "
+        "templates are legitimate in instruction data; when on, fenced code, inline code and JSON-only fields do "
+        "not count (quality).",
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        low, high = self.min_mean_word_length, self.max_mean_word_length
+        if low is not None and high is not None and low > high:
+            yield Violation("minMeanWordLength", "minMeanWordLength must not exceed maxMeanWordLength")
 
 
 class PiiFilter(FilterBase):
@@ -1349,6 +1556,7 @@ __all__ = [
     "PiiFilter",
     "PiiKind",
     "QualityFilter",
+    "QualityRule",
     "Replay",
     "Resources",
     "S3SecretRef",

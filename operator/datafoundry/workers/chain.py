@@ -3,10 +3,10 @@
 Mapping choices (the spec is coarser than the library):
 - length: tokens are counted with the library's cheap tokenizer (words + punctuation); the
   generator's tokenizer is not available in the CPU filter image.
-- quality: maxLineRepetitionRatio -> max_duplicate_line_fraction; maxNgramRepetitionRatio -> the
-  Gopher top-3-gram character fraction (2- and 4-gram limits keep the library defaults);
-  maxSymbolWordRatio -> the Gopher symbol-to-word ratio (ellipses per word); rejectRefusals:
-  false switches the refusal phrases off.
+- quality: the language is the filter's, else task.language, else en; maxNgramRepetitionRatio ->
+  the Gopher top-3-gram limit, the 2- and 4-gram limits 0.02 above and below it;
+  maxDuplicateNgramRatio -> the 5-gram limit, 0.01 less per word up to 10-grams; rejectRefusals:
+  false switches the refusal rule off; disabledRules switch rules off by their drop reason.
 - pii: ipAddress -> ipv4 + ipv6.
 - exactDedup with normalize: false hashes the raw text.
 - minhash: signatures are kept so the global pass verifies LSH candidates against the threshold.
@@ -32,7 +32,6 @@ from datafoundry.filters import (
     SchemaFilter,
 )
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, Filter, text_of
-from datafoundry.filters.quality import DEFAULT_TOP_NGRAM_CHAR_FRACTION
 from datafoundry.strategies.base import RESERVED_FIELDS
 from datafoundry.workers.common import BadInput
 from datafoundry.workers.sources import LineErrors, iter_records, resolve
@@ -94,6 +93,43 @@ def _pii(f: api.PiiFilter) -> Filter:
     return PIIFilter(action=action, kinds=kinds, name=f.effective_name)
 
 
+def _quality(f: api.QualityFilter, spec: api.DataFoundryJobSpec, fields: Sequence[str] | None) -> Filter:
+    top3, dup5 = f.max_ngram_repetition_ratio, f.max_duplicate_ngram_ratio
+    disabled = {str(rule) for rule in f.disabled_rules or ()}
+    if not f.reject_refusals:
+        disabled.add("refusal")
+    return QualityFilter(
+        language=f.language or (spec.task.language if spec.task else "en"),
+        min_words=f.min_words or None,
+        max_words=f.max_words,
+        stop_words=f.stop_words,
+        min_stop_words=f.min_stop_words or None,
+        min_stop_word_ratio=f.min_stop_word_ratio,
+        min_mean_word_length=f.min_mean_word_length,
+        max_mean_word_length=f.max_mean_word_length,
+        min_alpha_word_ratio=f.min_alpha_word_ratio or None,
+        max_symbol_word_ratio=f.max_symbol_word_ratio,
+        max_symbol_char_ratio=f.max_symbol_char_ratio,
+        max_bullet_line_ratio=f.max_bullet_line_ratio,
+        max_ellipsis_line_ratio=f.max_ellipsis_line_ratio,
+        max_duplicate_line_fraction=f.max_line_repetition_ratio,
+        max_duplicate_line_char_fraction=f.max_line_repetition_char_ratio,
+        max_duplicate_paragraph_fraction=f.max_paragraph_repetition_ratio,
+        max_duplicate_paragraph_char_fraction=f.max_paragraph_repetition_char_ratio,
+        top_ngram_char_fraction={2: top3 + 0.02, 3: top3, 4: max(0.0, top3 - 0.02)},
+        dup_ngram_char_fraction={n: max(0.0, dup5 - 0.01 * (n - 5)) for n in range(5, 11)},
+        max_compression_ratio=f.max_compression_ratio,
+        max_lowercase_sentence_ratio=f.max_lowercase_sentence_ratio or None,
+        min_line_punctuation_ratio=f.min_line_punctuation_ratio or None,
+        max_short_line_ratio=f.max_short_line_ratio,
+        max_char_duplicate_ratio=f.max_char_duplicate_ratio,
+        reject_curly_braces=f.reject_curly_braces,
+        disabled_rules=disabled,
+        fields=fields,
+        name=f.effective_name,
+    )
+
+
 def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, str]) -> Filter:
     name = f.effective_name
     fields = text_fields(spec)
@@ -114,10 +150,7 @@ def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, 
         except ValueError as e:
             raise BadInput(f"filter {name}: {e}") from e
     if isinstance(f, api.QualityFilter):
-        top = {**DEFAULT_TOP_NGRAM_CHAR_FRACTION, 3: f.max_ngram_repetition_ratio}
-        return QualityFilter(max_duplicate_line_fraction=f.max_line_repetition_ratio, top_ngram_char_fraction=top,
-                             max_ellipsis_word_ratio=f.max_symbol_word_ratio,
-                             refusal_phrases=None if f.reject_refusals else (), fields=fields, name=name)
+        return _quality(f, spec, fields)
     if isinstance(f, api.PiiFilter):
         return _pii(f)
     if isinstance(f, api.ExactDedupFilter):
