@@ -62,7 +62,7 @@ def quickstart(model: str, s3: S3) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model directory for the generator (SmolLM2-135M-Instruct from make model)")
+    parser.add_argument("--model", required=True, help="model directory (SmolLM2-135M-Instruct, make model)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds to wait for the job")
     parser.add_argument("--keep", action="store_true", help="leave the control plane up afterwards")
     args = parser.parse_args()

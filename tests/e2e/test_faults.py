@@ -80,6 +80,7 @@ def job_doc(s3: S3, prefix: str, vllm: VLLMServer, endpoint: str | None = None) 
                 "sampling": {"maxTokens": 96, "temperature": 1.0},
                 "engine": {"type": "openai", "endpoint": vllm.base_url, "maxConcurrency": 4},
                 "strategies": [{"name": "selfInstruct", "options": {"maxChars": 40}}],
+                "screens": {"enabled": False},  # the tiny random model: mechanics, not content
                 # The generator pool: what a real job's vLLM pods would ask for.
                 "nodeSelector": GPU_SELECTOR, "tolerations": [GPU_TOLERATION],
             },

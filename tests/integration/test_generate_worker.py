@@ -56,6 +56,7 @@ def base_spec(s3: S3, prefix: str, endpoint: str, **generator: Any) -> dict[str,
         "sampling": SAMPLING,
         "engine": {"type": "openai", "endpoint": endpoint, "maxConcurrency": 4, "maxRetries": 5},
         "strategies": [{"name": "selfInstruct", "options": SHORT}],
+        "screens": {"enabled": False},  # the tiny random model: mechanics, not content
     }
     gen.update(generator)
     return {

@@ -136,17 +136,37 @@ def test_every_strategy_builds_a_prompt_and_parses_its_answer() -> None:
     mix = StrategyMix(_spec(), INPUTS)
     for pos in range(5):
         prompt = mix.prompt(0, pos)
-        assert prompt.messages[0]["role"] == "system" and "JSON" in prompt.messages[0]["content"]
-        assert prompt.schema["type"] == "object"
+        assert prompt.messages[0]["role"] == "system"
         props = prompt.schema["properties"]
-        answer = json.dumps({k: f"{k} text" for k in props})
-        parsed = mix.strategy(prompt.strategy).parse(prompt, answer, "stop")
+        strategy = mix.strategy(prompt.strategy)
+        # Instruction and QA records are asked, then answered: the first call writes only the question,
+        # in plain text, and a second call answers it.
+        assert prompt.answer_field in ("response", "answer") and prompt.answer_field not in props
+        assert "one question" in prompt.messages[0]["content"] and prompt.max_tokens == 128
+        parsed = strategy.parse(prompt, 'Question: "How do I drain a node safely?"\n\nAnswer: ...', "stop")
         assert parsed.record is not None, (prompt.strategy, parsed)
+        assert parsed.record[next(iter(props))] == "How do I drain a node safely?"
+        answer_turns = strategy.answer_messages(prompt, "How do I drain a node safely?")
+        assert answer_turns[1] == {"role": "user", "content": "How do I drain a node safely?"}
         if prompt.strategy == "documentQA":
             assert parsed.record["context"] in ("passage zero", "passage one")
-            assert set(props) == {"question", "answer"}
-        truncated = mix.strategy(prompt.strategy).parse(prompt, answer[:-3], "length")
-        assert truncated.failure == "truncated"
+            assert set(props) == {"question"} and prompt.answer_field == "answer"
+            assert parsed.record["context"] in answer_turns[0]["content"]
+        assert strategy.parse(prompt, "How do I drain a", "length").failure == "truncated"
+        assert strategy.parse(prompt, "  \n", "stop").failure == "empty"
+
+
+def test_single_call_shapes_parse_json() -> None:
+    spec = DataFoundryJobSpec.model_validate({
+        "task": {"type": "preference", "domain": "ops"}, "target": {"records": 10},
+        "generator": {"model": "m"}, "output": {"uri": "file:///out"}})
+    mix = StrategyMix(spec, INPUTS)
+    prompt = mix.prompt(0, 0)
+    assert prompt.strategy == "preferencePairs"
+    assert prompt.answer_field is None and "JSON" in prompt.messages[0]["content"]
+    answer = json.dumps({k: f"{k} text" for k in prompt.schema["properties"]})
+    assert mix.strategy(prompt.strategy).parse(prompt, answer, "stop").record is not None
+    assert mix.strategy(prompt.strategy).parse(prompt, answer[:-3], "length").failure == "truncated"
 
 
 def test_output_schema_replaces_the_shape() -> None:

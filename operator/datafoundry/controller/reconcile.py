@@ -47,6 +47,7 @@ class Counts:
             self.completion_tokens += p.completion_tokens
         if accepted:
             self.accepted += p.accepted
+        if accepted or p.stage == "generate":  # a generator's own drops (generator/<reason>)
             for name, n in p.rejected.items():
                 self.rejected[name] = self.rejected.get(name, 0) + n
 

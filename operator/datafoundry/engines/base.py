@@ -28,6 +28,13 @@ class Request:
     schema: dict[str, Any] | None = None
     max_tokens: int | None = None  # overrides SamplingConfig.max_tokens
     temperature: float | None = None  # overrides SamplingConfig.temperature (a judge scores greedily)
+    #: Strings that end the completion (not included in it).
+    stop: tuple[str, ...] = ()
+
+    @property
+    def continues(self) -> bool:
+        """The last message is the assistant's: the model continues it instead of starting a new turn."""
+        return bool(self.messages) and self.messages[-1]["role"] == "assistant"
 
 
 @dataclass(frozen=True)

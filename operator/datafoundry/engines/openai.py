@@ -86,6 +86,10 @@ class OpenAIEngine:
             "seed": request.seed,
             "n": 1,
         }
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.continues:  # vLLM's (and SGLang's) extension: continue the assistant's message
+            kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         if request.schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",

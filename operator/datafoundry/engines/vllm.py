@@ -90,11 +90,17 @@ class VLLMEngine:
         return self._name
 
     def render(self, messages: Sequence[Message]) -> list[int]:
-        """Token ids of the chat prompt, ending where the assistant's answer starts."""
+        """Token ids of the chat prompt, ending where the assistant's answer starts (or, when the last
+        message is the assistant's, where it stops, for the model to continue it)."""
+        continues = bool(messages) and messages[-1]["role"] == "assistant"
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                                      add_generation_prompt=not continues,
+                                                      continue_final_message=continues)
         else:
-            text = fallback_chat_prompt(messages)
+            text = fallback_chat_prompt(messages[:-1] if continues else messages)
+            if continues:
+                text += f" {messages[-1]['content']}"
         ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
         return ids
 
@@ -112,6 +118,7 @@ class VLLMEngine:
             max_tokens=max_tokens,
             seed=request.seed,
             structured_outputs=structured,
+            stop=list(request.stop) or None,
         )
 
     def prepare(self, requests: Sequence[Request]) -> tuple[list[Any], list[Any], list[int]]:

@@ -35,6 +35,7 @@ What the final `Progress` of each stage means (the operator sums these into the 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -66,6 +67,9 @@ ENV_REGION = "AWS_DEFAULT_REGION"
 ENV_MAX_LINE_BYTES = "DATAFOUNDRY_MAX_LINE_BYTES"
 #: The judge filter's endpoint API key, when its engine names its own Secret.
 ENV_JUDGE_API_KEY = "DATAFOUNDRY_JUDGE_API_KEY"
+
+#: Drops at generation (parse failures, screens) are named `generator/<reason>` in `rejected`.
+GENERATOR_PREFIX = "generator/"
 
 EXIT_OK = 0
 EXIT_RETRYABLE = 1
@@ -99,6 +103,9 @@ class Progress(BaseModel):
     #: Publish only, with a decontamination filter: items, indexed, shortItems, exactOnlyItems,
     #: emptyItems, matchedItems, records (see `datafoundry.publish.manifest.merge_decontamination`).
     decontamination: dict[str, int] | None = None
+    #: Generate (and the dedup summary): per strategy, prompts sent, records written and the
+    #: records dropped at generation by each parse failure or screen (`datafoundry.strategies.screens`).
+    strategies: dict[str, dict[str, int]] | None = None
     started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     message: str = ""
@@ -107,12 +114,23 @@ class Progress(BaseModel):
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
 
+def add_strategy_counts(total: Mapping[str, Mapping[str, int]], more: Mapping[str, Mapping[str, int]],
+                        ) -> dict[str, dict[str, int]]:
+    """Per-strategy counts (`Progress.strategies`) added up."""
+    out = {name: dict(counts) for name, counts in total.items()}
+    for name, counts in more.items():
+        mine = out.setdefault(name, {})
+        for key, n in counts.items():
+            mine[key] = mine.get(key, 0) + n
+    return out
+
+
 def termination_message(progress: Progress) -> str:
     """The final counts, trimmed so Kubernetes keeps all of it (rejections by filter go first)."""
     text = progress.to_json()
     if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
         return text
-    slim = progress.model_copy(update={"rejected": {}, "message": progress.message[:512]})
+    slim = progress.model_copy(update={"rejected": {}, "strategies": None, "message": progress.message[:512]})
     return slim.to_json()
 
 

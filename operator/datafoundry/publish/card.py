@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.pipeline.contract import GENERATOR_PREFIX
+from datafoundry.strategies.screens import PARSE_FAILURES, SCREEN_NAMES
 
 
 def _yaml_str(value: str) -> str:
@@ -56,6 +58,40 @@ def _decontamination_lines(report: Mapping[str, Any]) -> list[str]:
     return [*lines, "", "A record matching several eval sets is counted once, for the one it shares most with.", ""]
 
 
+def generation_rates(strategies: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, Any]]:
+    """Per strategy: the counts, plus truncation and parse-failure rates over prompts (the manifest's
+    `generation.strategies`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, counts in sorted(strategies.items()):
+        prompts = counts.get("prompts", 0)
+        parse = sum(n for k, n in counts.items() if k in PARSE_FAILURES)
+        out[name] = {**counts,
+                     "truncationRate": round(counts.get("truncated", 0) / prompts, 4) if prompts else 0.0,
+                     "parseFailureRate": round(parse / prompts, 4) if prompts else 0.0}
+    return out
+
+
+def _generation_lines(strategies: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = ["## Generation", "",
+             "Per strategy: prompts sent, records written, and what was dropped before writing: cut by the "
+             "token or length limit (truncated), not a valid record (parse failures), and the generator's "
+             "screens (`generator.screens`: unfinished answers, non-answers, copies of a seed, answers "
+             "given away by the prompt) and refusals.", "",
+             "| strategy | prompts | records | truncated | parse failures | screened out |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, c in sorted(strategies.items()):
+        prompts = c.get("prompts", 0)
+        parse = sum(n for k, n in c.items() if k in PARSE_FAILURES)
+        screened = sum(n for k, n in c.items() if k in SCREEN_NAMES)
+
+        def pct(n: int, of: int = prompts) -> str:
+            return f"{n} ({100 * n / of:.0f}%)" if of else str(n)
+
+        lines.append(f"| {name} | {prompts} | {c.get('records', 0)} | {pct(c.get('truncated', 0))} | "
+                     f"{pct(parse)} | {pct(screened)} |")
+    return [*lines, ""]
+
+
 def render(
     *,
     job_name: str,
@@ -71,6 +107,7 @@ def render(
     fmt: str,
     ext: str,
     decontamination: Mapping[str, Any] | None = None,
+    strategies: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     task = spec.task
     language = task.language if task else "unknown"
@@ -117,21 +154,24 @@ def render(
     if replay_spec is not None:
         lines += [f"Replay: `{replay_spec.uri}` sampled at ratio {replay_spec.ratio} of the published records "
                   f"(seed {spec.seed}); each record's `_source` field says where it came from.", ""]
-    lines += [
-        "## Funnel",
-        "",
-        "| step | records |",
-        "|---|---:|",
-        f"| {'generated' if spec.generator else 'read'} | {funnel.get('generated', 0)} |",
-    ]
-    for name, n in funnel.get("rejected", {}).items():
-        lines.append(f"| rejected by `{name}` | {n} |")
+    rejected = funnel.get("rejected", {})
+    lines += ["## Funnel", "", "| step | records |", "|---|---:|"]
+    if strategies:
+        lines.append(f"| prompts | {sum(c.get('prompts', 0) for c in strategies.values())} |")
+        lines += [f"| dropped at generation: `{name.removeprefix(GENERATOR_PREFIX)}` | {n} |"
+                  for name, n in rejected.items() if name.startswith(GENERATOR_PREFIX)]
+    lines.append(f"| {'generated' if spec.generator else 'read'} | {funnel.get('generated', 0)} |")
+    for name, n in rejected.items():
+        if not name.startswith(GENERATOR_PREFIX):
+            lines.append(f"| rejected by `{name}` | {n} |")
     lines += [
         f"| accepted | {funnel.get('accepted', 0)} |",
         f"| published ({'generated' if spec.generator else 'curated'}) | {generated} |",
         f"| published (replay) | {replay} |",
         "",
     ]
+    if strategies:
+        lines += _generation_lines(strategies)
     if decontamination and "evalSets" in decontamination:
         lines += _decontamination_lines(decontamination)
     lines += [

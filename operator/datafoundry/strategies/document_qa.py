@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy
+from datafoundry.strategies.base import Slot, Strategy, question_list
 
 TEMPLATE = """Read this passage:
 
@@ -16,8 +16,17 @@ TEMPLATE = """Read this passage:
 {chunk}
 </passage>
 
-Write one question that the passage answers, as a user of this domain would ask it, and the \
-answer, using only facts stated in the passage."""
+Write one question that the passage answers, as a user of this domain would ask it. The question \
+must make sense without the passage and must not contain its answer."""
+
+
+ASK_LIST = """Read this passage:
+
+<passage>
+{chunk}
+</passage>
+
+List questions that this passage answers, each one clear without the passage."""
 
 
 class DocumentQA(Strategy):
@@ -27,3 +36,7 @@ class DocumentQA(Strategy):
         chunks = self.ctx.inputs.chunks
         chunk = chunks[slot.ordinal % len(chunks)]
         return TEMPLATE.format(chunk=chunk.text), {"chunk": chunk.id}, {"context": chunk.text}
+
+    def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
+        chunk = self.ctx.inputs.chunks[slot.ordinal % len(self.ctx.inputs.chunks)]
+        return question_list(ASK_LIST.format(chunk=chunk.text), [])

@@ -1,13 +1,11 @@
 """Evol-Instruct: rewrite a seed instruction into a harder one (deepening, concretising, adding
-constraints), then answer the evolved instruction."""
+constraints); the evolved instruction is answered in a second call (ask, then answer)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Seed, Slot, Strategy
-
-PROMPT_FIELDS = ("instruction", "question", "prompt", "input", "text")
+from datafoundry.strategies.base import Slot, Strategy, seed_prompt
 
 EVOLUTIONS: dict[str, str] = {
     "deepening": "Rewrite it so that it asks about the underlying principles in more depth and "
@@ -22,18 +20,8 @@ TEMPLATE = """Here is an instruction:
 
 {instruction}
 
-{evolution} The rewritten instruction must stay answerable and self-contained; do not mention \
-that it was rewritten. Then write the ideal answer to the rewritten instruction."""
-
-
-def seed_prompt(seed: Seed) -> str:
-    for key in PROMPT_FIELDS:
-        value = seed.data.get(key)
-        if isinstance(value, str) and value.strip():
-            return value
-    import json
-
-    return json.dumps(seed.data, ensure_ascii=False)[:2000]
+{evolution} The rewritten instruction must stay answerable and self-contained, must not contain \
+its answer, and must not mention that it was rewritten."""
 
 
 class EvolInstruct(Strategy):
@@ -45,3 +33,6 @@ class EvolInstruct(Strategy):
         seed = slot.rng.choice(self.ctx.inputs.seeds)
         text = TEMPLATE.format(instruction=seed_prompt(seed), evolution=EVOLUTIONS[evolution])
         return text, {"seed": seed.id, "evolution": evolution}, {}
+
+    def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
+        return text, "Rewritten instruction:"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy, seed_text
+from datafoundry.strategies.base import Slot, Strategy, question_list, seed_text
 
 DEFAULT_PERSONAS = (
     "a junior engineer in their first month on the job",
@@ -22,8 +22,7 @@ DEFAULT_PERSONAS = (
 )
 
 TEMPLATE = """Write one record as it would arise for this person: {persona}.
-The request should be something this person would really ask, in their own voice, and the \
-answer should suit them.{example}"""
+The request should be something this person would really ask, in their own voice.{example}"""
 
 
 class Persona(Strategy):
@@ -39,3 +38,6 @@ class Persona(Strategy):
             example = f"\nFor the kind of record wanted (not its content), see: {seed_text(seed)}"
             source["seed"] = seed.id
         return TEMPLATE.format(persona=persona, example=example), source, {}
+
+    def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
+        return question_list(f"List questions that {source['persona']} asks about: {self.ctx.task.domain}", [])

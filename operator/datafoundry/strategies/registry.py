@@ -76,6 +76,7 @@ class StrategyMix:
         if not chosen:
             raise ValueError("no strategy with a weight above 0")
         self.seed = gen.sampling.seed if gen.sampling.seed is not None else spec.seed
+        self.inputs = inputs
         self.strategies: list[Strategy] = []
         for s in chosen:
             options = dict(s.options or {})

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy, seed_text
+from datafoundry.strategies.base import Slot, Strategy, question_list, seed_prompt, seed_text
 
 TEMPLATE = """Here are examples of the records we need:
 
 {examples}
 
 Write one new record for the same domain. It must be different from every example: another \
-topic, another angle, another level of difficulty. Do not copy any example."""
+topic, another angle, another level of difficulty. Do not copy or reword any example."""
+
+#: Ask-then-answer shapes: the model continues a list that starts with the seeds' questions.
+ASK_LIST = "List different questions that users ask about: {domain}"
 
 
 class SelfInstruct(Strategy):
@@ -21,5 +24,12 @@ class SelfInstruct(Strategy):
         seeds = self.ctx.inputs.seeds
         k = max(1, min(int(self.options.get("examples", 3)), len(seeds)))
         picked = slot.rng.sample(seeds, k)
+        source = {"seeds": [s.id for s in picked]}
+        if self.shape.ask is not None:
+            source["questions"] = [seed_prompt(s) for s in picked]  # for ask(), which lists them
+            return "", source, {}
         examples = "\n".join(f"Example {i + 1}: {seed_text(s)}" for i, s in enumerate(picked))
-        return TEMPLATE.format(examples=examples), {"seeds": [s.id for s in picked]}, {}
+        return TEMPLATE.format(examples=examples), source, {}
+
+    def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
+        return question_list(ASK_LIST.format(domain=self.ctx.task.domain), source.pop("questions"))

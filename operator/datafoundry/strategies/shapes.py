@@ -64,6 +64,11 @@ class Shape:
     description: str
     answer_fields: tuple[str, ...] = ()
     validator: Any = field(default=None, compare=False)
+    #: Written in a second call, as the model's own chat answer to the first call's question
+    #: (ask, then answer): small models answer far better in free text than inside a JSON string.
+    answer_field: str | None = None
+    #: The shape of the first call when `answer_field` is set: every field but the answer.
+    ask: Shape | None = None
 
     def describe(self) -> str:
         return self.description
@@ -109,20 +114,24 @@ def _dialogue(value: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]
     return {"messages": messages}, None
 
 
-def _fields_shape(name: str, fields: dict[str, str], max_chars: int, answers: tuple[str, ...]) -> Shape:
+def _fields_shape(name: str, fields: dict[str, str], max_chars: int, answers: tuple[str, ...],
+                  answer_field: str | None = None) -> Shape:
     schema = _object({k: text_field(max_chars) for k in fields})
     desc = "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}"
-    return Shape(name, schema, desc, answers)
+    ask = None
+    if answer_field is not None:
+        ask = _fields_shape(name, {k: v for k, v in fields.items() if k != answer_field}, max_chars, ())
+    return Shape(name, schema, desc, answers, answer_field=answer_field, ask=ask)
 
 
 def instruction_shape(max_chars: int) -> Shape:
     return _fields_shape("instruction", {"instruction": "the task or question a user gives",
-                                         "response": "the ideal answer"}, max_chars, ("response",))
+                                         "response": "the ideal answer"}, max_chars, ("response",), "response")
 
 
 def qa_shape(max_chars: int) -> Shape:
     return _fields_shape("qa", {"question": "a question", "answer": "its correct, complete answer"},
-                         max_chars, ("answer",))
+                         max_chars, ("answer",), "answer")
 
 
 def preference_shape(max_chars: int) -> Shape:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from datafoundry.api.spec import Topic
-from datafoundry.strategies.base import Slot, Strategy, StrategyContext
+from datafoundry.strategies.base import Slot, Strategy, StrategyContext, question_list
 from datafoundry.strategies.mixing import Schedule
 from datafoundry.strategies.shapes import Shape
 
@@ -40,3 +40,7 @@ class Taxonomy(Strategy):
         if sub:
             source["subtopic"] = sub
         return text, source, {}
+
+    def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
+        about = source["topic"] + (f", {source['subtopic']}" if source.get("subtopic") else "")
+        return question_list(f"List questions that users ask about {about} (domain: {self.ctx.task.domain})", [])

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from datafoundry.filters import ShardSignatures, cluster_duplicates, cross_shard_duplicates
 from datafoundry.filters.minhash import from_npy
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import Progress, add_strategy_counts
 from datafoundry.workers import staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 
@@ -110,6 +110,9 @@ def dedup_rounds(ctx: WorkerContext) -> Progress:
             p.generated += gen.generated
             p.prompt_tokens += gen.prompt_tokens
             p.completion_tokens += gen.completion_tokens
+            for name, n in gen.rejected.items():
+                p.rejected[name] = p.rejected.get(name, 0) + n
+            p.strategies = add_strategy_counts(p.strategies or {}, gen.strategies or {})
         else:
             p.generated += fp.generated
     reporter.update()

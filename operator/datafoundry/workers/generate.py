@@ -23,18 +23,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from datafoundry.pipeline import contract, layout
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts
 from datafoundry.pipeline.plan import shard_share
+from datafoundry.strategies.screens import string_bounds
 from datafoundry.workers import judging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 
 if TYPE_CHECKING:
     from datafoundry.engines import Engine, GeneratorMetrics
+    from datafoundry.engines.base import Completion
     from datafoundry.filters.judge import JudgeScorer
-    from datafoundry.strategies.base import Prompt
+    from datafoundry.strategies.base import Parsed, Prompt
     from datafoundry.strategies.registry import StrategyMix
+    from datafoundry.strategies.screens import Screens
 
 log = logging.getLogger("datafoundry.worker.generate")
+
+#: The answer call of an ask-then-answer prompt samples with its own seed, derived from the prompt's.
+ANSWER_SEED_SALT = 0x5A5A5A5A
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +67,8 @@ class Checkpoint(BaseModel):
     failures: dict[str, int] = Field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Per strategy: prompts sent, records written and each parse failure or screen by name.
+    strategies: dict[str, dict[str, int]] = Field(default_factory=dict)
 
     @property
     def parse_failures(self) -> int:
@@ -74,6 +82,7 @@ class ChunkResult:
     failures: Counter[str]
     prompt_tokens: int
     completion_tokens: int
+    strategies: dict[str, Counter[str]]
 
 
 @dataclass
@@ -116,6 +125,19 @@ def load_mix(ctx: WorkerContext, env: dict[str, str]) -> StrategyMix:
     return StrategyMix(ctx.spec, inputs)
 
 
+def screens_for(ctx: WorkerContext, mix: StrategyMix) -> Screens | None:
+    """`generator.screens` for this job's seeds, or None when switched off."""
+    from datafoundry.strategies.screens import Screens
+
+    gen = ctx.spec.generator
+    assert gen is not None
+    cfg = gen.screens
+    if not cfg.enabled:
+        return None
+    return Screens((s.data for s in mix.inputs.seeds), truncated=cfg.truncated, unfinished=cfg.unfinished,
+                   non_answer=cfg.non_answer, seed_novelty=cfg.seed_novelty, answer_in_prompt=cfg.answer_in_prompt)
+
+
 def record_id(recipe_hash: str, round_: int, position: int) -> str:
     import hashlib
 
@@ -126,6 +148,7 @@ class ChunkRunner:
     def __init__(self, ctx: WorkerContext, mix: StrategyMix, engine: Engine, work: ShardWork,
                  metrics: GeneratorMetrics | None = None, scorer: JudgeScorer | None = None) -> None:
         self.ctx, self.mix, self.engine, self.work, self.metrics = ctx, mix, engine, work, metrics
+        self.screens = screens_for(ctx, mix)
         #: The judge filter's scorer: each chunk is scored here, while the model is loaded.
         self.scorer = scorer
         gen = ctx.spec.generator
@@ -141,32 +164,79 @@ class ChunkRunner:
 
         prompts = self.prompts(chunk)
         requests = [Request(messages=p.messages, seed=self.mix.sampling_seed(self.ctx.round, self.work.position(i)),
-                            schema=p.schema) for i, p in prompts]
+                            schema=None if p.answer_field else p.schema, max_tokens=p.max_tokens, stop=p.stop)
+                    for i, p in prompts]
         completions = self.engine.generate(requests)
+        parsed = [self.mix.strategy(p.strategy).parse(p, done.text, done.finish_reason)
+                  for (_, p), done in zip(prompts, completions, strict=True)]
+        answers = self.answer(prompts, parsed)
         records: list[dict[str, Any]] = []
         failures: Counter[str] = Counter()
-        for (index, prompt), request, done in zip(prompts, requests, completions, strict=True):
-            parsed = self.mix.strategy(prompt.strategy).parse(prompt, done.text, done.finish_reason)
-            if parsed.record is None:
-                reason = parsed.failure or "invalid"
+        by_strategy: dict[str, Counter[str]] = {}
+        for j, ((index, prompt), request, done) in enumerate(zip(prompts, requests, completions, strict=True)):
+            counts = by_strategy.setdefault(prompt.strategy, Counter())
+            counts["prompts"] += 1
+            fields, failure, finish = parsed[j].record, parsed[j].failure, done.finish_reason
+            prompt_tokens, completion_tokens = done.prompt_tokens, done.completion_tokens
+            if fields is not None and j in answers:
+                fields, failure, answered = answers[j]
+                finish = answered.finish_reason
+                prompt_tokens += answered.prompt_tokens
+                completion_tokens += answered.completion_tokens
+            if fields is not None and self.screens is not None:
+                failure = self.screens.check(fields, finish_reason=finish, max_chars=string_bounds(prompt.schema))
+            if fields is None or failure is not None:
+                reason = failure or "invalid"
                 failures[reason] += 1
+                counts[reason] += 1
                 if self.metrics:
                     self.metrics.parse_failures.labels(strategy=prompt.strategy, reason=reason).inc()
                 continue
-            record = self.record(parsed.record, prompt, request.seed, chunk, index, done.prompt_tokens,
-                                 done.completion_tokens)
+            record = self.record(fields, prompt, request.seed, chunk, index, prompt_tokens, completion_tokens)
             records.append(record)
+            counts["records"] += 1
             if self.metrics:
                 self.metrics.records.labels(strategy=prompt.strategy).inc()
         if self.scorer is not None:
             records = self.scorer.score(records)
+        every = [*completions, *(c for _, _, c in answers.values())]
         return ChunkResult(
             body="".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode(),
             generated=len(records),
             failures=failures,
-            prompt_tokens=sum(c.prompt_tokens for c in completions),
-            completion_tokens=sum(c.completion_tokens for c in completions),
+            prompt_tokens=sum(c.prompt_tokens for c in every),
+            completion_tokens=sum(c.completion_tokens for c in every),
+            strategies=by_strategy,
         )
+
+    def answer(self, prompts: list[tuple[int, Prompt]], parsed: list[Parsed],
+               ) -> dict[int, tuple[dict[str, Any] | None, str | None, Completion]]:
+        """The second call of ask-then-answer prompts, one engine batch: j -> (record, failure, completion)."""
+        from datafoundry.engines.base import Request
+        from datafoundry.strategies.shapes import clean, is_refusal
+
+        todo = [(j, p, r.record) for j, ((_, p), r) in enumerate(zip(prompts, parsed, strict=True))
+                if p.answer_field is not None and r.record is not None]
+        if not todo:
+            return {}
+        requests = []
+        for j, prompt, fields in todo:
+            question = next((v for k, v in fields.items() if isinstance(v, str) and k not in prompt.fixed), "")
+            index = prompts[j][0]
+            seed = self.mix.sampling_seed(self.ctx.round, self.work.position(index)) ^ ANSWER_SEED_SALT
+            requests.append(Request(messages=self.mix.strategy(prompt.strategy).answer_messages(prompt, question),
+                                    seed=seed))
+        out: dict[int, tuple[dict[str, Any] | None, str | None, Completion]] = {}
+        for (j, prompt, fields), done in zip(todo, self.engine.generate(requests), strict=True):
+            assert prompt.answer_field is not None
+            text = clean(done.text).strip()
+            if not text:
+                out[j] = (None, "empty_answer", done)
+            elif is_refusal(text):
+                out[j] = (None, "refusal", done)
+            else:
+                out[j] = ({**fields, prompt.answer_field: text}, None, done)
+        return out
 
     def record(self, fields: dict[str, Any], prompt: Prompt, seed: int, chunk: int, index: int,
                prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
@@ -212,8 +282,10 @@ def _sync_progress(progress: Progress, cp: Checkpoint) -> None:
     progress.chunks_done, progress.chunks_total = cp.chunks_done, cp.chunks_total
     progress.generated, progress.parse_failures = cp.generated, cp.parse_failures
     progress.prompt_tokens, progress.completion_tokens = cp.prompt_tokens, cp.completion_tokens
+    progress.rejected = {f"{GENERATOR_PREFIX}{k}": v for k, v in sorted(cp.failures.items())}
+    progress.strategies = cp.strategies or None
     if cp.failures:
-        progress.message = "parse failures: " + ", ".join(f"{k}={v}" for k, v in sorted(cp.failures.items()))
+        progress.message = "dropped at generation: " + ", ".join(f"{k}={v}" for k, v in sorted(cp.failures.items()))
 
 
 def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
@@ -256,6 +328,7 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
                 "failures": dict(Counter(cp.failures) + result.failures),
                 "prompt_tokens": cp.prompt_tokens + result.prompt_tokens,
                 "completion_tokens": cp.completion_tokens + result.completion_tokens,
+                "strategies": add_strategy_counts(cp.strategies, result.strategies),
             })
             ctx.store.put(layout.checkpoint_key(ctx.uid, "gen", ctx.round, ctx.shard),
                           cp.model_dump_json(by_alias=True).encode(), "application/json")

@@ -171,12 +171,14 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         reporter.update()
     funnel = {"generated": dedup_done.generated, "accepted": dedup_done.accepted,
               "rejected": dict(dedup_done.rejected)}
+    strategies = card.generation_rates(dedup_done.strategies) if dedup_done.strategies else None
     job = ctx.plan.job
     details = _merge_details(found, drops)
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
                              uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
                              generated=len(generated), replay=len(replay), fmt=fmt, ext=ext,
-                             decontamination=details["decontamination"]).encode("utf-8")
+                             decontamination=details["decontamination"],
+                             strategies=strategies).encode("utf-8")
     store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
     finished = datetime.now(UTC)
     manifest = {
@@ -195,6 +197,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "bytes": p.bytes_written,
         "shards": shards,
         "card": {"key": layout.CARD, "bytes": len(card_bytes), "sha256": hashlib.sha256(card_bytes).hexdigest()},
+        **({"generation": {"strategies": strategies}} if strategies else {}),
         "funnel": {**funnel, "available": available,
                    "published": {tag: len(generated), "replay": len(replay), "total": len(records)}},
         **details,
