@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import signal
@@ -176,8 +177,32 @@ def _stage(job: LocalJob, stage: contract.WorkerStage, round_: int, shards: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def published(job: LocalJob) -> Progress | None:
+    """This job's counts when its manifest is already in the output (a rerun after success)."""
+    data = job.store.get(layout.MANIFEST)
+    if data is None:
+        return None
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        return None  # publish names what is wrong with it
+    if (manifest.get("job") or {}).get("uid") != job.uid or manifest.get("recipeHash") != job.plan.recipe_hash:
+        return None
+    return Progress(stage="publish", round=0, shard=0, state="done", accepted=int(manifest["records"]),
+                    bytes_written=int(manifest["bytes"]), manifest_uri=job.store.uri(layout.MANIFEST),
+                    sha256=hashlib.sha256(data).hexdigest())
+
+
 def run(job: LocalJob) -> Progress:
-    """Generate (top-up rounds as in the operator), filter, dedup, publish; returns publish's counts."""
+    """Generate (top-up rounds as in the operator), filter, dedup, publish; returns publish's counts.
+
+    A published run removes its staging objects (what the operator's finalizer does in a cluster);
+    running it again finds the manifest and does nothing."""
+    done = published(job)
+    if done is not None:
+        job.published, job.stage = done, "Succeeded"
+        job.on_update(job)
+        return done
     spec = job.spec
     target = spec.target.records
     accepted = generated = 0
@@ -202,6 +227,7 @@ def run(job: LocalJob) -> Progress:
         round_ += 1
     job.stage = "Publishing"
     job.published = _stage(job, "publish", round_, 1, [])[0]
+    job.store.delete_prefix(layout.staging_prefix(job.uid) + "/")
     job.stage = "Succeeded"
     job.on_update(job)
     return job.published

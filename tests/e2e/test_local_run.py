@@ -70,9 +70,13 @@ def test_local_run_curates_and_publishes_then_rerun_is_a_no_op(tmp_path: Path) -
     assert (out / "README.md").exists()
     before = {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()}
 
+    assert not (out / "_staging").exists(), "a published run leaves no _staging/ beside the dataset"
+
     second = run(["run", str(job)], tmp_path)
     assert second.returncode == 0, second.stderr
+    assert "published 30 records" in second.stdout
     assert {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()} == before, "a rerun must not rewrite data"
+    assert not (out / "_staging").exists(), "a rerun of a published job starts nothing"
 
 
 def test_local_run_rejects_a_bad_manifest_with_field_path(tmp_path: Path) -> None:
@@ -139,7 +143,8 @@ def test_local_run_generates_with_the_openai_engine_and_resumes_after_interrupt(
     spec["budget"] = {"maxRounds": 2}
     spec["generator"] = {"model": vllm_server.model, "shards": 2, "gpusPerShard": 0, "batchSize": 4,
                          "sampling": {"maxTokens": 160, "temperature": 0.8, "seed": 1},
-                         "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 8}}
+                         "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 8},
+                         "screens": {"enabled": False}}  # the tiny random model: mechanics, not content
     spec["filters"] = [{"type": "exactDedup"}]
     spec["output"] = {"uri": f"file://{tmp_path / 'out'}"}
     job = tmp_path / "gen.yaml"
@@ -158,7 +163,44 @@ def test_local_run_generates_with_the_openai_engine_and_resumes_after_interrupt(
     resumed = run(["run", str(job)], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "published" in resumed.stdout
-    parts = sorted(staging.glob("*/gen/r*/*/part-*.jsonl"))
-    ids = [json.loads(line)["id"] for p in parts for line in p.read_text().splitlines()]
-    assert len(ids) == len(set(ids)), "resuming must not duplicate generated records"
-    assert (tmp_path / "out" / "manifest.json").exists()
+    out = tmp_path / "out"
+    manifest_doc = json.loads((out / "manifest.json").read_text())
+    ids = [json.loads(line)["id"] for f in sorted((out / "data").iterdir()) for line in f.read_text().splitlines()]
+    assert len(ids) == manifest_doc["records"] == len(set(ids)), "resuming must not duplicate generated records"
+    assert not staging.exists(), "a published run leaves no _staging/ beside the dataset"
+
+
+@pytest.mark.vllm
+def test_make_demo_path_loads_smollm2_once_and_publishes_english(tmp_path: Path, smollm2_model: Path) -> None:
+    """What `make demo` runs: the quickstart as written (the in-pod vllm engine, two shards, every
+    filter) with SmolLM2-135M-Instruct, a smaller target. The model is loaded once, by one local vLLM
+    server, and every published record is English that the quality and language filters kept."""
+    import py3langid  # type: ignore[import-untyped]
+
+    doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    doc["spec"]["target"] = {"records": 8}
+    job = tmp_path / "quickstart.yaml"
+    job.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run([*DATAFOUNDRY, "run", str(job), "--output", f"file://{tmp_path / 'out'}",
+                           "--model", str(smollm2_model)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=1500, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stderr.count("once for the whole run") == 1
+    server_log = (tmp_path / ".local" / "run" / "server" / "vllm-server.log").read_text()
+    assert server_log.count("vllm.entrypoints.openai.api_server") == 1
+    out = tmp_path / "out"
+    manifest_doc = json.loads((out / "manifest.json").read_text())
+    records = [json.loads(line) for f in sorted((out / "data").iterdir()) for line in f.read_text().splitlines()]
+    assert len(records) == manifest_doc["records"] >= 1
+    for r in records:
+        assert r["meta"]["model"] == str(smollm2_model)
+        assert py3langid.classify(r["instruction"] + "\n" + r["response"])[0] == "en", r
+        assert r["response"].rstrip()[-1] in ".!?`)\"'", r  # no answer cut mid-sentence
+    strategies = manifest_doc["generation"]["strategies"]
+    assert set(strategies) == {"selfInstruct", "evolInstruct"}
+    assert all(0.0 <= s["truncationRate"] <= 1.0 for s in strategies.values())
+    card = (out / "README.md").read_text()
+    assert "## Generation" in card and "selfInstruct" in card
+    assert not (out / "_staging").exists()
+    print("demo funnel:", json.dumps(manifest_doc["funnel"], sort_keys=True))
+    print("demo generation:", json.dumps(strategies, sort_keys=True))

@@ -69,6 +69,13 @@ class FileStore:
         base = self._path(prefix)
         if base.is_dir() and base != self.root:
             shutil.rmtree(base, ignore_errors=True)
+        parent = base.parent
+        while parent != self.root and self.root in parent.parents:  # folders the prefix emptied, as in S3
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
         return len(keys)
 
     def uri(self, key: str) -> str:
