@@ -131,3 +131,9 @@ def test_each_screen_can_be_switched_off() -> None:
     copy = {**GOOD, "instruction": SEEDS[1]["instruction"]}
     assert Screens(SEEDS, seed_novelty=0).check(copy, finish_reason="stop", max_chars=BOUNDS) is None
     assert Screens(SEEDS).check(copy, finish_reason="stop", max_chars=BOUNDS) == "copies_seed"
+
+
+def test_a_question_that_stops_or_announces_is_unfinished() -> None:
+    assert check({**GOOD, "instruction": "Here is an instruction that requires the ability to answer:"}) \
+        == "unfinished"
+    assert check({**GOOD, "instruction": "How do I see the logs of a container that"}) == "unfinished"

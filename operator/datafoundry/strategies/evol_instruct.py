@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy, seed_prompt
+from datafoundry.strategies.base import Slot, Strategy, question_list, seed_prompt
 
 EVOLUTIONS: dict[str, str] = {
     "deepening": "Rewrite it so that it asks about the underlying principles in more depth and "
@@ -14,6 +14,14 @@ EVOLUTIONS: dict[str, str] = {
                     "(names, numbers, situations) from the domain.",
     "constraints": "Rewrite it by adding one or two explicit constraints or requirements the answer "
                    "must satisfy (format, length, cases to cover).",
+}
+
+#: Ask-then-answer shapes: the evolution as a list of rewritten instructions the model continues.
+EVOLVED_LISTS: dict[str, str] = {
+    "deepening": "List harder versions of this question that ask why, or about the principles behind it:",
+    "concretising": "List more specific versions of this question, with concrete names, numbers or situations:",
+    "constraints": "List versions of this question that add a requirement the answer must meet (a format, a "
+                   "limit or a case to cover):",
 }
 
 TEMPLATE = """Here is an instruction:
@@ -32,7 +40,10 @@ class EvolInstruct(Strategy):
         evolution = allowed[slot.ordinal % len(allowed)]
         seed = slot.rng.choice(self.ctx.inputs.seeds)
         text = TEMPLATE.format(instruction=seed_prompt(seed), evolution=EVOLUTIONS[evolution])
-        return text, {"seed": seed.id, "evolution": evolution}, {}
+        return text, {"seed": seed.id, "evolution": evolution, "instruction": seed_prompt(seed)}, {}
 
     def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
-        return text, "Rewritten instruction:"
+        # A list of evolved versions to continue: a small model rewrites far better this way than when
+        # told to rewrite (it answers, or writes about the instruction instead).
+        instruction = source.pop("instruction")
+        return question_list(f"{EVOLVED_LISTS[source['evolution']]}\n\n{instruction}", [])

@@ -155,8 +155,8 @@ class Screens:
         prompt = first_field(record, PROMPT_FIELDS)
         if prompt is None:
             return None
-        if self.unfinished and is_unfinished(prompt):
-            return "unfinished"
+        if self.unfinished and (is_unfinished(prompt) or prompt.rstrip().endswith(":")):
+            return "unfinished"  # a question that stops, or announces what never follows
         prompt_words = words(prompt)
         if any(rouge_l(prompt_words, seed) >= self.seed_novelty for seed in self.seed_prompts):
             return "copies_seed"

@@ -6,7 +6,9 @@ gibberish generated from fixed seeds (``filter_corpus``); run this file with ``-
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,6 +95,21 @@ def test_gibberish_is_dropped(kind: str) -> None:
     assert len(records) >= 150
     dropped, reasons = rate(QualityFilter(language=language), records, Action.DROP)
     print(f"\n{kind} ({language}): dropped {dropped:.1%} of {len(records)} {dict(reasons)}")
+    assert dropped >= 0.98, reasons
+
+
+DEFECTIVE = {path.stem: [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+             for path in sorted((Path(__file__).parent / "corpora" / "defective").glob("*.jsonl"))}
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTIVE))
+def test_real_model_defects_are_dropped(name: str) -> None:
+    """Outputs of real models that are not language or not usable: the tiny random Llama's text and
+    SmolLM2-135M-Instruct's repetition loops, saved from runs (see corpora/README.md)."""
+    records = DEFECTIVE[name]
+    assert len(records) >= 10
+    dropped, reasons = rate(QualityFilter(language="en"), records, Action.DROP)
+    print(f"\n{name}: dropped {dropped:.1%} of {len(records)} {dict(reasons)}")
     assert dropped >= 0.98, reasons
 
 
