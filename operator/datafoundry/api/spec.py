@@ -461,6 +461,14 @@ class Sampling(APIModel):
     temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="Sampling temperature.")
     top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling probability mass.")
     max_tokens: int = Field(default=1024, ge=1, le=131_072, description="Maximum tokens generated per completion.")
+    repetition_penalty: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=2.0,
+        description="Penalty on tokens already in the prompt or the output (vLLM's repetition_penalty): 1.0 is "
+        "none, 1.05-1.15 curbs the loops of small models. The vllm engine, and OpenAI-compatible servers that "
+        "accept it (vLLM, SGLang); sent only when not 1.0.",
+    )
     seed: int | None = Field(
         default=None,
         ge=0,

@@ -14,7 +14,8 @@ from datafoundry.engines.metrics import GeneratorMetrics
 
 def sampling_config(gen: Generator) -> SamplingConfig:
     s = gen.sampling
-    return SamplingConfig(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+    return SamplingConfig(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+                          repetition_penalty=s.repetition_penalty)
 
 
 def make_engine(gen: Generator, *, seed: int, metrics: GeneratorMetrics | None = None,

@@ -16,6 +16,7 @@ class SamplingConfig:
     temperature: float = 0.8
     top_p: float = 0.95
     max_tokens: int = 1024
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True)

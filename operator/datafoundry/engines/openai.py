@@ -88,8 +88,13 @@ class OpenAIEngine:
         }
         if request.stop:
             kwargs["stop"] = list(request.stop)
+        extra: dict[str, Any] = {}
+        if self.sampling.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = self.sampling.repetition_penalty
         if request.continues:  # vLLM's (and SGLang's) extension: continue the assistant's message
-            kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+            extra.update(continue_final_message=True, add_generation_prompt=False)
+        if extra:
+            kwargs["extra_body"] = extra
         if request.schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",

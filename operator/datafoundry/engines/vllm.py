@@ -119,6 +119,7 @@ class VLLMEngine:
             seed=request.seed,
             structured_outputs=structured,
             stop=list(request.stop) or None,
+            repetition_penalty=self.sampling.repetition_penalty,
         )
 
     def prepare(self, requests: Sequence[Request]) -> tuple[list[Any], list[Any], list[int]]:

@@ -154,7 +154,7 @@ class ChunkRunner:
         gen = ctx.spec.generator
         assert gen is not None
         self.sampling = {"temperature": gen.sampling.temperature, "topP": gen.sampling.top_p,
-                         "maxTokens": gen.sampling.max_tokens}
+                         "maxTokens": gen.sampling.max_tokens, "repetitionPenalty": gen.sampling.repetition_penalty}
 
     def prompts(self, chunk: int) -> list[tuple[int, Prompt]]:
         return [(i, self.mix.prompt(self.ctx.round, self.work.position(i))) for i in self.work.indices(chunk)]
