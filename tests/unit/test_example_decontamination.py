@@ -221,3 +221,26 @@ def test_the_report_counts_the_short_item_as_indexed_and_matched(run: Run) -> No
         "items": 2, "indexed": 2, "shortItems": 1, "exactOnlyItems": 0, "emptyItems": 0,
         "matchedItems": 2, "records": 2,
     }
+
+
+def test_records_on_one_long_passage_are_not_near_duplicates_of_each_other(tmp_path: Path) -> None:
+    """documentQA asks several questions about one chunk (up to chunkChars, 2000 in the example) and
+    keeps the chunk as `context`: exact and near-duplicate detection compare what the records ask
+    and answer, not the passage they share."""
+    eval_set = tmp_path / "runbook-qa-test.jsonl"
+    eval_set.write_text(json.dumps({"question": SHORT_Q, "answer": SHORT_A}) + "\n")
+    spec = example_spec(eval_set.as_uri())
+    chain = build_chain(spec, source_env(spec))
+    passage = " ".join([TRIAGE, ROLLBACK, DISK])  # ~1,900 characters, one chunk
+    assert len(passage) > 1500
+    pairs = [(q, a) for q, a, _ in CLEAN.values()]
+    records = [document_qa_record(f"r{i}", q, a, passage, i) for i, (q, a) in enumerate(pairs)]
+    kept = [r for r in records if chain.apply(r) is not None]
+    assert len(kept) == len(records)
+    minhash = find(chain, MinHashFilter)
+    assert minhash is not None
+    near = cluster_duplicates({0: minhash.finish()}, verify_threshold=minhash.hasher.threshold)
+    assert near.duplicates == 0, near
+    # The same question and answer on another passage is still a duplicate.
+    again = document_qa_record("again", pairs[0][0], pairs[0][1], TRIAGE, 99)
+    assert chain.apply(again) is None

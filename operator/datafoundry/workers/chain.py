@@ -58,6 +58,17 @@ def text_fields(spec: api.DataFoundryJobSpec) -> tuple[str, ...] | None:
     return (spec.input.text_field, *DEFAULT_TEXT_FIELDS)
 
 
+#: A grounding passage is shared by every record asked about it (documentQA keeps its chunk there):
+#: duplicates are records that ask and answer the same, whatever passage they came from.
+GROUNDING_FIELDS = ("context",)
+
+
+def dedup_fields(spec: api.DataFoundryJobSpec) -> tuple[str, ...]:
+    """Fields exact and near-duplicate detection compare: the text fields without grounding passages."""
+    fields = text_fields(spec) or DEFAULT_TEXT_FIELDS
+    return tuple(f for f in fields if f not in GROUNDING_FIELDS)
+
+
 def _item_id(record: Mapping[str, Any], line: int) -> str:
     for key in _ID_FIELDS:
         value = record.get(key)
@@ -154,12 +165,12 @@ def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, 
     if isinstance(f, api.PiiFilter):
         return _pii(f)
     if isinstance(f, api.ExactDedupFilter):
-        return ExactDedupFilter(fields=fields, normalize=f.normalize, name=name)
+        return ExactDedupFilter(fields=dedup_fields(spec), normalize=f.normalize, name=name)
     if isinstance(f, api.MinHashFilter):
         if not 0.0 < f.threshold < 1.0:
             raise BadInput(f"filter {name}: threshold must be within (0, 1), got {f.threshold}")
         return MinHashFilter(ngram=f.ngram, num_perm=f.num_perm, bands=f.bands, threshold=f.threshold,
-                             seed=MINHASH_SEED, keep_signatures=True, fields=fields, name=name)
+                             seed=MINHASH_SEED, keep_signatures=True, fields=dedup_fields(spec), name=name)
     if isinstance(f, api.DecontaminationFilter):
         return DecontaminationFilter(eval_items=load_eval_items(f.eval_sets, env), ngram=f.ngram,
                                      fields=fields, name=name)
