@@ -200,6 +200,7 @@ def run(job: LocalJob) -> Progress:
     running it again finds the manifest and does nothing."""
     done = published(job)
     if done is not None:
+        job.store.delete_prefix(layout.staging_prefix(job.uid) + "/")  # the plan prepare() stored
         job.published, job.stage = done, "Succeeded"
         job.on_update(job)
         return done

@@ -133,7 +133,8 @@ def render(
     if task is not None:
         lines += [f"{task.type.value.capitalize()} records for this domain: {task.domain.strip()}", ""]
     if spec.generator is not None:
-        lines += [f"Generated with `{spec.generator.model}` by Data Foundry, then filtered hard.", ""]
+        lines += [f"Generated with `{spec.generator.model}` by Data Foundry: each record screened as it was "
+                  "written, then run through the filters below; the funnel says what each step removed.", ""]
     else:
         assert spec.input is not None
         lines += ["Curated by Data Foundry from existing records:", ""]

@@ -217,8 +217,7 @@ class Strategy(ABC):
 
     def parse(self, prompt: Prompt, text: str, finish_reason: str | None) -> Parsed:
         if prompt.answer_field is not None:  # the question of an ask-then-answer prompt, in plain text
-            if finish_reason == "length" and "\n\n" not in text.strip():
-                return Parsed.fail("truncated")  # no question ended before the token limit
+            # A question cut at the token limit is still text: generator.screens.truncated judges it.
             question = parse_question(text)
             if not question:
                 return Parsed.fail("empty")

@@ -180,7 +180,9 @@ class ChunkRunner:
             prompt_tokens, completion_tokens = done.prompt_tokens, done.completion_tokens
             if fields is not None and j in answers:
                 fields, failure, answered = answers[j]
-                finish = answered.finish_reason
+                # Cut at the token limit: the question or its answer (the truncated screen judges).
+                cut = "length" in (done.finish_reason, answered.finish_reason)
+                finish = "length" if cut else answered.finish_reason
                 prompt_tokens += answered.prompt_tokens
                 completion_tokens += answered.completion_tokens
             if fields is not None and self.screens is not None:
