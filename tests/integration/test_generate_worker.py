@@ -202,7 +202,9 @@ def test_instruction_strategies_mix_and_parse(s3: S3, tmp_path: Path, prefix: st
             assert meta["source"]["chunk"].startswith(f"s3://{s3.bucket}/{prefix}-in/docs.jsonl:")
         else:
             nonempty_strings(r, "instruction", "response")
-            assert len(r["instruction"]) <= 40 and len(r["response"]) <= 40
+        # Asked, then answered: the question is one line (the model continued a numbered list of
+        # questions; maxChars bounds structured fields only), the answer a free-text chat reply.
+        assert "\n" not in r.get("instruction", r.get("question", ""))
     evolutions = {r["meta"]["source"]["evolution"] for r in records if r["meta"]["strategy"] == "evolInstruct"}
     assert evolutions == {"deepening", "concretising", "constraints"}
     topics = Counter(r["meta"]["source"].get("subtopic", r["meta"]["source"]["topic"])
@@ -470,7 +472,7 @@ def test_429_and_5xx_are_retried(s3: S3, tmp_path: Path, prefix: str, vllm_serve
         direct = Run(s3, tmp_path, base_spec(s3, prefix, vllm_server.base_url))
         ok(run.run(records=6))
         assert proxy.seen[429] == 2 and proxy.seen[503] == 1 and proxy.seen[502] == 1 and proxy.seen[500] == 1
-        assert proxy.seen[200] == 6
+        assert proxy.seen[200] == 12  # each record is asked, then answered: two calls
     assert len(run.records()) + run.done()["parseFailures"] == 6
     ok(direct.run(records=6))
     assert [content(r) for r in run.records()] == [content(r) for r in direct.records()]
