@@ -105,6 +105,8 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
                 prometheus.add_target("datafoundry-worker", f"127.0.0.1:{run.metrics_port}", wait_up=False)
 
     real_pod_runner.on_start = scrape_worker
+    # A worker may finish between two scrapes: it waits (at most this long) for one after its last count.
+    real_pod_runner.extra_env["DATAFOUNDRY_METRICS_LINGER_SECONDS"] = "30"
     doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     doc["metadata"]["name"] = "gen"
     spec = doc["spec"]

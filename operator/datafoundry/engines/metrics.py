@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger("datafoundry.worker.metrics")
 
 BATCH_BUCKETS = (1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096, 16384, 65536)
+
+
+#: How long a generator that served metrics waits, at its end, for one more scrape (seconds), so that
+#: its final counts reach Prometheus even when it finished between two scrapes.
+ENV_METRICS_LINGER = "DATAFOUNDRY_METRICS_LINGER_SECONDS"
+DEFAULT_METRICS_LINGER = 30.0
+
+
+class _ScrapeClock:
+    """A collector with no metrics that counts the scrapes of its registry."""
+
+    def __init__(self) -> None:
+        self.scrapes = 0
+        self.changed = threading.Condition()
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> list[Metric]:
+        with self.changed:
+            self.scrapes += 1
+            self.changed.notify_all()
+        return []
 
 
 class GeneratorMetrics:
@@ -17,6 +42,9 @@ class GeneratorMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.serving = False
+        self._clock = _ScrapeClock()
+        self.registry.register(self._clock)
         r = self.registry
         self.prompt_tokens = Counter("datafoundry_generator_prompt_tokens", "Prompt tokens processed.", registry=r)
         self.completion_tokens = Counter(
@@ -60,7 +88,16 @@ class GeneratorMetrics:
         except OSError as e:
             log.warning("metrics port %d unavailable: %s", port, e)
             return False
+        self.serving = True
         return True
+
+    def linger(self, seconds: float) -> bool:
+        """When serving, wait up to `seconds` for one scrape after now (the final counts); True if one came."""
+        if not self.serving or seconds <= 0:
+            return False
+        with self._clock.changed:
+            seen = self._clock.scrapes
+            return self._clock.changed.wait_for(lambda: self._clock.scrapes > seen, timeout=seconds)
 
 
 class Stopwatch:

@@ -294,6 +294,7 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
              metrics: GeneratorMetrics | None = None) -> Progress:
     """Generate this shard's records (resuming after the last checkpointed chunk); returns the final counts."""
     from datafoundry.engines import GeneratorMetrics, make_engine
+    from datafoundry.engines.metrics import DEFAULT_METRICS_LINGER, ENV_METRICS_LINGER
 
     gen = ctx.spec.generator
     if gen is None:
@@ -344,4 +345,8 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
             judge_engine.close()
         if own_engine:
             engine.close()
-    return reporter.finish()
+    done = reporter.finish()
+    linger = float(env.get(ENV_METRICS_LINGER) or DEFAULT_METRICS_LINGER)
+    if metrics.linger(linger):
+        log.info("final metrics scraped")
+    return done
