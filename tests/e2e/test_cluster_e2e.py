@@ -232,4 +232,8 @@ def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
         assert abs(manifest["replay"]["records"] - replay["ratio"] * manifest["records"]) <= 1, manifest["replay"]
     assert len(progress) >= 2, f"kubectl get dfj never showed progress moving: {progress}"
     accepted = [int(row.split()[2]) for row in progress]
-    assert accepted == sorted(accepted), f"the ACCEPTED column went backwards: {progress}"
+    # Filter shards count what they keep; the global dedup pass then removes duplicates across shards
+    # (a real model repeats itself): the column may fall by those, and by nothing else.
+    global_dedup = sum(n for k, n in manifest["funnel"]["rejected"].items() if k in ("exactDedup", "minhash"))
+    assert all(b >= a or a - b <= global_dedup for a, b in zip(accepted, accepted[1:], strict=False)), \
+        f"the ACCEPTED column went backwards by more than the global dedup removed ({global_dedup}): {progress}"
