@@ -3,6 +3,7 @@ workers (run by the test pod runner as local processes, exactly with the pods' a
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -235,5 +236,5 @@ def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
     # Filter shards count what they keep; the global dedup pass then removes duplicates across shards
     # (a real model repeats itself): the column may fall by those, and by nothing else.
     global_dedup = sum(n for k, n in manifest["funnel"]["rejected"].items() if k in ("exactDedup", "minhash"))
-    assert all(b >= a or a - b <= global_dedup for a, b in zip(accepted, accepted[1:], strict=False)), \
+    assert all(b >= a or a - b <= global_dedup for a, b in itertools.pairwise(accepted)), \
         f"the ACCEPTED column went backwards by more than the global dedup removed ({global_dedup}): {progress}"
