@@ -137,3 +137,30 @@ def test_a_question_that_stops_or_announces_is_unfinished() -> None:
     assert check({**GOOD, "instruction": "Here is an instruction that requires the ability to answer:"}) \
         == "unfinished"
     assert check({**GOOD, "instruction": "How do I see the logs of a container that"}) == "unfinished"
+
+
+def test_the_spec_sets_the_screens_of_the_generator() -> None:
+    from types import SimpleNamespace
+
+    from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.strategies.base import Seed
+    from datafoundry.workers.generate import screens_for
+
+    def screens(cfg: dict[str, object]) -> Screens | None:
+        spec = DataFoundryJobSpec.model_validate({
+            "task": {"domain": "ops", "seeds": {"inline": SEEDS}}, "target": {"records": 1},
+            "generator": {"model": "m", "screens": cfg}, "output": {"uri": "file:///o"}})
+        mix = SimpleNamespace(inputs=SimpleNamespace(seeds=[Seed(f"s{i}", s) for i, s in enumerate(SEEDS)]))
+        return screens_for(SimpleNamespace(spec=spec), mix)  # type: ignore[arg-type]
+
+    cut = {**GOOD, "response": "While you can set up a new container to have a"}
+    copy = {**GOOD, "instruction": SEEDS[1]["instruction"]}
+    default = screens({})
+    assert default is not None
+    assert default.check(cut, finish_reason="stop", max_chars=BOUNDS) == "unfinished"
+    assert default.check(copy, finish_reason="stop", max_chars=BOUNDS) == "copies_seed"
+    tuned = screens({"unfinished": False, "seedNovelty": 0})
+    assert tuned is not None
+    assert tuned.check(cut, finish_reason="stop", max_chars=BOUNDS) is None
+    assert tuned.check(copy, finish_reason="stop", max_chars=BOUNDS) is None
+    assert screens({"enabled": False}) is None
