@@ -149,6 +149,8 @@ class ChunkRunner:
                  metrics: GeneratorMetrics | None = None, scorer: JudgeScorer | None = None) -> None:
         self.ctx, self.mix, self.engine, self.work, self.metrics = ctx, mix, engine, work, metrics
         self.screens = screens_for(ctx, mix)
+        #: Each strategy's string bounds (its schema is the same for every prompt): read once, not per record.
+        self.bounds = {st.name: string_bounds((st.shape.ask or st.shape).schema) for st in mix.strategies}
         #: The judge filter's scorer: each chunk is scored here, while the model is loaded.
         self.scorer = scorer
         gen = ctx.spec.generator
@@ -186,7 +188,7 @@ class ChunkRunner:
                 prompt_tokens += answered.prompt_tokens
                 completion_tokens += answered.completion_tokens
             if fields is not None and self.screens is not None:
-                failure = self.screens.check(fields, finish_reason=finish, max_chars=string_bounds(prompt.schema))
+                failure = self.screens.check(fields, finish_reason=finish, max_chars=self.bounds[prompt.strategy])
             if fields is None or failure is not None:
                 reason = failure or "invalid"
                 failures[reason] += 1
