@@ -15,6 +15,7 @@ import yaml
 
 from fixtures.cluster import REPO, S3, Kube
 from fixtures.podrunner import PodRunner
+from fixtures.prometheus import PrometheusError
 from fixtures.running_operator import S3_SECRET, Operator
 
 pytestmark = pytest.mark.integration
@@ -103,11 +104,13 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     def scrape_worker(run: Any) -> None:
         if run.metrics_port is not None and "-gen-" in run.pod:
             with lock:
-                prometheus.add_target("datafoundry-worker", f"127.0.0.1:{run.metrics_port}", wait_up=False)
+                # 2s: a worker answers a scrape on a machine the vLLM server keeps busy; 1s timed out in CI.
+                prometheus.add_target("datafoundry-worker", f"127.0.0.1:{run.metrics_port}", wait_up=False,
+                                      interval="2s")
 
     real_pod_runner.on_start = scrape_worker
     # A worker may finish between two scrapes: it waits (at most this long) for one after its last count.
-    real_pod_runner.extra_env["DATAFOUNDRY_METRICS_LINGER_SECONDS"] = "30"
+    real_pod_runner.extra_env["DATAFOUNDRY_METRICS_LINGER_SECONDS"] = "60"
     doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     doc["metadata"]["name"] = "gen"
     spec = doc["spec"]
@@ -126,9 +129,17 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     assert manifest["records"] == st["output"]["records"]
     assert st["progress"]["completionTokens"] > 0 and st["progress"]["generated"] >= 10
     # The workers' own metrics reached Prometheus while they ran, and agree with the status.
-    worker_tokens = prometheus.query(
-        'sum(max_over_time(datafoundry_generator_completion_tokens_total{job="datafoundry-worker"}[30m]))')
-    assert worker_tokens and float(worker_tokens[0]["value"][1]) > 0
+    tokens_query = 'sum(max_over_time(datafoundry_generator_completion_tokens_total{job="datafoundry-worker"}[30m]))'
+    try:
+        worker_tokens = prometheus.wait_for(tokens_query, 30)
+    except PrometheusError as e:
+        scrapes = prometheus.query('count_over_time(up{job="datafoundry-worker"}[30m])')
+        up = prometheus.query('sum_over_time(up{job="datafoundry-worker"}[30m])')
+        targets = [(t["labels"].get("instance"), t.get("health"), t.get("lastError"))
+                   for t in prometheus.targets() if t["labels"].get("job") == "datafoundry-worker"]
+        pytest.fail(f"{e}: scrapes {scrapes}, successful {up}, targets {targets}, "
+                    f"workers {[(r.pod, r.metrics_port, r.exit_code) for r in real_pod_runner.runs]}")
+    assert float(worker_tokens[0]["value"][1]) > 0
     accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",job="gen",result="accepted"}}', 60)
     assert float(accepted[0]["value"][1]) == st["progress"]["accepted"]
 
