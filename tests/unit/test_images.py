@@ -150,3 +150,21 @@ def test_generator_extends_pinned_vllm_with_writable_caches() -> None:
     _, mounts = _volumes("x", spec, shm="1Gi")
     assert {"name": "tmp", "mountPath": "/tmp"} in mounts
     assert {"name": "dshm", "mountPath": "/dev/shm"} in mounts
+
+
+def _installed_extras(image: str) -> set[str]:
+    """The extras of the datafoundry package the image's build stages pip-install (`.` or `".[a,b]"`)."""
+    _, stages = parse(REPO / "images" / image / "Dockerfile")
+    runs = " ".join(arg for stage in stages for op, arg in stage.instructions if op == "RUN")
+    installs = re.findall(r"pip install\b[^&;]*?\s[\"']?\.(?:\[([\w,-]+)\])?[\"']?(?=\s|$)", runs)
+    assert installs, f"{image}: no `pip install .` of the package"
+    return {extra for group in installs for extra in group.split(",") if extra}
+
+
+def test_only_the_publish_image_installs_the_report_extra() -> None:
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(dep.startswith("matplotlib") for dep in extras["report"])
+    # The filter image runs the publish stage: it draws the quality report's plots.
+    assert "report" in _installed_extras("filter")
+    # The operator never draws: it stays lean.
+    assert "report" not in _installed_extras("operator")
