@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -277,6 +278,122 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# datafoundry preview
+# --------------------------------------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _add_preview(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "preview",
+        help="print the first records of a dataset (a published prefix, JSONL or Parquet; local, file:// or s3://)",
+        description=(
+            "Print the first N records of a published dataset (a prefix with manifest.json: its shards in "
+            "order) or of a JSONL (.gz, .zst) or Parquet object or prefix. S3 endpoint and credentials come "
+            "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, as for the workers. Reading "
+            "stops at the N-th record. Exit 2 when there is nothing at URI, 1 when it cannot be read."
+        ),
+    )
+    p.add_argument("uri", metavar="URI", help="s3://bucket/prefix, file:///path or a local path")
+    p.add_argument("-n", "--records", type=_positive, default=5, metavar="N", help="records to print (default 5)")
+    p.add_argument("--json", action="store_true", help="print the records as JSONL, whole and unformatted")
+    p.set_defaults(func=_cmd_preview)
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    import itertools
+
+    from datafoundry.inspector import (
+        InspectError,
+        QuietConsole,
+        dumps,
+        iter_preview,
+        open_dataset,
+        preview_env,
+        render_record,
+    )
+
+    console = QuietConsole(file=sys.stdout)
+    shown = 0
+    try:
+        ds = open_dataset(args.uri, preview_env())
+        if not args.json:
+            console.print(ds.header())
+        records = iter_preview(ds)
+        with contextlib.closing(records):
+            for loc in itertools.islice(records, args.records):
+                shown += 1
+                if args.json:
+                    sys.stdout.write(dumps(loc.record) + "\n")
+                    sys.stdout.flush()
+                else:
+                    console.print(render_record(shown, loc))
+        if not args.json:
+            if shown == 0:
+                console.print("no records", style="yellow")
+            elif ds.records is not None:
+                console.print(f"{shown} of {ds.records:,} records", style="dim")
+            elif shown < args.records:
+                console.print(f"all {shown} records", style="dim")
+    except InspectError as e:
+        print(f"datafoundry preview: {e}", file=sys.stderr)
+        return e.exit_code
+    except BrokenPipeError:  # `datafoundry preview ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# datafoundry status
+# --------------------------------------------------------------------------------------------
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="show a DataFoundryJob: phase, conditions, funnel, shards, output and quality",
+        description=(
+            "Read one DataFoundryJob from the cluster (the kubeconfig kubectl would use: --kubeconfig, "
+            "$KUBECONFIG or ~/.kube/config) and show its status. Exit 2 when the job or the cluster "
+            "cannot be found."
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-n", "--namespace", metavar="NS", help="default: the namespace of the kubeconfig context")
+    p.add_argument("--kubeconfig", metavar="PATH", help="default: $KUBECONFIG, else ~/.kube/config")
+    p.add_argument("--context", metavar="CTX", help="kubeconfig context (default: the current one)")
+    p.add_argument("--json", action="store_true", help="print the status object as JSON")
+    p.set_defaults(func=_cmd_status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from datafoundry.inspector import InspectError, QuietConsole, connect, get_job, render_status
+
+    try:
+        cluster = connect(args.kubeconfig, args.context)
+        job = get_job(cluster, args.namespace or cluster.namespace, args.name)
+    except InspectError as e:
+        print(f"datafoundry status: {e}", file=sys.stderr)
+        return e.exit_code
+    try:
+        if args.json:
+            print(json.dumps(job.get("status") or {}, indent=2, ensure_ascii=False), flush=True)
+        else:
+            QuietConsole(file=sys.stdout).print(render_status(job))
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # datafoundry rbac
 # --------------------------------------------------------------------------------------------
 
@@ -302,6 +419,8 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_operator,
     _add_worker,
     _add_run,
+    _add_preview,
+    _add_status,
     _add_rbac,
 )
 
