@@ -400,6 +400,35 @@ def test_filter_dedup_publish_known_outcomes(s3: S3, tmp_path: Path) -> None:
     assert hashlib.sha256(card.encode()).hexdigest() == manifest["card"]["sha256"]
     assert "## Funnel" in card and "## Known limits" in card and "rejected by `minhash` | 1" in card
 
+    # the quality report: listed in the manifest with its checksum, valid, and true to what happened
+    import jsonschema
+
+    from datafoundry.report import build as quality_report
+
+    quality_bytes = job.store.get(layout.QUALITY) or b""
+    assert hashlib.sha256(quality_bytes).hexdigest() == manifest["quality"]["sha256"]
+    quality = json.loads(quality_bytes)
+    jsonschema.validate(quality, quality_report.schema())
+    assert quality["size"]["records"] == len(records)
+    assert quality["size"]["bySource"] == {"generated": len(gen), "replay": len(rep)}
+    assert quality["process"]["replayShare"] == round(len(rep) / len(records), 4)
+    assert quality["process"]["decontamination"] == {"mybench": 1}
+    assert quality["process"]["pii"] == manifest["filters"]["pii"]["stats"] != {}
+    assert quality["process"]["drops"]["quality"] == {"duplicate_lines": 1, "refusal": 1}
+    near_dups = quality["process"]["nearDuplicates"]
+    assert near_dups["clusters"] == 1 and near_dups["duplicates"] == 1
+    assert [(m["id"], m["kept"]) for m in near_dups["examples"][0]] == [("near-a", True), ("near-b", False)]
+    assert len(quality["samples"]) == 5 and all(s["id"] in by_id for s in quality["samples"])
+    assert p.quality is not None and p.quality["reportUri"] == job.uri("out/quality.json")
+    assert p.quality["distinct2"] == quality["diversity"]["distinct2"]
+    # no coverage plot: these staged records name no strategy, topic or label
+    assert {pl["key"] for pl in manifest["plots"]} == {pl["key"] for pl in quality["plots"]} == {
+        "plots/lengths.png", "plots/funnel.png"}
+    for plot in manifest["plots"]:
+        png = job.store.get(plot["key"]) or b""
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and hashlib.sha256(png).hexdigest() == plot["sha256"]
+    assert "## Quality" in card and "(plots/lengths.png)" in card and "size_categories:\n- n<1K" in card
+
     # loadable with Hugging Face datasets and pyarrow, from the downloaded objects
     import datasets
     import pyarrow.json as pajson
@@ -452,9 +481,13 @@ def test_publish_crash_before_manifest_then_identical_rerun(s3: S3, tmp_path: Pa
     assert job.store.get(layout.MANIFEST) is None
     card = job.store.get(layout.CARD)
 
+    report = job.store.get(layout.QUALITY)
+    assert report is not None
+
     p = job.ok("publish", 0)
     assert job.objects("data/") == crashed  # byte-identical after the rerun
     assert job.store.get(layout.CARD) == card
+    assert job.store.get(layout.QUALITY) == report
     manifest, records = job.published()
     assert manifest["records"] == p.accepted == len(records) == 160
     assert [s["key"] for s in manifest["shards"]] == sorted(crashed)

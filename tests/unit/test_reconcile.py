@@ -122,14 +122,20 @@ def test_publish_when_target_met_then_succeeded_with_output() -> None:
     d = run(make_spec(), jobs, pods)
     assert created_names(d) == ["demo-publish"] and d.stage == "Publishing"
     jobs.append(job("demo-publish", "publish", 0, complete=True))
+    quality = {"distinct2": 0.61, "selfBleu": 0.12, "domainSimilarity": None, "warnings": 1,
+               "reportUri": "s3://bucket/out/quality.json", "futureIndicator": 3.0}
     pods.append(pod("demo-publish", 0, Progress(stage="publish", round=0, shard=0, accepted=100,
-                                              bytes_written=1234, manifest_uri="s3://bucket/out/manifest.json")))
+                                              bytes_written=1234, manifest_uri="s3://bucket/out/manifest.json",
+                                              quality=quality)))
     d = run(make_spec(), jobs, pods)
     assert d.creates == [] and d.succeeded is not None and d.succeeded[0] == reasons.PUBLISHED
     status = build_status({}, d, generation=1, target=100, output_uri="s3://bucket/out", plan_hash="h",
                           plan_config_map="demo-plan")
     assert status["phase"] == "Succeeded"
     assert status["output"]["records"] == 100 and status["output"]["bytes"] == 1234
+    # the report's headline indicators, only the keys the status schema has, no nulls
+    assert status["output"]["quality"] == {"distinct2": 0.61, "selfBleu": 0.12, "warnings": 1,
+                                           "reportUri": "s3://bucket/out/quality.json"}
     assert cond.is_true(status["conditions"], cond.SUCCEEDED)
     assert "completionTime" in status
 

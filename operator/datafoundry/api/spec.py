@@ -1278,6 +1278,15 @@ class Output(APIModel):
     shard_size_bytes: int | None = Field(
         default=None, ge=1_048_576, le=10 * 1024**3, description="Target bytes per published shard."
     )
+    license: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9.+-]*$",
+        description=(
+            "License of the published dataset, as a Hugging Face license id (apache-2.0, cc-by-4.0, mit, other); "
+            "written to the `license` of the dataset card's metadata. Unset: the card names no license."
+        ),
+    )
     credentials: Credentials | None = Field(default=None, description="S3 credentials; required for s3:// uris.")
     endpoint_url: str | None = Field(
         default=None,

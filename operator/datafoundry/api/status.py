@@ -151,6 +151,34 @@ class DecontaminationStatus(APIModel):
     records: int = Field(default=0, ge=0, description="Records dropped as contaminated.")
 
 
+class QualityStatus(APIModel):
+    """Headline indicators of the quality report (`quality.json` beside the manifest has them all)."""
+
+    report_uri: str | None = Field(default=None, max_length=MAX_URI, description="URI of quality.json.")
+    distinct2: float | None = Field(
+        default=None, ge=0, le=1, description="Distinct word pairs over all word pairs, on the report's sample."
+    )
+    self_bleu: float | None = Field(
+        default=None, ge=0, le=1, description="Self-BLEU-4 on a sample: high means records read like copies."
+    )
+    repeated_ngram_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of sampled records sharing a 10-word phrase with another."
+    )
+    compression_ratio: float | None = Field(
+        default=None, ge=0, description="Sampled text bytes over their gzip size: high means repetitive."
+    )
+    stopword_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of words that are the language's stop words (prose: 0.3-0.5)."
+    )
+    domain_similarity: float | None = Field(
+        default=None, ge=-1, le=1, description="Median similarity of records to the domain text, seeds and documents."
+    )
+    off_domain_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of sampled records under the report's domain threshold."
+    )
+    warnings: int | None = Field(default=None, ge=0, description="Findings at warning level in the report.")
+
+
 class OutputStatus(APIModel):
     """The published dataset."""
 
@@ -163,6 +191,7 @@ class OutputStatus(APIModel):
     decontamination: DecontaminationStatus | None = Field(
         default=None, description="Decontamination totals, with a decontamination filter."
     )
+    quality: QualityStatus | None = Field(default=None, description="Headline indicators of quality.json.")
 
 
 class DataFoundryJobStatus(APIModel):

@@ -258,7 +258,8 @@ async def reconcile_once(
     c = decision.counts
     metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
                         rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                        shards={s: sc.to_dict() for s, sc in decision.shards.items()})
+                        shards={s: sc.to_dict() for s, sc in decision.shards.items()},
+                        quality=(new.get("output") or {}).get("quality"))
     _record_phase(namespace, name, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None
     if finished:

@@ -79,6 +79,12 @@ job_shards = Gauge(
     ["namespace", "job", "stage", "state"],
     registry=REGISTRY,
 )
+job_output_quality = Gauge(
+    "datafoundry_job_output_quality",
+    "Headline indicators of a published dataset's quality report (status.output.quality), by indicator.",
+    ["namespace", "job", "indicator"],
+    registry=REGISTRY,
+)
 job_duration_seconds = Histogram(
     "datafoundry_job_duration_seconds",
     "Wall time from a job's start to its completion, by final phase.",
@@ -159,6 +165,7 @@ def observe_job(
     prompt_tokens: int,
     completion_tokens: int,
     shards: Mapping[str, Mapping[str, int]],
+    quality: Mapping[str, object] | None = None,
 ) -> None:
     job_records.labels(namespace, job, "generated").set(generated)
     job_records.labels(namespace, job, "accepted").set(accepted)
@@ -170,11 +177,14 @@ def observe_job(
     for stage in STAGES:
         for state in SHARD_STATES:
             job_shards.labels(namespace, job, stage, state).set(shards.get(stage, {}).get(state, 0))
+    for indicator, value in (quality or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            job_output_quality.labels(namespace, job, indicator).set(value)
 
 
 def forget_job(namespace: str, job: str) -> None:
     """Drop a deleted job's series so label cardinality follows the live jobs."""
-    for gauge in (job_records, job_records_rejected, job_tokens, job_progress_ratio, job_shards):
+    for gauge in (job_records, job_records_rejected, job_tokens, job_progress_ratio, job_shards, job_output_quality):
         for labels in list(gauge._metrics):  # prometheus_client has no public label iterator
             if labels[0] == namespace and labels[1] == job:
                 gauge.remove(*labels)

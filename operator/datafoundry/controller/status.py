@@ -10,13 +10,14 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from datafoundry.api.status import DecontaminationStatus
+from datafoundry.api.status import DecontaminationStatus, QualityStatus
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import reasons
 from datafoundry.controller.reconcile import Decision
 
 #: The keys of status.output.decontamination (the schema prunes any other).
 _DECONTAMINATION_KEYS = tuple(f.alias or name for name, f in DecontaminationStatus.model_fields.items())
+_QUALITY_KEYS = tuple(f.alias or name for name, f in QualityStatus.model_fields.items())
 
 
 def rfc3339(t: datetime) -> str:
@@ -133,6 +134,8 @@ def build_status(
         if pub.decontamination is not None:
             status["output"]["decontamination"] = {k: int(pub.decontamination.get(k, 0))
                                                    for k in _DECONTAMINATION_KEYS}
+        if pub.quality:
+            status["output"]["quality"] = {k: pub.quality[k] for k in _QUALITY_KEYS if pub.quality.get(k) is not None}
     if done:
         status["completionTime"] = old.get("completionTime") or stamp
     return status

@@ -353,6 +353,12 @@ class NearDupResult:
     clusters: int  # clusters with more than one record
     duplicates: int  # records dropped
     cluster_sizes: dict[int, int] = field(default_factory=dict)  # size -> number of clusters
+    #: The largest clusters (at most EXAMPLE_CLUSTERS, first EXAMPLE_MEMBERS members each), as (shard, index).
+    examples: list[list[tuple[int, int]]] = field(default_factory=list)
+
+
+EXAMPLE_CLUSTERS = 2
+EXAMPLE_MEMBERS = 3
 
 
 def _components(n: int, u: npt.NDArray[np.intp], v: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
@@ -439,4 +445,9 @@ def cluster_duplicates(
     result.duplicates = len(dropped)
     sizes_hist = np.bincount(multi)
     result.cluster_sizes = {int(k): int(c) for k, c in enumerate(sizes_hist) if c}
+    roots = np.flatnonzero(counts > 1)
+    largest = roots[np.argsort(-counts[roots], kind="stable")[:EXAMPLE_CLUSTERS]]
+    for root in largest:
+        members = np.flatnonzero(labels == root)[:EXAMPLE_MEMBERS]
+        result.examples.append([(order[int(shard_pos[m])], int(local[m])) for m in members])
     return result

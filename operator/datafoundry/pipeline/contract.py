@@ -29,7 +29,8 @@ What the final `Progress` of each stage means (the operator sums these into the 
 - publish: `accepted` = records published (generated plus replay), `bytes_written`,
   `manifest_uri`, `sha256` of the manifest, and with a decontamination filter its totals over
   all eval sets (`decontamination`: the manifest's `decontamination.totals`; per eval set they
-  are in the manifest and the card only).
+  are in the manifest and the card only), and the quality report's headline indicators
+  (`quality`, the keys of `status.output.quality`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class Progress(BaseModel):
     #: Publish only, with a decontamination filter: items, indexed, shortItems, exactOnlyItems,
     #: emptyItems, matchedItems, records (see `datafoundry.publish.manifest.merge_decontamination`).
     decontamination: dict[str, int] | None = None
+    #: Publish only: the quality report's headline indicators (`datafoundry.report.build.summary`).
+    quality: dict[str, float | int | str | None] | None = None
     #: Generate (and the dedup summary): per strategy, prompts sent, records written and the
     #: records dropped at generation by each parse failure or screen (`datafoundry.strategies.screens`).
     strategies: dict[str, dict[str, int]] | None = None

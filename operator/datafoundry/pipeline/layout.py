@@ -25,6 +25,7 @@ DONE = "_DONE.json"
 CHECKPOINT = "checkpoint.json"
 MANIFEST = "manifest.json"
 CARD = "README.md"
+QUALITY = "quality.json"
 
 
 def join(*parts: str) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.pipeline.contract import GENERATOR_PREFIX
+from datafoundry.report.markdown import TASK_CATEGORIES, size_category
+from datafoundry.report.markdown import section as quality_section
 from datafoundry.strategies.screens import PARSE_FAILURES, SCREEN_NAMES
 
 
@@ -92,6 +94,43 @@ def _generation_lines(strategies: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _metadata(job_name: str, spec: DataFoundryJobSpec, records: int, ext: str) -> list[str]:
+    """Hugging Face dataset-card metadata (YAML front matter)."""
+    task = spec.task
+    lines = [f"pretty_name: {_yaml_str(job_name)}"]
+    if spec.output.license:
+        lines.append(f"license: {spec.output.license}")
+    lines.append(f"language:\n- {task.language.split('-')[0]}" if task else "language: []")
+    if task is not None:
+        lines += ["task_categories:", *(f"- {c}" for c in TASK_CATEGORIES[task.type.value])]
+    lines += ["size_categories:", f"- {size_category(records)}"]
+    if spec.generator is not None:
+        lines += ["annotations_creators:", "- machine-generated", "language_creators:", "- machine-generated"]
+    sources = [f"- {_yaml_str(u)}" for u in (spec.input.uris if spec.input else [])]
+    if spec.mix is not None and spec.mix.replay is not None:
+        sources.append(f"- {_yaml_str(spec.mix.replay.uri)}")
+    lines += ["source_datasets:", *(sources or ["- original"])]
+    lines += ["configs:", "- config_name: default", "  data_files:", "  - split: train", f"    path: data/part-*.{ext}"]
+    lines.append("tags:\n- synthetic\n- datafoundry" if spec.generator else "tags:\n- curated\n- datafoundry")
+    return lines
+
+
+def _loading_snippet(loader: str, ext: str, output_uri: str | None, endpoint: str | None) -> list[str]:
+    """How to load the data from where it was published (the real URI; S3 options when needed)."""
+    where = (output_uri or "<output>").rstrip("/")
+    if where.startswith("file://"):
+        where = where.removeprefix("file://")
+    lines = ["```python", "from datasets import load_dataset", ""]
+    if where.startswith("s3://"):
+        options = f'{{"client_kwargs": {{"endpoint_url": "{endpoint}"}}}}' if endpoint else "{}"
+        lines += [f"storage_options = {options}  # plus credentials, as for any s3fs client",
+                  f'ds = load_dataset("{loader}", data_files="{where}/data/part-*.{ext}", split="train",',
+                  "                  storage_options=storage_options)"]
+    else:
+        lines.append(f'ds = load_dataset("{loader}", data_files="{where}/data/part-*.{ext}", split="train")')
+    return [*lines, "```"]
+
+
 def render(
     *,
     job_name: str,
@@ -108,23 +147,14 @@ def render(
     ext: str,
     decontamination: Mapping[str, Any] | None = None,
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
+    quality: Mapping[str, Any] | None = None,
+    output_uri: str | None = None,
 ) -> str:
     task = spec.task
-    language = task.language if task else "unknown"
     total = generated + replay
     loader = "parquet" if fmt == "parquet" else "json"
-    lines = [
-        "---",
-        f"pretty_name: {_yaml_str(job_name)}",
-        f"language:\n- {language.split('-')[0]}" if task else "language: []",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        f"    path: data/part-*.{ext}",
-        "tags:\n- synthetic\n- datafoundry" if spec.generator else "tags:\n- curated\n- datafoundry",
-        "---",
-        "",
+    lines = ["---", *_metadata(job_name, spec, total, ext), "---", ""]
+    lines += [
         f"# {job_name}",
         "",
         "## What",
@@ -175,6 +205,8 @@ def render(
         lines += _generation_lines(strategies)
     if decontamination and "evalSets" in decontamination:
         lines += _decontamination_lines(decontamination)
+    if quality is not None:
+        lines += quality_section(quality)
     lines += [
         "## Files",
         "",
@@ -186,10 +218,7 @@ def render(
         "",
         "Checksums (sha256), sizes, the full recipe and timings are in `manifest.json`.",
         "",
-        "```python",
-        "from datasets import load_dataset",
-        f'ds = load_dataset("{loader}", data_files="<output>/data/part-*.{ext}", split="train")',
-        "```",
+        *_loading_snippet(loader, ext, output_uri, spec.output.endpoint_url),
         "",
         "## Intended use",
         "",

@@ -89,7 +89,9 @@ def global_drops(ctx: WorkerContext, found: list[tuple[Block, Progress, dict[str
         report["nearDup"] = {"name": params["name"], "duplicates": result.duplicates, "clusters": result.clusters,
                              "clusterSizes": {str(k): v for k, v in sorted(result.cluster_sizes.items())},
                              "threshold": params["threshold"], "numPerm": params["numPerm"],
-                             "bands": params["bands"]}
+                             "bands": params["bands"],
+                             "examples": [[[staging.shard_id(*found[i][0]), index] for i, index in cluster]
+                                          for cluster in result.examples]}
     report["drops"] = {staging.shard_id(*found[i][0]): sorted(d) for i, d in drops.items() if d}
     return report
 

@@ -30,6 +30,7 @@ from datafoundry.pipeline.contract import Progress
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
 from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
+from datafoundry.report import build as quality
 from datafoundry.workers import staging
 from datafoundry.workers.common import BadInput, ProgressReporter, WorkerContext, add_common_arguments, run_worker
 from datafoundry.workers.dedup import blocks
@@ -126,17 +127,24 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     tag = "generated" if spec.generator is not None else "input"
     available = 0
 
+    near = (drops.get("nearDup") or {})
+    wanted = {(shard, index) for cluster in near.get("examples") or [] for shard, index in cluster}
+    members: dict[tuple[str, int], dict[str, Any]] = {}
+
     def candidates() -> Iterator[Candidate]:
         nonlocal available
         errors = LineErrors()
         for (r, k), _, summary in found:
-            dropped = set(drops.get("drops", {}).get(staging.shard_id(r, k), []))
+            shard = staging.shard_id(r, k)
+            dropped = set(drops.get("drops", {}).get(shard, []))
             index = 0
             for part in summary["parts"]:
                 data = store.get(part["key"])
                 if data is None:
                     raise RuntimeError(f"{store.uri(part['key'])} is missing")
                 for _, record in iter_jsonl(data, store.uri(part["key"]), errors):
+                    if (shard, index) in wanted:
+                        members[(shard, index)] = quality.example(record, kept=index not in dropped)
                     if index not in dropped:
                         available += 1
                         record[SOURCE_FIELD] = tag
@@ -174,11 +182,15 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     strategies = card.generation_rates(dedup_done.strategies) if dedup_done.strategies else None
     job = ctx.plan.job
     details = _merge_details(found, drops)
+    report, report_objects = _quality_report(ctx, env, records, details, near, members, strategies, p.bytes_written,
+                                             funnel={**_prompts(dedup_done), "generated": dedup_done.generated,
+                                                     "accepted": dedup_done.accepted, "published": len(records)})
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
                              uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
                              generated=len(generated), replay=len(replay), fmt=fmt, ext=ext,
                              decontamination=details["decontamination"],
-                             strategies=strategies).encode("utf-8")
+                             strategies=strategies, quality=report,
+                             output_uri=spec.output.uri).encode("utf-8")
     store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
     finished = datetime.now(UTC)
     manifest = {
@@ -197,6 +209,8 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "bytes": p.bytes_written,
         "shards": shards,
         "card": {"key": layout.CARD, "bytes": len(card_bytes), "sha256": hashlib.sha256(card_bytes).hexdigest()},
+        "quality": report_objects[0],
+        "plots": report_objects[1:],
         **({"generation": {"strategies": strategies}} if strategies else {}),
         "funnel": {**funnel, "available": available,
                    "published": {tag: len(generated), "replay": len(replay), "total": len(records)}},
@@ -209,9 +223,40 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     store.put(layout.MANIFEST, data, "application/json")
     p.accepted = len(records)
     p.decontamination = details["decontamination"].get("totals")
+    p.quality = {**quality.summary(report), "reportUri": store.uri(layout.QUALITY)}
     p.manifest_uri = store.uri(layout.MANIFEST)
     p.sha256 = hashlib.sha256(data).hexdigest()
     return reporter.finish()
+
+
+def _prompts(progress: Progress) -> dict[str, int]:
+    prompts = sum((s or {}).get("prompts", 0) for s in (progress.strategies or {}).values())
+    return {"prompts": prompts} if prompts else {}
+
+
+def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[str, Any]],
+                    details: dict[str, Any], near: dict[str, Any], members: dict[tuple[str, int], dict[str, Any]],
+                    strategies: dict[str, Any] | None, data_bytes: int,
+                    funnel: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Compute the report, write `quality.json` and its plots; returns the report and the objects
+    written (quality.json first), each with key, bytes and sha256 for the manifest."""
+    from datafoundry.report import job as report_job
+
+    if near:
+        near = {**near, "examples": [[members[(shard, index)] for shard, index in cluster
+                                      if (shard, index) in members] for cluster in near.get("examples") or []]}
+    report_ctx = report_job.context(ctx.spec, env, {**details, "dedup": {**details["dedup"], "nearDup": near or None}},
+                                    funnel, strategies)
+    builder = quality.ReportBuilder(report_ctx)
+    for record in records:
+        builder.add(record)
+    report = builder.finish(data_bytes=data_bytes)
+    written: list[dict[str, Any]] = []
+    for key, title, data, content_type in quality.objects(report):
+        ctx.store.put(key, data, content_type)
+        written.append({"key": key, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                        **({"title": title} if title else {})})
+    return report, written
 
 
 def _replay(ctx: WorkerContext, env: dict[str, str], generated: int) -> tuple[list[Candidate], dict[str, Any] | None]:

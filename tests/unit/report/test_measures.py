@@ -286,20 +286,6 @@ def test_self_bleu_matches_a_direct_quadratic_computation() -> None:
         assert self_bleu(texts, max_n) == pytest.approx(sum(direct) / len(direct), abs=1e-4), (texts, max_n)
 
 
-def test_self_bleu_equals_nltk_when_nltk_is_installed() -> None:
-    """An extra check against the reference implementation, only where nltk happens to be installed
-    (it is no dependency; the hand-computed and direct tests above always run)."""
-    bleu_score = pytest.importorskip("nltk.translate.bleu_score", reason="nltk is not installed (optional)")
-    smooth = bleu_score.SmoothingFunction(epsilon=0.1).method1
-    texts = [*_responses(SMOLLM2), "the cat sat on the mat", "the cat sat on a mat", "a dog ran"]
-    toks = [words(t) for t in texts]
-    scores = [
-        bleu_score.sentence_bleu(toks[:i] + toks[i + 1 :], h, weights=(0.25,) * 4, smoothing_function=smooth)
-        for i, h in enumerate(toks)
-    ]
-    assert self_bleu(texts) == pytest.approx(sum(scores) / len(scores), abs=1e-4)
-
-
 def test_self_bleu_on_300_texts_of_100_words() -> None:
     rng = random.Random(2)
     vocab = [f"w{i}" for i in range(1500)]
