@@ -350,6 +350,61 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# datafoundry report
+# --------------------------------------------------------------------------------------------
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="compute the quality report of a dataset (a published prefix, JSONL or Parquet; local or s3://)",
+        description=(
+            "Compute the quality report the publish stage writes as quality.json (sizes, diversity, domain "
+            "match, coverage, judge scores, process, samples, findings) for any dataset: a published prefix "
+            "(its manifest's recipe gives the domain, seeds and documents) or plain JSONL/Parquet. S3 settings "
+            "come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Exit 2 when there is "
+            "nothing at URI, 1 when it cannot be read."
+        ),
+    )
+    p.add_argument("uri", metavar="URI", help="s3://bucket/prefix, file:///path or a local path")
+    p.add_argument("--domain", metavar="TEXT",
+                   help="text describing the domain to match, replacing the recipe's; give a paragraph or more "
+                        "(a few example records help): one short sentence shares too few words with any record")
+    p.add_argument("--language", metavar="TAG", help="expected language, e.g. en (default: the recipe's)")
+    p.add_argument("--json", action="store_true", help="print quality.json instead of a summary")
+    p.add_argument("--out", metavar="DIR", help="also write quality.json and the plots (with matplotlib) to DIR")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from datafoundry.inspector import InspectError, QuietConsole, iter_preview, open_dataset, preview_env, render_report
+    from datafoundry.report import build
+    from datafoundry.report.dataset import report_for
+
+    env = preview_env()
+    try:
+        ds = open_dataset(args.uri, env)
+        records = iter_preview(ds)
+        with contextlib.closing(records):
+            report = report_for((loc.record for loc in records), manifest=ds.manifest, env=env,
+                                domain=args.domain, language=args.language)
+    except InspectError as e:
+        print(f"datafoundry report: {e}", file=sys.stderr)
+        return e.exit_code
+    if args.out:
+        out = Path(args.out)
+        for key, _title, data, _type in build.objects(report):
+            path = out / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    if args.json:
+        sys.stdout.write(build.encode(report).decode("utf-8"))
+    else:
+        QuietConsole(file=sys.stdout).print(render_report(report, ds.uri))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # datafoundry status
 # --------------------------------------------------------------------------------------------
 
@@ -420,6 +475,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_worker,
     _add_run,
     _add_preview,
+    _add_report,
     _add_status,
     _add_rbac,
 )

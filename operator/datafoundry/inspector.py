@@ -659,3 +659,52 @@ __all__ = [
     "render_record",
     "render_status",
 ]
+
+
+def render_report(report: Mapping[str, Any], source: str) -> Group:
+    """A quality report for the terminal: verdicts first, then the headline indicators and fields."""
+    parts: list[RenderableType] = [Text(f"{source}: {report['size']['records']:,} records "
+                                        f"(sample {report['sample']['records']:,}, seed {report['sample']['seed']})",
+                                        style="dim")]
+    findings = _section("findings")
+    findings.add_column(no_wrap=True)
+    findings.add_column(ratio=1, overflow="fold")
+    for f in report["findings"]:
+        findings.add_row(Text(f["level"], style="bold yellow" if f["level"] == "warning" else "green"),
+                         Text(f"{f['message']} ({f['indicator']})"))
+    parts.append(findings)
+    d, process, domain = report["diversity"], report["process"], report.get("domain")
+    indicators = _section("indicators")
+    indicators.add_column(no_wrap=True)
+    indicators.add_column(justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("distinct-1 / 2 / 3", f"{d['distinct1']:.3f} / {d['distinct2']:.3f} / {d['distinct3']:.3f}"),
+        ("compression ratio", d["compressionRatio"]),
+        (f"records repeating a {d['repeatedNgram']['n']}-word phrase", d["repeatedNgram"]["share"]),
+        (f"Self-BLEU ({d['selfBleu']['sample']} records)", d["selfBleu"]["value"]),
+        ("stop-word share", process.get("stopwordShare")),
+        ("languages", ", ".join(f"{k} {v:.0%}" for k, v in (process.get("languages") or {}).items()) or None),
+    ]
+    if domain:
+        rows += [("domain similarity p10 / p50 / p90",
+                  " / ".join(f"{domain['similarity'][k]:.3f}" for k in ("p10", "p50", "p90"))),
+                 (f"under {domain['threshold']}", domain["belowThreshold"])]
+    for name, value in rows:
+        indicators.add_row(name, Text(quality_value(value) if value is not None else "-"))
+    parts.append(indicators)
+    fields = Table(title="fields (characters)", title_justify="left", title_style="bold", box=None, padding=(0, 2))
+    for column in ("field", "records", "min", "p10", "p50", "p90", "max"):
+        fields.add_column(column, justify="left" if column == "field" else "right", no_wrap=True)
+    for name, f in report["fields"].items():
+        c = f["chars"] or {}
+        fields.add_row(name, f"{f['records']:,}", *(f"{c.get(k, 0):,.0f}" for k in ("min", "p10", "p50", "p90", "max")))
+    parts.append(fields)
+    if domain and domain["leastMatching"]:
+        least = _section("least like the domain")
+        least.add_column(no_wrap=True)
+        least.add_column(justify="right")
+        least.add_column(ratio=1, overflow="fold")
+        for r in domain["leastMatching"]:
+            least.add_row(r["id"], f"{r['similarity']:.3f}", Text(r["text"]))
+        parts.append(least)
+    return Group(*parts)

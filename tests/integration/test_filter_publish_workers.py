@@ -428,6 +428,11 @@ def test_filter_dedup_publish_known_outcomes(s3: S3, tmp_path: Path) -> None:
         png = job.store.get(plot["key"]) or b""
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and hashlib.sha256(png).hexdigest() == plot["sha256"]
     assert "## Quality" in card and "(plots/lengths.png)" in card and "size_categories:\n- n<1K" in card
+    # `datafoundry report` on the published dataset computes the same report from the manifest's recipe
+    cli = subprocess.run([sys.executable, "-m", "datafoundry.cli", "report", job.uri("out"), "--json"],
+                         env={**os.environ, **s3.env}, capture_output=True, text=True, timeout=300, check=False)
+    assert cli.returncode == 0, cli.stderr
+    assert {**json.loads(cli.stdout), "plots": quality["plots"]} == quality
 
     # loadable with Hugging Face datasets and pyarrow, from the downloaded objects
     import datasets

@@ -127,7 +127,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     tag = "generated" if spec.generator is not None else "input"
     available = 0
 
-    near = (drops.get("nearDup") or {})
+    near = drops.get("nearDup") or {}
     wanted = {(shard, index) for cluster in near.get("examples") or [] for shard, index in cluster}
     members: dict[tuple[str, int], dict[str, Any]] = {}
 
@@ -182,7 +182,11 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     strategies = card.generation_rates(dedup_done.strategies) if dedup_done.strategies else None
     job = ctx.plan.job
     details = _merge_details(found, drops)
-    report, report_objects = _quality_report(ctx, env, records, details, near, members, strategies, p.bytes_written,
+    if details["dedup"].get("nearDup"):  # the example clusters as records, not positions
+        near_dup = details["dedup"]["nearDup"] = dict(details["dedup"]["nearDup"])
+        near_dup["examples"] = [[members[m] for m in map(tuple, cluster) if m in members]
+                                for cluster in near_dup.get("examples") or []]
+    report, report_objects = _quality_report(ctx, env, records, details, strategies, p.bytes_written,
                                              funnel={**_prompts(dedup_done), "generated": dedup_done.generated,
                                                      "accepted": dedup_done.accepted, "published": len(records)})
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
@@ -235,18 +239,13 @@ def _prompts(progress: Progress) -> dict[str, int]:
 
 
 def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[str, Any]],
-                    details: dict[str, Any], near: dict[str, Any], members: dict[tuple[str, int], dict[str, Any]],
-                    strategies: dict[str, Any] | None, data_bytes: int,
+                    details: dict[str, Any], strategies: dict[str, Any] | None, data_bytes: int,
                     funnel: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Compute the report, write `quality.json` and its plots; returns the report and the objects
     written (quality.json first), each with key, bytes and sha256 for the manifest."""
     from datafoundry.report import job as report_job
 
-    if near:
-        near = {**near, "examples": [[members[(shard, index)] for shard, index in cluster
-                                      if (shard, index) in members] for cluster in near.get("examples") or []]}
-    report_ctx = report_job.context(ctx.spec, env, {**details, "dedup": {**details["dedup"], "nearDup": near or None}},
-                                    funnel, strategies)
+    report_ctx = report_job.context(ctx.spec, env, details, funnel, strategies)
     builder = quality.ReportBuilder(report_ctx)
     for record in records:
         builder.add(record)
