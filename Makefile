@@ -78,7 +78,7 @@ bench: venv controlplane tiny-model ## run every benchmark once; table + .local/
 demo: venv model ## generate the quickstart dataset on this machine (SmolLM2 on CPU, no cluster) into .local/demo/
 	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} $(VENV)/bin/datafoundry run examples/quickstart.yaml \
 	  --output file://$(CURDIR)/.local/demo/quickstart --model "$$($(PY) hack/make-smollm2-model.py)"
-	@echo "dataset: .local/demo/quickstart/data/   card: .local/demo/quickstart/README.md"
+	@echo "dataset: .local/demo/quickstart/data/   card: .local/demo/quickstart/README.md   quality: .local/demo/quickstart/quality.json"
 
 .PHONY: cluster-demo
 cluster-demo: venv controlplane model ## the quickstart on the local control plane (SmolLM2): apply, `kubectl get dfj -w` to Succeeded, tear down

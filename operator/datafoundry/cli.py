@@ -274,7 +274,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"published {result.accepted} records to {spec.output.uri}")
     print(f"manifest: {result.manifest_uri}")
     print(f"dataset card: {card}")
+    _print_findings(job.store)
     return 0
+
+
+def _print_findings(store: Any) -> None:
+    """The quality report's verdicts, where the run wrote one."""
+    import json
+
+    from datafoundry.pipeline import layout
+
+    data = store.get(layout.QUALITY)
+    if data is None:
+        return
+    print(f"quality report: {store.uri(layout.QUALITY)} (`datafoundry report {_dataset_uri(store)}` for a summary)")
+    for finding in json.loads(data).get("findings", []):
+        print(f"  {finding['level']}: {finding['message']}")
+
+
+def _dataset_uri(store: Any) -> str:
+    return str(store.uri("")).rstrip("/")
 
 
 # --------------------------------------------------------------------------------------------

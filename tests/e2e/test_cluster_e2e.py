@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
+from datafoundry.report import build as quality_report
 from fixtures.cluster import REPO, S3, Kube
 from fixtures.podrunner import PodRunner
 from fixtures.prometheus import PrometheusError
@@ -142,6 +144,10 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     assert float(worker_tokens[0]["value"][1]) > 0
     accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",job="gen",result="accepted"}}', 60)
     assert float(accepted[0]["value"][1]) == st["progress"]["accepted"]
+    # the quality report's headline indicators, as the operator exports them from the status
+    distinct2 = prometheus.wait_for(
+        f'datafoundry_job_output_quality{{namespace="{ns}",job="gen",indicator="distinct2"}}', 60)
+    assert float(distinct2[0]["value"][1]) == st["output"]["quality"]["distinct2"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,6 +245,17 @@ def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
     assert sum(s["records"] for s in manifest["shards"]) == manifest["records"]
     assert manifest["job"]["uid"] == kube.kubectl("get", "dfj", name, "-n", ns, "-o",
                                                   "jsonpath={.metadata.uid}").stdout
+    # every published dataset carries its quality report, its plots, the card section and the status summary
+    quality = json.loads(s3.client.get_object(Bucket=s3.bucket, Key=f"{out_prefix}/quality.json")["Body"].read())
+    jsonschema.validate(quality, quality_report.schema())
+    print(f"{path.stem} quality: {json.dumps(quality_report.summary(quality), sort_keys=True)} "
+          f"findings: {[f['message'] for f in quality['findings']]}")
+    assert manifest["quality"]["key"] == "quality.json" and quality["size"]["records"] == manifest["records"]
+    assert {p["key"] for p in manifest["plots"]} == {p["key"] for p in quality["plots"]} and manifest["plots"]
+    card = s3.client.get_object(Bucket=s3.bucket, Key=f"{out_prefix}/README.md")["Body"].read().decode()
+    assert "## Quality" in card and all(f"({p['key']})" in card for p in quality["plots"])
+    assert st["output"]["quality"]["reportUri"] == f"s3://{s3.bucket}/{out_prefix}/quality.json"
+    assert st["output"]["quality"]["distinct2"] == quality["diversity"]["distinct2"]
     replay = (doc["spec"].get("mix") or {}).get("replay")
     if replay:  # replay is ratio of the published records, within one record
         assert abs(manifest["replay"]["records"] - replay["ratio"] * manifest["records"]) <= 1, manifest["replay"]

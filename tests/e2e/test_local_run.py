@@ -68,6 +68,10 @@ def test_local_run_curates_and_publishes_then_rerun_is_a_no_op(tmp_path: Path) -
     assert len(data) == 30
     assert len({r["id"] for r in data}) == 30, "the planted duplicate must not be published twice"
     assert (out / "README.md").exists()
+    quality = json.loads((out / "quality.json").read_text())
+    assert quality["size"]["records"] == 30 and (out / "plots" / "lengths.png").exists()
+    assert f"quality report: file://{out}/quality.json" in first.stdout
+    assert all(f"{f['level']}: {f['message']}" in first.stdout for f in quality["findings"])
     before = {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()}
 
     assert not (out / "_staging").exists(), "a published run leaves no _staging/ beside the dataset"
