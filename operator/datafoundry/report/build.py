@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class ReportContext:
 @dataclass
 class _FieldLengths:
     records: int = 0
-    chars: list[int] = field(default_factory=list)
+    chars: array[int] = field(default_factory=lambda: array("L"))  # 8 bytes a record, not a Python int
 
 
 def sample_key(seed: int, record_id: str) -> int:

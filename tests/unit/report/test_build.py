@@ -154,6 +154,13 @@ def test_card_section_and_metadata_render() -> None:
     assert "## Quality" in text and "![Record length by field](plots/lengths.png)" in text
     assert 'data_files="s3://bucket/datasets/qs/data/part-*.jsonl"' in text
     assert "### Samples" in text and report["samples"][0]["id"] in text
+    # it renders as Markdown: the tables and the picture come out as such (markdown-it, rich's parser)
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text.split("---\n", 2)[2])
+    assert sum(t.type == "table_open" for t in tokens) >= 3
+    images = [c for t in tokens if t.type == "inline" for c in t.children or [] if c.type == "image"]
+    assert [i.attrs["src"] for i in images] == ["plots/lengths.png"]
 
 
 @pytest.mark.parametrize(("records", "bucket"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"),
