@@ -31,6 +31,7 @@ from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.pipeline.plan import JobRef, Plan, build_plan, first_round_records, top_up_records
 from datafoundry.storage import ObjectStore, open_store
+from datafoundry.storage.settings import output_env
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,7 @@ def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path
         }
     plan = Plan(job=JobRef(name=name, namespace="local", uid=local_uid(name, recipe)), recipe_hash=recipe,
                 spec=spec_json)
-    env = dict(os.environ)
-    if spec.output.endpoint_url:
-        env.setdefault(contract.ENV_ENDPOINT, spec.output.endpoint_url)
+    env = output_env(spec.output)
     store = open_store(spec.output.uri, env)
     store.put(layout.plan_key(plan.job.uid), plan.to_json().encode(), "application/json")
     workdir.mkdir(parents=True, exist_ok=True)

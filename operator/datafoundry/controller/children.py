@@ -16,6 +16,7 @@ from datafoundry.api.meta import API_VERSION, KIND
 from datafoundry.api.spec import DataFoundryJobSpec, EngineType, JudgeFilter
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.pipeline import contract
+from datafoundry.storage.settings import output_settings
 
 GROUP_PREFIX = "datafoundry.io"
 LABEL_JOB_NAME = f"{GROUP_PREFIX}/job-name"
@@ -146,11 +147,8 @@ def plan_configmap(name: str, namespace: str, uid: str, plan_json: str) -> dict[
 def _storage_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
     """S3 settings for a worker: Secret references only; the operator never reads the Secret."""
     out = spec.output
-    env: list[dict[str, Any]] = []
-    if out.endpoint_url:
-        env.append({"name": contract.ENV_ENDPOINT, "value": out.endpoint_url})
-    if out.region:
-        env.append({"name": contract.ENV_REGION, "value": out.region})
+    # Endpoint, region and addressing style (the workers also read them from the plan's spec).
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in output_settings(out).items()]
     ref = out.credentials.secret_ref if out.credentials else None
     if ref is not None:
         keys = [(contract.ENV_ACCESS_KEY, ref.access_key_id_key), (contract.ENV_SECRET_KEY, ref.secret_access_key_key)]

@@ -27,6 +27,7 @@ from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.storage import split_uri
 from datafoundry.storage.s3 import S3Store
+from datafoundry.storage.settings import output_settings
 
 log = logging.getLogger(__name__)
 _STAGE_DIR: dict[str, layout.Stage] = {"generate": "gen", "filter": "filter"}
@@ -48,21 +49,27 @@ def running_shards(observed: Observed) -> list[ShardKey]:
 
 
 @lru_cache(maxsize=16)
-def _bucket_store(bucket: str, endpoint: str | None) -> S3Store:
-    """One client per bucket and endpoint for every job's reads (boto3 clients are thread-safe; making
-    one costs milliseconds of CPU and about a megabyte). No long retries: the next refresh reads again."""
-    env = dict(os.environ)
-    if endpoint:
-        env["AWS_ENDPOINT_URL"] = endpoint
-    return S3Store(bucket, "", env=env, retry_seconds=0)
+def _bucket_store(bucket: str, settings: frozenset[tuple[str, str]]) -> S3Store:
+    """One client per bucket and S3 settings (`spec.output`'s endpoint, region, addressing style) for
+    every job's reads (boto3 clients are thread-safe; making one costs milliseconds of CPU and about a
+    megabyte). No long retries: the next refresh reads again."""
+    return S3Store(bucket, "", env={**os.environ, **dict(settings)}, retry_seconds=0)
+
+
+def output_bucket(spec: DataFoundryJobSpec) -> tuple[S3Store, str] | None:
+    """The shared store of the output's bucket and the output's prefix; None for a file:// output."""
+    scheme, bucket, prefix = split_uri(spec.output.uri)
+    if scheme != "s3":
+        return None
+    return _bucket_store(bucket, frozenset(output_settings(spec.output).items())), prefix
 
 
 def read_shards(spec: DataFoundryJobSpec, uid: str, shards: Collection[ShardKey]) -> dict[ShardKey, Progress]:
     """The progress objects of `shards` that exist (blocking: S3 calls)."""
-    scheme, bucket, prefix = split_uri(spec.output.uri)
-    if scheme != "s3":
+    found = output_bucket(spec)
+    if found is None:
         return {}  # a file:// output is local to `datafoundry run`, which has its own view
-    store = _bucket_store(bucket, spec.output.endpoint_url)
+    store, prefix = found
     out: dict[ShardKey, Progress] = {}
     for stage, round_, shard in shards:
         data = store.get(layout.join(prefix, layout.progress_key(uid, _STAGE_DIR[stage], round_, shard)))

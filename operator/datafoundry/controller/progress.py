@@ -7,13 +7,12 @@ final counts still arrive through the pods' termination messages.
 
 from __future__ import annotations
 
-import os
-
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import metrics
 from datafoundry.pipeline import layout
 from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS, S3Store
+from datafoundry.storage.settings import output_env
 
 # How long one call waits for a store that is down: staging cleanup waits a little, and kopf retries
 # the deletion handler after that. (Live progress does not wait at all: see controller/live.py.)
@@ -21,9 +20,8 @@ CLEANUP_RETRY_SECONDS = 15.0
 
 
 def _store(spec: DataFoundryJobSpec, retry_seconds: float) -> ObjectStore:
-    env = dict(os.environ)
-    if spec.output.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = spec.output.endpoint_url
+    # The job's endpoint, region and addressing style; the operator's own credentials and CA bundle.
+    env = output_env(spec.output, spec_wins=True)
     env[ENV_RETRY_SECONDS] = str(retry_seconds)
     return open_store(spec.output.uri, env)
 

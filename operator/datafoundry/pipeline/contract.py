@@ -8,7 +8,9 @@ with the shard index taken from `--shard` or, in an Indexed Job, from `JOB_COMPL
 The plan (the resolved recipe, see `datafoundry.pipeline.plan`) is a ConfigMap the operator owns,
 mounted read-only at `PLAN_PATH`. S3 credentials come from the job's Secret through
 `secretKeyRef` environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
-`AWS_SESSION_TOKEN`) or from the pod's identity; the endpoint from `AWS_ENDPOINT_URL`.
+`AWS_SESSION_TOKEN`) or from the pod's identity; the endpoint from `AWS_ENDPOINT_URL`, the region
+from `AWS_DEFAULT_REGION`, the CA bundle from `AWS_CA_BUNDLE` and a path or virtual-hosted
+addressing style from `DATAFOUNDRY_S3_ADDRESSING_STYLE` (all from `spec.output`).
 
 A worker writes its data and checkpoints under the staging prefix (`datafoundry.pipeline.layout`),
 rewrites a small `Progress` object at most every `PROGRESS_MIN_INTERVAL_SECONDS`, writes
@@ -64,6 +66,8 @@ ENV_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name, not a secret
 ENV_SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 - a variable name
 ENV_REGION = "AWS_DEFAULT_REGION"
+#: `spec.output.addressingStyle` when not auto (path or virtual); boto3 has no variable of its own for it.
+ENV_ADDRESSING_STYLE = "DATAFOUNDRY_S3_ADDRESSING_STYLE"
 #: The longest line (bytes) a worker reads from a JSONL or text object; longer lines are malformed.
 ENV_MAX_LINE_BYTES = "DATAFOUNDRY_MAX_LINE_BYTES"
 #: The judge filter's endpoint API key, when its engine names its own Secret.

@@ -14,6 +14,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError, SSLError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -39,6 +41,21 @@ def retryable(e: Exception) -> bool:
     return isinstance(e, BotoConnectionError | ConnectionClosedError | ReadTimeoutError)
 
 
+ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+def client_config(env: Mapping[str, str]) -> Config:
+    """The botocore config of every client: retries, timeouts and `spec.output.addressingStyle`
+    ($DATAFOUNDRY_S3_ADDRESSING_STYLE: path puts the bucket in the URL path, virtual in the host name;
+    auto, or unset, leaves it to botocore)."""
+    style = (env.get(ENV_ADDRESSING_STYLE) or "auto").strip()
+    if style not in ADDRESSING_STYLES:
+        raise ValueError(f"{ENV_ADDRESSING_STYLE}={style!r}: must be one of {', '.join(ADDRESSING_STYLES)} "
+                         "(spec.output.addressingStyle)")
+    s3 = {"addressing_style": style} if style != "auto" else None
+    return Config(retries=RETRIES, connect_timeout=5, read_timeout=60, s3=s3)
+
+
 class S3Store:
     def __init__(self, bucket: str, prefix: str, env: Mapping[str, str] | None = None,
                  retry_seconds: float | None = None) -> None:
@@ -53,7 +70,7 @@ class S3Store:
         #: Called with the operation's name before each retry (the operator counts them).
         self.on_retry: Callable[[str], None] | None = None
         kwargs: dict[str, Any] = {
-            "config": Config(retries=RETRIES, connect_timeout=5, read_timeout=60),
+            "config": client_config(env),
             "region_name": env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
         }
         if env.get("AWS_ENDPOINT_URL"):

@@ -22,6 +22,7 @@ from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import Progress, WorkerStage
 from datafoundry.pipeline.plan import Plan
 from datafoundry.storage import ObjectStore, open_store
+from datafoundry.storage.settings import output_env
 
 log = logging.getLogger("datafoundry.worker")
 
@@ -64,10 +65,7 @@ def load_context(stage: WorkerStage, args: argparse.Namespace) -> WorkerContext:
         raise BadInput(f"plan {args.plan}: {e}") from e
     spec = DataFoundryJobSpec.model_validate(plan.spec)
     shard = args.shard if args.shard is not None else int(os.environ.get(contract.ENV_SHARD, "0"))
-    env = dict(os.environ)
-    if spec.output.endpoint_url:
-        env.setdefault(contract.ENV_ENDPOINT, spec.output.endpoint_url)
-    store = open_store(spec.output.uri, env)
+    store = open_store(spec.output.uri, output_env(spec.output))
     return WorkerContext(stage=stage, plan=plan, spec=spec, round=args.round, shard=shard, store=store)
 
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from pydantic.alias_generators import to_camel
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts
 from datafoundry.pipeline.plan import shard_share
+from datafoundry.storage.settings import output_env
 from datafoundry.strategies.screens import string_bounds
 from datafoundry.workers import judging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
@@ -106,10 +106,8 @@ class ShardWork:
 
 
 def worker_env(ctx: WorkerContext) -> dict[str, str]:
-    env = dict(os.environ)
-    if ctx.spec.output.endpoint_url:
-        env.setdefault(contract.ENV_ENDPOINT, ctx.spec.output.endpoint_url)
-    return env
+    """The process environment plus the output's S3 settings (inputs and an s3:// model use them too)."""
+    return output_env(ctx.spec.output)
 
 
 def load_mix(ctx: WorkerContext, env: dict[str, str]) -> StrategyMix:

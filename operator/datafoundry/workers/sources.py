@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
-from datafoundry.pipeline import contract
 from datafoundry.storage import ObjectStore, open_store, split_uri
+from datafoundry.storage.settings import output_env
 from datafoundry.workers.common import BadInput
 from datafoundry.workers.lines import (
     READ_SIZE,
@@ -90,11 +89,8 @@ class LineErrors:
 
 
 def source_env(spec: DataFoundryJobSpec) -> dict[str, str]:
-    """The process environment plus the output's endpoint (as `load_context` uses it)."""
-    env = dict(os.environ)
-    if spec.output.endpoint_url:
-        env.setdefault(contract.ENV_ENDPOINT, spec.output.endpoint_url)
-    return env
+    """The process environment plus the output's S3 settings (as `load_context` uses them)."""
+    return output_env(spec.output)
 
 
 def _is_data_object(key: str) -> bool:
