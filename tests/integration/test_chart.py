@@ -143,6 +143,8 @@ def test_helm_template_matrix(helm: str, case: str) -> None:
     # Images: the registry override reaches the operator and both worker images.
     registry = values.get("global", {}).get("imageRegistry")
     images = [container["image"], env["DATAFOUNDRY_GENERATOR_IMAGE"], env["DATAFOUNDRY_FILTER_IMAGE"]]
+    # The operator knows its own image (the manifest and the card record it with the workers').
+    assert env["DATAFOUNDRY_OPERATOR_IMAGE"] == container["image"]
     for image in images:
         assert image.startswith(f"{registry or 'ghcr.io'}/datafoundry/"), image
     if "image" in values:

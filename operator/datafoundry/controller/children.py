@@ -395,9 +395,23 @@ def dedup_job(
     return _cpu_job(name, namespace, uid, spec, config, "dedup", dedup_job_name(name, round_), round_, None, args)
 
 
+def images(spec: DataFoundryJobSpec, config: OperatorConfig) -> dict[str, str]:
+    """The images that run this job, by role: the operator's own (when configured), the generator's
+    (`spec.generator.image` or the operator's default; none for a curation job) and the CPU stages'."""
+    out = {"operator": config.operator_image} if config.operator_image else {}
+    if spec.generator is not None:
+        out["generator"] = spec.generator.image or config.generator_image
+    out["filter"] = config.filter_image
+    return out
+
+
 def publish_job(
     name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, rounds: int
 ) -> dict[str, Any]:
-    """Mix replay data and write the final shards, the manifest and the dataset card."""
+    """Mix replay data and write the final shards, the manifest and the dataset card (which record
+    the images of the job, from `images`)."""
     args = [*contract.worker_args("publish", rounds - 1)]
-    return _cpu_job(name, namespace, uid, spec, config, "publish", publish_job_name(name), rounds - 1, None, args)
+    job = _cpu_job(name, namespace, uid, spec, config, "publish", publish_job_name(name), rounds - 1, None, args)
+    job["spec"]["template"]["spec"]["containers"][0]["env"] += [
+        {"name": contract.ENV_IMAGES[role], "value": ref} for role, ref in images(spec, config).items()]
+    return job

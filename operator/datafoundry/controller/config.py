@@ -14,6 +14,8 @@ def _env_list(name: str) -> tuple[str, ...]:
 class OperatorConfig:
     generator_image: str = "ghcr.io/datafoundry/generator:0.1.0"
     filter_image: str = "ghcr.io/datafoundry/filter:0.1.0"
+    #: The operator's own image, when it knows it (the chart sets it): recorded with the worker images.
+    operator_image: str | None = None
     worker_service_account: str = "datafoundry-worker"
     #: Namespaces to watch; empty means all namespaces (cluster-wide mode).
     namespaces: tuple[str, ...] = ()
@@ -43,6 +45,7 @@ class OperatorConfig:
         return cls(
             generator_image=env.get("DATAFOUNDRY_GENERATOR_IMAGE", base.generator_image),
             filter_image=env.get("DATAFOUNDRY_FILTER_IMAGE", base.filter_image),
+            operator_image=env.get("DATAFOUNDRY_OPERATOR_IMAGE") or None,
             worker_service_account=env.get("DATAFOUNDRY_WORKER_SERVICE_ACCOUNT", base.worker_service_account),
             namespaces=_env_list("DATAFOUNDRY_NAMESPACES"),
             progress_interval_seconds=float(

@@ -70,6 +70,13 @@ ENV_REGION = "AWS_DEFAULT_REGION"
 ENV_ADDRESSING_STYLE = "DATAFOUNDRY_S3_ADDRESSING_STYLE"
 #: The longest line (bytes) a worker reads from a JSONL or text object; longer lines are malformed.
 ENV_MAX_LINE_BYTES = "DATAFOUNDRY_MAX_LINE_BYTES"
+#: The images the operator runs (with digests when configured so), given to the publish pod for the
+#: manifest and the card; the operator reads the same variables as its configuration.
+ENV_IMAGES = {
+    "operator": "DATAFOUNDRY_OPERATOR_IMAGE",
+    "generator": "DATAFOUNDRY_GENERATOR_IMAGE",
+    "filter": "DATAFOUNDRY_FILTER_IMAGE",
+}
 #: The judge filter's endpoint API key, when its engine names its own Secret.
 ENV_JUDGE_API_KEY = "DATAFOUNDRY_JUDGE_API_KEY"
 

@@ -131,6 +131,13 @@ def _loading_snippet(loader: str, ext: str, output_uri: str | None, endpoint: st
     return [*lines, "```"]
 
 
+def image_line(images: Mapping[str, str]) -> str:
+    """The Provenance line naming the images that ran the job (digests when the operator had them)."""
+    if not images:
+        return "- images: not recorded (run outside the operator, e.g. `datafoundry run`)"
+    return "- images: " + ", ".join(f"{role} `{ref}`" for role, ref in images.items())
+
+
 def render(
     *,
     job_name: str,
@@ -149,6 +156,7 @@ def render(
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
     quality: Mapping[str, Any] | None = None,
     output_uri: str | None = None,
+    images: Mapping[str, str] | None = None,
 ) -> str:
     task = spec.task
     total = generated + replay
@@ -240,6 +248,7 @@ def render(
         "",
         f"- recipe sha256: `{recipe_hash}`",
         f"- DataFoundryJob uid `{uid}`, generation {generation}",
+        image_line(images or {}),
         "",
     ]
     return "\n".join(lines)

@@ -13,16 +13,20 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from datafoundry.pipeline.contract import ENV_IMAGES
+
 MANIFEST_KIND = "DatasetManifest"
 MANIFEST_VERSION = "datafoundry.io/v1alpha1"
 
 
 def images_from_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Image references (ideally digests) the pods were given: `DATAFOUNDRY_GENERATOR_IMAGE`,
-    `DATAFOUNDRY_FILTER_IMAGE`, and `DATAFOUNDRY_IMAGE_DIGESTS` (JSON object or `name=ref,...`)."""
+    """Image references (with digests when the operator was configured with them) that the operator
+    gave the publish pod: `DATAFOUNDRY_OPERATOR_IMAGE`, `DATAFOUNDRY_GENERATOR_IMAGE` (the job's own
+    `spec.generator.image` when set), `DATAFOUNDRY_FILTER_IMAGE`, and `DATAFOUNDRY_IMAGE_DIGESTS`
+    (JSON object or `name=ref,...`, for more)."""
     images = {}
-    for name in ("generator", "filter"):
-        ref = env.get(f"DATAFOUNDRY_{name.upper()}_IMAGE")
+    for name, var in ENV_IMAGES.items():
+        ref = env.get(var)
         if ref:
             images[name] = ref
     raw = env.get("DATAFOUNDRY_IMAGE_DIGESTS", "").strip()

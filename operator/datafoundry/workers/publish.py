@@ -189,12 +189,13 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     report, report_objects = _quality_report(ctx, env, records, details, strategies, p.bytes_written,
                                              funnel={**_prompts(dedup_done), "generated": dedup_done.generated,
                                                      "accepted": dedup_done.accepted, "published": len(records)})
+    images = mf.images_from_env(env)
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
                              uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
                              generated=len(generated), replay=len(replay), fmt=fmt, ext=ext,
                              decontamination=details["decontamination"],
                              strategies=strategies, quality=report,
-                             output_uri=spec.output.uri).encode("utf-8")
+                             output_uri=spec.output.uri, images=images).encode("utf-8")
     store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
     finished = datetime.now(UTC)
     manifest = {
@@ -204,7 +205,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "recipeHash": ctx.plan.recipe_hash,
         "recipe": ctx.plan.spec,
         "model": spec.generator.model if spec.generator else None,
-        "images": mf.images_from_env(env),
+        "images": images,
         "seed": seed,
         "format": fmt,
         "compression": compression,
