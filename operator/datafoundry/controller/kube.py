@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -15,6 +17,7 @@ from kubernetes.client import ApiException
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.controller import metrics
+from datafoundry.engines.retry import Backoff, parse_retry_after
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,8 +72,9 @@ def raw_request(method: str, path: str, body: Any = None, content_type: str = "a
     response = api.call_api(method, url, headers, body)
     data: bytes = response.read()  # type: ignore[no-untyped-call]
     if not 200 <= response.status < 300:
-        raise ApiException(status=response.status, reason=response.reason,
-                           body=data.decode("utf-8", "replace"))
+        error = ApiException(status=response.status, reason=response.reason, body=data.decode("utf-8", "replace"))
+        error.headers = response.headers  # Retry-After, for the retries below
+        raise error
     return data
 
 
@@ -140,18 +144,53 @@ def _custom_object(namespace: str, name: str) -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
 
 
-def _patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
-    for attempt in range(3):
+#: Status patch retries: attempts in all, and the backoff between them (exponential with full jitter;
+#: a Retry-After header on 429 or 5xx sets the wait instead, capped).
+PATCH_ATTEMPTS = 5
+PATCH_BACKOFF = Backoff(base=0.2, cap=10.0)
+#: Answers worth another try: a conflict, throttling (429, with Retry-After from API Priority and
+#: Fairness), and the API server or etcd briefly unavailable.
+PATCH_RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
+
+
+def retry_delay(error: ApiException, attempt: int, backoff: Backoff, rng: random.Random) -> float:
+    """Seconds to wait before retrying `error` (attempt 0 is the first retry)."""
+    retry_after = None
+    if error.status == 429 or (error.status or 0) >= 500:
+        headers = error.headers or {}
+        retry_after = parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
+    return backoff.delay(attempt, rng, retry_after)
+
+
+def with_retries(call: Callable[[], T], *, verb: str, attempts: int, backoff: Backoff, retryable: frozenset[int],
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> T:
+    """`call()`, retried on the `retryable` statuses up to `attempts` times in all, sleeping between
+    tries (see `retry_delay`); each retry counts in datafoundry_kubernetes_api_retries_total{verb}."""
+    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    for attempt in range(attempts):
         try:
-            raw_request("PATCH", _custom_object(namespace, name) + "/status", {"status": status},
-                     content_type="application/merge-patch+json")
-            return
+            return call()
         except ApiException as e:
-            if e.status == 404:
-                return
-            if e.status in (409, 429, 500, 503) and attempt < 2:
-                metrics.api_retries_total.labels("patch").inc()
-                continue
+            if e.status not in retryable or attempt == attempts - 1:
+                raise
+            delay = retry_delay(e, attempt, backoff, rng)
+            metrics.api_retries_total.labels(verb).inc()
+            log.debug("%s answered %s; again in %.2fs", verb, e.status, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _patch_status(namespace: str, name: str, status: dict[str, Any],
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    def patch() -> None:
+        raw_request("PATCH", _custom_object(namespace, name) + "/status", {"status": status},
+                    content_type="application/merge-patch+json")
+
+    try:
+        with_retries(patch, verb="patch", attempts=PATCH_ATTEMPTS, backoff=PATCH_BACKOFF,
+                     retryable=PATCH_RETRYABLE, sleep=sleep)
+    except ApiException as e:
+        if e.status != 404:  # the job is gone: nothing to report on
             raise
 
 
