@@ -87,7 +87,7 @@ def _documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
 def validate_text(name: str, text: str, out: TextIO) -> bool:
     """Validate every document in ``text``; print errors as ``NAME:doc N: path: message``."""
     from datafoundry.api.meta import GROUP, KIND
-    from datafoundry.api.validate import validate_manifest
+    from datafoundry.api.validate import size_warning, validate_manifest
 
     ok = True
     checked = 0
@@ -108,6 +108,9 @@ def validate_text(name: str, text: str, out: TextIO) -> bool:
         _, errors = validate_manifest(doc)
         for err in errors:
             print(f"{name}:doc {n}: {err}", file=out)
+        warning = size_warning(doc)
+        if warning is not None:
+            print(f"{name}:doc {n}: {warning}", file=out)
         ok = ok and not errors
     if checked == 0:
         print(f"{name}: no DataFoundryJob found", file=out)

@@ -8,11 +8,12 @@ API server enforces it at ``kubectl apply``) and as a Python check in :meth:`API
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal, NamedTuple, Self
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, NamedTuple, Self, cast
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 #: Error type of cross-field violations raised by :class:`APIModel`; see ``errors.py``.
 CROSS_FIELD_ERROR = "cross_field"
@@ -74,9 +75,22 @@ class APIModel(BaseModel):
         """Cross-field rules; the Python twin of :attr:`cel_rules`. Override in subclasses."""
         return iter(())
 
+    def _set_list_violations(self) -> Iterator[Violation]:
+        """Duplicates in lists the CRD declares ``x-kubernetes-list-type: set`` (the API server
+        refuses them as ``Duplicate value`` at the item's index)."""
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            if not isinstance(extra, dict) or extra.get("x-kubernetes-list-type") != "set":
+                continue
+            seen: list[Any] = []
+            for i, item in enumerate(getattr(self, name) or ()):
+                if item in seen:
+                    yield Violation(f"{info.alias or name}[{i}]", f"duplicate value {str(item)!r}")
+                seen.append(item)
+
     @model_validator(mode="after")
     def _check_cross_field_rules(self) -> Self:
-        found = list(self.violations())
+        found = [*self._set_list_violations(), *self.violations()]
         if found:
             raise PydanticCustomError(
                 CROSS_FIELD_ERROR,
@@ -87,6 +101,30 @@ class APIModel(BaseModel):
                 },
             )
         return self
+
+
+class SpecModel(APIModel):
+    """Base of the spec models: strict types, as the CRD's structural schema.
+
+    The API server refuses ``shards: "2"`` and ``suspend: "yes"`` (a string is not an integer or a
+    boolean), so ``datafoundry validate`` must too: no str -> int/float/bool, bool -> int or
+    float -> int coercion. An integer for a number field stays valid (the API server accepts it).
+    Enum fields take their value strings (:class:`APIEnum`).
+    """
+
+    model_config = ConfigDict(strict=True)
+
+
+class APIEnum(StrEnum):
+    """A string enum of the spec: its values validate in strict mode too (the YAML holds strings)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        schema: dict[str, Any] = dict(handler(source))
+        # Strict mode wants enum instances; a manifest has the values. Nothing else is coerced:
+        # an enum of strings takes only its exact value strings.
+        schema["strict"] = False
+        return cast(core_schema.CoreSchema, schema)
 
 
 def has(value: object) -> bool:

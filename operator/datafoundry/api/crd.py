@@ -144,7 +144,9 @@ def _merge_union(variants: list[Schema], disc: str, outer: Schema, path: str) ->
                 raise SchemaError(f"{path}.{name}: union variants disagree on the type")
             properties.setdefault(name, prop)
         for req in variant.get("required", []):
-            if req not in common_required:
+            # The discriminator is required by the merged schema itself; a rule for it would read
+            # `self.type != 'x' || has(self.type)`, true whatever the object.
+            if req != disc and req not in common_required:
                 rules.append(
                     CelRule(
                         f"self.{disc} != '{tag}' || has(self.{req})",
@@ -287,7 +289,11 @@ def build_crd() -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style (``|``) for multi-line strings, so descriptions stay readable."""
+    """Block style (``|``) for multi-line strings, so descriptions stay readable; no anchors and
+    aliases (schema nodes that share a Python object, such as a ``required`` list, are written out)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

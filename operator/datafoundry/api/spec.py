@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from datafoundry.api._base import APIModel, CelRule, Violation, has
+from datafoundry.api._base import APIEnum, CelRule, SpecModel, Violation, has
 from datafoundry.api.types import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -30,6 +29,7 @@ from datafoundry.api.types import (
     MAX_TEXT,
     MAX_URI,
     MODEL_REF,
+    NO_CONTROL,
     ConfigKey,
     DataURI,
     FreeFormObject,
@@ -45,7 +45,7 @@ from datafoundry.api.types import (
 # --------------------------------------------------------------------------------------------
 
 
-class TaskType(StrEnum):
+class TaskType(APIEnum):
     """Kind of records to produce."""
 
     INSTRUCTION = "instruction"
@@ -55,7 +55,7 @@ class TaskType(StrEnum):
     PREFERENCE = "preference"
 
 
-class StrategyName(StrEnum):
+class StrategyName(APIEnum):
     """Generation strategy."""
 
     SELF_INSTRUCT = "selfInstruct"
@@ -67,14 +67,14 @@ class StrategyName(StrEnum):
     TAXONOMY = "taxonomy"
 
 
-class EngineType(StrEnum):
+class EngineType(APIEnum):
     """Inference engine."""
 
     VLLM = "vllm"
     OPENAI = "openai"
 
 
-class Dtype(StrEnum):
+class Dtype(APIEnum):
     """Model weight/activation dtype for vLLM."""
 
     AUTO = "auto"
@@ -83,7 +83,7 @@ class Dtype(StrEnum):
     FLOAT32 = "float32"
 
 
-class DataFormat(StrEnum):
+class DataFormat(APIEnum):
     """Format of input data objects."""
 
     AUTO = "auto"
@@ -92,21 +92,21 @@ class DataFormat(StrEnum):
     TEXT = "text"
 
 
-class OutputFormat(StrEnum):
+class OutputFormat(APIEnum):
     """Format of the published dataset shards."""
 
     JSONL = "jsonl"
     PARQUET = "parquet"
 
 
-class Compression(StrEnum):
+class Compression(APIEnum):
     """Compression of the published dataset shards."""
 
     NONE = "none"
     ZSTD = "zstd"
 
 
-class FilterType(StrEnum):
+class FilterType(APIEnum):
     """Filter families (the ``type`` of a ``spec.filters`` entry)."""
 
     SCHEMA = "schema"
@@ -120,14 +120,14 @@ class FilterType(StrEnum):
     JUDGE = "judge"
 
 
-class PiiAction(StrEnum):
+class PiiAction(APIEnum):
     """What to do with a record that contains PII."""
 
     REDACT = "redact"
     DROP = "drop"
 
 
-class PiiKind(StrEnum):
+class PiiKind(APIEnum):
     """Kind of personally identifiable information detected."""
 
     EMAIL = "email"
@@ -140,7 +140,7 @@ class PiiKind(StrEnum):
     URL = "url"
 
 
-class AddressingStyle(StrEnum):
+class AddressingStyle(APIEnum):
     """S3 bucket addressing style."""
 
     AUTO = "auto"
@@ -165,7 +165,7 @@ MAX_SEEDS = 1000
 MAX_SHARDS = 1024
 
 
-def _defaults(model: type[APIModel]) -> dict[str, Any]:
+def _defaults(model: type[SpecModel]) -> dict[str, Any]:
     """A model's defaults as a CRD default (nested defaults are not applied inside a default)."""
     return model().model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -188,7 +188,7 @@ def _duplicates(items: list[Any], key: str, field: str) -> Iterator[Violation]:
 # --------------------------------------------------------------------------------------------
 
 
-class SecretKeyRef(APIModel):
+class SecretKeyRef(SpecModel):
     """A key in a Secret in the job's namespace. The operator never reads it; pods reference it."""
 
     name: SecretName = Field(description="Name of the Secret in the job's namespace.")
@@ -200,7 +200,7 @@ class SecretKeyRef(APIModel):
 # --------------------------------------------------------------------------------------------
 
 
-class Seeds(APIModel):
+class Seeds(SpecModel):
     """Example records that show the generator what good output looks like. Exactly one of
     ``inline`` or ``uri``."""
 
@@ -225,7 +225,7 @@ class Seeds(APIModel):
             yield Violation("", "exactly one of inline or uri must be set")
 
 
-class Documents(APIModel):
+class Documents(SpecModel):
     """A grounding corpus: documents are chunked and used as context, e.g. by the documentQA strategy."""
 
     cel_rules: ClassVar = (
@@ -245,6 +245,7 @@ class Documents(APIModel):
         default="text",
         min_length=1,
         max_length=MAX_NAME,
+        pattern=NO_CONTROL,
         description="Field holding the document text in JSONL/Parquet documents.",
     )
     chunk_chars: int = Field(default=2000, ge=100, le=100_000, description="Chunk size in characters.")
@@ -260,27 +261,29 @@ class Documents(APIModel):
             yield Violation("chunkOverlapChars", "chunkOverlapChars must be smaller than chunkChars")
 
 
-class Topic(APIModel):
+class Topic(SpecModel):
     """A taxonomy node: a topic and optional subtopics to spread generation over."""
 
-    name: str = Field(min_length=1, max_length=256, description="Topic name.")
+    name: str = Field(min_length=1, max_length=256, pattern=NO_CONTROL, description="Topic name.")
     description: str | None = Field(default=None, max_length=MAX_TEXT, description="What the topic covers.")
     weight: int = Field(default=1, ge=0, le=1000, description="Relative share of records for this topic.")
-    subtopics: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+    subtopics: list[Annotated[str, Field(min_length=1, max_length=256, pattern=NO_CONTROL)]] | None = Field(
         default=None, max_length=256, description="Subtopics; records are spread evenly over them."
     )
 
 
-class ClassLabel(APIModel):
+class ClassLabel(SpecModel):
     """A class of a classification task."""
 
-    name: str = Field(min_length=1, max_length=MAX_LABEL, description="Label value written to records.")
+    name: str = Field(
+        min_length=1, max_length=MAX_LABEL, pattern=NO_CONTROL, description="Label value written to records."
+    )
     description: str | None = Field(
         default=None, max_length=MAX_TEXT, description="What the label means; shown to the generator."
     )
 
 
-class Task(APIModel):
+class Task(SpecModel):
     """What the dataset is for: the kind of records and the domain they must match."""
 
     cel_rules: ClassVar = (
@@ -347,7 +350,7 @@ class Task(APIModel):
 # --------------------------------------------------------------------------------------------
 
 
-class Target(APIModel):
+class Target(SpecModel):
     """How many accepted records the dataset must have."""
 
     records: int = Field(ge=1, le=1_000_000_000, description="Accepted records wanted (after all filters).")
@@ -362,7 +365,7 @@ class Target(APIModel):
     )
 
 
-class Budget(APIModel):
+class Budget(SpecModel):
     """Limits on the work spent to reach the target. Limits may be raised (never lowered) while the job runs."""
 
     max_rounds: int = Field(
@@ -385,7 +388,7 @@ class Budget(APIModel):
 # --------------------------------------------------------------------------------------------
 
 
-class Toleration(APIModel):
+class Toleration(SpecModel):
     """A pod toleration (core/v1 Toleration)."""
 
     cel_rules: ClassVar = (
@@ -423,11 +426,11 @@ _LABEL_KEY_CEL = LABEL_KEY.replace("\\.", "[.]")  # a CEL string literal has no 
 
 def _bad_keys(field: str, mapping: dict[str, Any] | None, what: str) -> Iterator[Violation]:
     for key in mapping or {}:
-        if not _LABEL_KEY_RE.match(key):
+        if not _LABEL_KEY_RE.fullmatch(key):
             yield Violation(field, f"{key!r} is not a valid {what}")
 
 
-class Resources(APIModel):
+class Resources(SpecModel):
     """Resource requests/limits added to the generator container (GPUs come from gpusPerShard)."""
 
     cel_rules: ClassVar = (
@@ -455,7 +458,7 @@ class Resources(APIModel):
         yield from _bad_keys("limits", self.limits, "resource name (cpu, memory, nvidia.com/gpu)")
 
 
-class Sampling(APIModel):
+class Sampling(SpecModel):
     """Sampling parameters for generation."""
 
     temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="Sampling temperature.")
@@ -477,7 +480,7 @@ class Sampling(APIModel):
     )
 
 
-class Strategy(APIModel):
+class Strategy(SpecModel):
     """A generation strategy and its share of the records."""
 
     name: StrategyName = Field(description="Strategy.")
@@ -487,7 +490,7 @@ class Strategy(APIModel):
     )
 
 
-class Engine(APIModel):
+class Engine(SpecModel):
     """Inference engine: vLLM inside the generator pods, or an existing OpenAI-compatible server."""
 
     cel_rules: ClassVar = (
@@ -527,6 +530,7 @@ class Engine(APIModel):
     model_name: str | None = Field(
         default=None,
         max_length=MAX_NAME,
+        pattern=NO_CONTROL,
         description="Model name sent to the endpoint; defaults to the generator's model (openai only).",
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
@@ -552,7 +556,7 @@ class Engine(APIModel):
                     yield Violation(field, f"{field} is only allowed when type is openai")
 
 
-class Screens(APIModel):
+class Screens(SpecModel):
     """Checks on each generated record before it is written; a record that fails one is counted as
     generator/<rule> in status.progress.rejected, the manifest and the card, per strategy."""
 
@@ -591,7 +595,7 @@ class Screens(APIModel):
     )
 
 
-class Generator(APIModel):
+class Generator(SpecModel):
     """How records are generated: model, engine, sharding, placement, sampling and strategies."""
 
     cel_rules: ClassVar = (
@@ -714,7 +718,7 @@ class Generator(APIModel):
 # --------------------------------------------------------------------------------------------
 
 
-class Input(APIModel):
+class Input(SpecModel):
     """Existing data to curate (filter, dedup, mix, publish) instead of generating records."""
 
     uris: list[DataURI] = Field(
@@ -722,7 +726,11 @@ class Input(APIModel):
     )
     format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
     text_field: str = Field(
-        default="text", min_length=1, max_length=MAX_NAME, description="Field holding the text that filters inspect."
+        default="text",
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=NO_CONTROL,
+        description="Field holding the text that filters inspect.",
     )
     shards: int = Field(default=1, ge=1, le=MAX_SHARDS, description="Filter shards to split the input into.")
 
@@ -732,7 +740,7 @@ class Input(APIModel):
 # --------------------------------------------------------------------------------------------
 
 
-class FilterBase(APIModel):
+class FilterBase(SpecModel):
     """Fields common to every filter."""
 
     name: str | None = Field(
@@ -816,7 +824,7 @@ class LanguageFilter(FilterBase):
     )
 
 
-class QualityRule(StrEnum):
+class QualityRule(APIEnum):
     """A rule of the quality filter, named as the reason it drops a record with."""
 
     TOO_FEW_WORDS = "too_few_words"
@@ -854,7 +862,7 @@ class QualityRule(StrEnum):
     COMPRESSION_RATIO = "compression_ratio"
 
 
-StopWord = Annotated[str, Field(min_length=1, max_length=64)]
+StopWord = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROL)]
 
 
 def _ratio(default: float, text: str) -> Any:
@@ -1180,7 +1188,7 @@ _FILTERS_RULES = (
 # --------------------------------------------------------------------------------------------
 
 
-class Replay(APIModel):
+class Replay(SpecModel):
     """General-purpose data mixed into the output to preserve earlier abilities."""
 
     uri: DataURI = Field(description="Replay data (JSONL/Parquet objects or prefix).")
@@ -1191,17 +1199,21 @@ class Replay(APIModel):
     )
     format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
     text_field: str = Field(
-        default="text", min_length=1, max_length=MAX_NAME, description="Field holding the text of replay records."
+        default="text",
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=NO_CONTROL,
+        description="Field holding the text of replay records.",
     )
 
 
-class Mix(APIModel):
+class Mix(SpecModel):
     """What is mixed into the generated records before publishing."""
 
     replay: Replay | None = Field(default=None, description="Replay (general) data, sampled with provenance.")
 
 
-class S3SecretRef(APIModel):
+class S3SecretRef(SpecModel):
     """A Secret holding S3 credentials (CloudNativePG style)."""
 
     name: SecretName = Field(description="Name of the Secret in the job's namespace.")
@@ -1212,7 +1224,7 @@ class S3SecretRef(APIModel):
     session_token_key: ConfigKey | None = Field(default=None, description="Key holding a session token, if any.")
 
 
-class Credentials(APIModel):
+class Credentials(SpecModel):
     """S3 credentials: exactly one of secretRef or inheritFromIdentity: true."""
 
     cel_rules: ClassVar = (
@@ -1233,7 +1245,7 @@ class Credentials(APIModel):
             yield Violation("", "exactly one of secretRef or inheritFromIdentity: true must be set")
 
 
-class CARef(APIModel):
+class CARef(SpecModel):
     """A CA bundle in a Secret or ConfigMap."""
 
     kind: Literal["Secret", "ConfigMap"] = Field(default="Secret", description="Secret or ConfigMap.")
@@ -1241,7 +1253,7 @@ class CARef(APIModel):
     key: ConfigKey = Field(default="ca.crt", description="Key holding the PEM bundle.")
 
 
-class Output(APIModel):
+class Output(SpecModel):
     """Where and how the dataset is published. Its connection settings also apply to every other
     s3:// URI in the spec (seeds, documents, input, replay, evalSets)."""
 
@@ -1324,7 +1336,7 @@ def _uses_strategy(name: str) -> str:
     return f"{_GEN} && {_STRATS} && self.generator.strategies.exists(s, s.name == '{name}')"
 
 
-class DataFoundryJobSpec(APIModel):
+class DataFoundryJobSpec(SpecModel):
     """Desired dataset: task, target, generator (or input), filters, mix and output.
 
     Once the job has started (status.startTime set) the recipe is immutable: only suspend,

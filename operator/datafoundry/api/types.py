@@ -17,21 +17,29 @@ MAX_URI: Final = 2048
 MAX_TEXT: Final = 4096
 MAX_LONG_TEXT: Final = 65536
 
+#: One character of a URI or path: no space and no control character (C0, DEL, C1). Spelled out
+#: rather than as "not whitespace": the API server's Go regexp, pydantic's Rust regex and Python's
+#: `re` disagree on what whitespace is (vertical tab, NBSP), and all three must give the same answer.
+URI_CHAR: Final = r"[^\x00-\x20\x7f-\x9f]"
+#: A one-line name (a label, a topic, a field name): anything but control characters (C0, DEL, C1).
+NO_CONTROL: Final = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
 DNS_LABEL: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 CONFIG_KEY: Final = r"^[-._a-zA-Z0-9]+$"
 #: s3://bucket[/key-or-prefix] or file://path. Every data location in the spec uses this.
-DATA_URI: Final = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|file://\S+)$"
+DATA_URI: Final = rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/{URI_CHAR}*)?|file://{URI_CHAR}+)$"
 #: Hugging Face id (``org/name``), ``s3://bucket/prefix``, ``pvc://claim/path`` or an absolute path.
 MODEL_REF: Final = (
     r"^([A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?"
-    r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?"
-    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/\S*)?"
-    r"|/\S*)$"
+    rf"|s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/{URI_CHAR}*)?"
+    rf"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/{URI_CHAR}*)?"
+    rf"|/{URI_CHAR}*)$"
 )
 #: http(s)://host[:port][/path]: the host is a DNS name, an IPv4 address or a bracketed IPv6 address.
 HTTP_URL: Final = (
-    r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?([/?#]\S*)?$"
+    r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?"
+    rf"([/?#]{URI_CHAR}*)?$"
 )
 LANGUAGE_TAG: Final = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$"
 IMAGE_REF: Final = r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$"
@@ -80,7 +88,7 @@ _QUANTITY_RE = re.compile(QUANTITY)
 def _check_quantity(value: object) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and len(value) <= 64 and _QUANTITY_RE.match(value):
+    if isinstance(value, str) and len(value) <= 64 and _QUANTITY_RE.fullmatch(value):
         return value
     raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)")
 
@@ -100,15 +108,25 @@ def _free_form(max_properties: int | None = None) -> WithJsonSchema:
     return WithJsonSchema(schema)
 
 
+#: Top-level keys at most in a small free-form object (a seed, a strategy's options).
+MAX_FREE_FORM_KEYS: Final = 64
+
+
+def _at_most_keys(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_FREE_FORM_KEYS:
+        raise ValueError(f"must have at most {MAX_FREE_FORM_KEYS} keys, got {len(value)}")
+    return value
+
+
 #: An arbitrary JSON object kept as-is by the API server (no pruning).
 FreeFormObject = Annotated[dict[str, Any], _free_form()]
 #: An arbitrary JSON object with at most 64 top-level keys.
-SmallFreeFormObject = Annotated[dict[str, Any], _free_form(64)]
+SmallFreeFormObject = Annotated[dict[str, Any], _free_form(MAX_FREE_FORM_KEYS), AfterValidator(_at_most_keys)]
 
 
 def _check_seed(value: object) -> dict[str, Any]:
     if isinstance(value, dict) and value:
-        return value
+        return _at_most_keys(value)
     raise ValueError("a seed must be a non-empty object, e.g. {instruction: ..., response: ...}")
 
 
@@ -121,7 +139,7 @@ SeedItem = Annotated[
         {
             "type": "object",
             "x-kubernetes-preserve-unknown-fields": True,
-            "maxProperties": 64,
+            "maxProperties": MAX_FREE_FORM_KEYS,
             "description": "A seed example, e.g. {instruction: ..., response: ...} or {messages: [...]}.",
         }
     ),
