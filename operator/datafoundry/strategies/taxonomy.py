@@ -42,5 +42,9 @@ class Taxonomy(Strategy):
         return text, source, {}
 
     def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:
+        topic, _ = self.pick(slot.ordinal)
         about = source["topic"] + (f", {source['subtopic']}" if source.get("subtopic") else "")
-        return question_list(f"List questions that users ask about {about} (domain: {self.ctx.task.domain})", [])
+        intro = f"List questions that users ask about {about} (domain: {self.ctx.task.domain})"
+        if topic.description:  # what the topic covers steers the questions as it steers one-call records
+            intro += f"\nThe topic covers: {topic.description}"
+        return question_list(intro, [])
