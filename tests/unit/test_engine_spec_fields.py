@@ -82,3 +82,29 @@ def test_spec_seed_decides_the_plan_and_sampling_seed_overrides_it() -> None:
     # sampling.seed replaces spec.seed for the sampling seeds.
     assert seeds_of(spec({"sampling": {"seed": 5}}, seed=1)) == seeds_of(spec({}, seed=5))
     assert seeds_of(spec({"sampling": {"seed": 5}}, seed=1)) != seeds_of(spec({}, seed=1))
+
+
+def test_a_judge_filters_own_engine_settings_reach_its_engine() -> None:
+    from datafoundry.workers.judging import endpoint_engine, judge_filter
+
+    s = DataFoundryJobSpec.model_validate({
+        "target": {"records": 10},
+        "input": {"uris": ["file:///in"]},
+        "filters": [{"type": "judge", "model": "org/judge", "engine": {
+            "type": "openai", "endpoint": "http://judge.serving:8000/v1", "modelName": "judge-served",
+            "timeoutSeconds": 12, "maxConcurrency": 3, "maxRetries": 4,
+            "apiKeySecretRef": {"name": "judge-key", "key": "token"}}}],
+        "output": {"uri": "file:///out"},
+    })
+    judge = judge_filter(s)
+    assert judge is not None
+    engine = endpoint_engine(s, judge, {"DATAFOUNDRY_JUDGE_API_KEY": "k-judge", "OPENAI_API_KEY": "k-other"})
+    assert isinstance(engine, OpenAIEngine)
+    assert engine.model_name == "judge-served"
+    assert (engine.max_concurrency, engine.max_retries, engine.client.timeout) == (3, 4, 12.0)
+    assert str(engine.client.base_url).rstrip("/") == "http://judge.serving:8000/v1"
+    assert engine.client.api_key == "k-judge"  # its own key, from its Secret reference
+    # Without modelName the judge's model is the name sent.
+    assert judge.engine is not None
+    unnamed = judge.model_copy(update={"engine": judge.engine.model_copy(update={"model_name": None})})
+    assert endpoint_engine(s, unnamed, {}).model_name == "org/judge"
