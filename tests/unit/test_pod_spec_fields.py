@@ -95,3 +95,22 @@ def test_inherit_from_identity_gives_the_pods_no_keys() -> None:
     for stage, job in all_jobs(spec(output=output)).items():
         e = env(job)
         assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(e), stage
+
+
+def test_the_endpoint_ca_bundle_is_mounted_and_named_to_boto3_in_every_worker_pod() -> None:
+    for kind, source in (("Secret", {"secret": {"secretName": "s3-ca", "items": [{"key": "bundle.pem",
+                                                                                    "path": "ca.crt"}]}}),
+                         ("ConfigMap", {"configMap": {"name": "s3-ca", "items": [{"key": "bundle.pem",
+                                                                                  "path": "ca.crt"}]}})):
+        output = {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}},
+                  "endpointURL": "https://s3.internal.example.com",
+                  "endpointCA": {"kind": kind, "name": "s3-ca", "key": "bundle.pem"}}
+        for stage, job in all_jobs(spec(output=output)).items():
+            pod = pod_spec(job)
+            assert {"name": "ca", **source} in pod["volumes"], (kind, stage)
+            mounts = pod["containers"][0]["volumeMounts"]
+            assert {"name": "ca", "mountPath": "/etc/datafoundry/ca", "readOnly": True} in mounts, (kind, stage)
+            # botocore reads AWS_CA_BUNDLE for every client the worker makes.
+            assert env(job)["AWS_CA_BUNDLE"]["value"] == "/etc/datafoundry/ca/ca.crt", (kind, stage)
+    for stage, job in all_jobs(spec()).items():
+        assert "AWS_CA_BUNDLE" not in env(job), stage
