@@ -5,53 +5,16 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import yaml
 
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.pipeline import contract
+from fixtures.images import IMAGES, REPO, parse
 
-REPO = Path(__file__).resolve().parents[2]
-IMAGES = ("operator", "filter", "generator")
 SECRETISH = re.compile(r"(?i)(secret|passw|token|credential|private|api_?key|access_?key)")
 PINNED_TAG = re.compile(r":v?\d+\.\d+\.\d+[\w.-]*$")
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def last(self, op: str) -> str | None:
-        found = [arg for o, arg in self.instructions if o == op]
-        return found[-1] if found else None
-
-
-def parse(path: Path) -> tuple[dict[str, str], list[Stage]]:
-    """(global ARG defaults, stages) of a Dockerfile; continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        op, _, rest = line.partition(" ")
-        op, rest = op.upper(), rest.strip()
-        if op == "FROM":
-            parts = rest.split()
-            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], parts[0])
-            stages.append(Stage(base=base, name=parts[2] if len(parts) > 2 and parts[1].upper() == "AS" else None))
-        elif op == "ARG" and not stages:
-            key, _, default = rest.partition("=")
-            args[key] = default
-        elif stages:
-            stages[-1].instructions.append((op, rest))
-    return args, stages
 
 
 def _uid(user: str) -> int:
