@@ -84,6 +84,8 @@ def test_no_coercion_between_json_types(path: str, value: Any) -> None:
         ("spec.generator.sampling.temperature", 1),
         ("spec.generator.gpuMemoryUtilization", 1),
         ("spec.task.type", "instruction"),  # enums take their value strings
+        ("spec.generator.shards", 2.0),  # a JSON number without a fraction is an integer
+        ("spec.target.records", 10.0),
     ],
 )
 def test_what_the_api_server_accepts_stays_valid(path: str, value: Any) -> None:

@@ -7,9 +7,10 @@ API server enforces it at ``kubectl apply``) and as a Python check in :meth:`API
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, NamedTuple, Self, cast
+from typing import Any, ClassVar, Literal, NamedTuple, Self, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
@@ -103,16 +104,39 @@ class APIModel(BaseModel):
         return self
 
 
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of a model's integer fields (``int`` or ``int | None``)."""
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        args = set(get_args(info.annotation)) - {type(None)} or {info.annotation}
+        if args == {int}:
+            names.update({name, info.alias or name})
+    return frozenset(names)
+
+
 class SpecModel(APIModel):
     """Base of the spec models: strict types, as the CRD's structural schema.
 
     The API server refuses ``shards: "2"`` and ``suspend: "yes"`` (a string is not an integer or a
-    boolean), so ``datafoundry validate`` must too: no str -> int/float/bool, bool -> int or
-    float -> int coercion. An integer for a number field stays valid (the API server accepts it).
-    Enum fields take their value strings (:class:`APIEnum`).
+    boolean), so ``datafoundry validate`` must too: no str -> int/float/bool or bool -> int/float
+    coercion, no float with a fraction for an integer. What the API server accepts stays valid: an
+    integer for a number, a float without a fraction (``2.0``) for an integer. Enum fields take their
+    value strings (:class:`APIEnum`).
     """
 
     model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        """``shards: 2.0`` is an integer to the API server (a JSON number with no fraction; kubectl
+        even sends it as ``2``), so it is one here too. ``2.5`` and ``"2"`` stay errors."""
+        if not isinstance(data, dict):
+            return data
+        found = {k: int(v) for k in _integer_fields(cls) & data.keys()
+                 if isinstance(v := data[k], float) and v.is_integer()}
+        return {**data, **found} if found else data
 
 
 class APIEnum(StrEnum):
