@@ -321,11 +321,25 @@ async def _woken(event: asyncio.Event, timeout: float) -> None:
         waiter.cancel()
 
 
+#: Half-second waits for a finished job's completionTime to reach the daemon's body (a minute).
+EXPIRE_STATUS_WAITS = 120
+
+
 async def _expire(body: kopf.Body, name: str, namespace: str, stopped: kopf.DaemonStopped) -> None:
     """ttlSecondsAfterFinished: delete the job (the garbage collector takes its children)."""
     ttl = body.spec.get("ttlSecondsAfterFinished")
+    if ttl is None:
+        return
+    # The pass that finished the job has just written completionTime; the daemon's live body shows
+    # it once the watch event arrives (returning without it left the job in place for good).
     done = parse_time((body.get("status") or {}).get("completionTime"))
-    if ttl is None or done is None:
+    for _ in range(EXPIRE_STATUS_WAITS):
+        if done is not None or await stopped.wait(0.5):
+            break
+        done = parse_time((body.get("status") or {}).get("completionTime"))
+    if done is None:
+        log.warning("%s/%s finished but its completionTime never showed; ttlSecondsAfterFinished not applied",
+                    namespace, name)
         return
     delay = (done + timedelta(seconds=int(ttl)) - datetime.now(UTC)).total_seconds()
     if delay > 0 and await stopped.wait(delay):
