@@ -144,6 +144,18 @@ def plan_configmap(name: str, namespace: str, uid: str, plan_json: str) -> dict[
     }
 
 
+def plan_facts(configmap: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(owner uid, recipe hash) of an existing plan ConfigMap; None for what it does not say."""
+    refs = (configmap.get("metadata") or {}).get("ownerReferences") or []
+    owner = str(refs[0].get("uid")) if refs else None
+    try:
+        plan = json.loads((configmap.get("data") or {}).get(contract.PLAN_CONFIGMAP_KEY) or "{}")
+    except ValueError:
+        return owner, None
+    recipe = plan.get("recipeHash") if isinstance(plan, dict) else None
+    return owner, recipe if isinstance(recipe, str) else None
+
+
 def _storage_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
     """S3 settings for a worker: Secret references only; the operator never reads the Secret."""
     out = spec.output

@@ -139,7 +139,8 @@ def _events(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
 
 async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, namespace: str, uid: str) -> str:
     """Write the plan ConfigMap once per job (the recipe is immutable once started; a restarted
-    operator checks again, cheaply: 409). Returns the recipe hash of the plan that exists."""
+    operator checks again, cheaply: 409, then reads it). Returns the recipe hash of the plan that exists,
+    which after a budget raise is not the hash of the current spec."""
     if uid in _planned:
         return _planned[uid]
     spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -151,13 +152,19 @@ async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, nam
     if await kube.create(manifest):
         kopf.event(body, type="Normal", reason=reasons.CREATED_PLAN,
                    message=f"plan {manifest['metadata']['name']} (recipe {plan.recipe_hash[:12]})")
-    else:
-        owner = await kube.configmap_owner(namespace, manifest["metadata"]["name"])
-        if owner not in (None, uid):
-            # A previous job of the same name still owns it; the garbage collector removes it soon.
-            raise kopf.TemporaryError("plan ConfigMap of a previous job still exists", delay=5)
-    _planned[uid] = plan.recipe_hash
-    return plan.recipe_hash
+        _planned[uid] = plan.recipe_hash
+        return plan.recipe_hash
+    existing = await kube.read_configmap(namespace, manifest["metadata"]["name"])
+    if existing is None:
+        raise kopf.TemporaryError("plan ConfigMap deleted while it was being created", delay=1)
+    owner, recipe = ch.plan_facts(existing)
+    if owner not in (None, uid):
+        # A previous job of the same name still owns it; the garbage collector removes it soon.
+        raise kopf.TemporaryError("plan ConfigMap of a previous job still exists", delay=5)
+    # The plan is never rewritten (running pods mount it), so the hash recorded is the hash of the plan
+    # the ConfigMap holds: a spec change since (a raised budget) is not in it.
+    _planned[uid] = recipe or plan.recipe_hash
+    return _planned[uid]
 
 
 async def _apply(body: kopf.Body, namespace: str, decision: Decision) -> None:

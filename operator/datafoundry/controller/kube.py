@@ -125,19 +125,19 @@ async def delete_job(namespace: str, name: str) -> None:
     await _in_pool(_delete_job, namespace, name)
 
 
-def _read_configmap_owner(namespace: str, name: str) -> str | None:
+def _read_configmap(namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        cm = json.loads(raw_request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}"))
+        cm: dict[str, Any] = json.loads(raw_request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}"))
     except ApiException as e:
         if e.status == 404:
             return None
         raise
-    refs = cm.get("metadata", {}).get("ownerReferences") or []
-    return str(refs[0]["uid"]) if refs else None
+    return cm
 
 
-async def configmap_owner(namespace: str, name: str) -> str | None:
-    return await _in_pool(_read_configmap_owner, namespace, name)
+async def read_configmap(namespace: str, name: str) -> dict[str, Any] | None:
+    """The ConfigMap, or None when it does not exist."""
+    return await _in_pool(_read_configmap, namespace, name)
 
 
 def _custom_object(namespace: str, name: str) -> str:
