@@ -171,7 +171,7 @@ def test_the_image_environment_imports_what_its_stages_run(image: str, wheel: Pa
             assert proc.returncode == 0, f"{image} (Python {version}): datafoundry {' '.join(args)}:\n{proc.stderr}"
         result = check(venv, config_for(image), tmp_path)
     where = f"images/{image}/Dockerfile ({', '.join(reqs.third_party())}; Python {result['python']})"
-    assert Path(result["package"]).is_relative_to(venv), f"imported {result['package']}, not the installed wheel"
+    assert Path(result["package"]).is_relative_to(venv.resolve()), f"imported {result['package']}, not the wheel"
     assert not result["entry_errors"], f"{where}: entry points fail to import: {result['entry_errors']}"
     missing = {m: f"{v['error']} (imported by {', '.join(v['importers'])})" for m, v in result["missing"].items()}
     assert not missing, f"{where} lacks what its stages import:\n" + "\n".join(f"  {m}: {e}" for m, e in
