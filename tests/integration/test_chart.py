@@ -208,6 +208,26 @@ def test_helm_template_matrix(helm: str, case: str) -> None:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
+@pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
+def test_the_operator_gets_the_stores_ca_bundle_for_its_own_reads(helm: str, kind: str) -> None:
+    """A job's endpointCA reaches its worker pods; the operator, which cannot read that Secret, gets the
+    same bundle from the chart for live progress and staging cleanup (boto3 reads AWS_CA_BUNDLE)."""
+    docs = render(helm, {"operator": {"s3": {"caBundle": {"kind": kind, "name": "store-ca", "key": "bundle.pem"}}}})
+    container = deployment_container(docs)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AWS_CA_BUNDLE"] == "/etc/datafoundry/s3-ca/ca.crt"
+    assert {"name": "s3-ca", "mountPath": "/etc/datafoundry/s3-ca", "readOnly": True} in container["volumeMounts"]
+    (dep,) = find(docs, "Deployment")
+    (volume,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "s3-ca"]
+    source = volume["secret"] if kind == "Secret" else volume["configMap"]
+    assert source["secretName" if kind == "Secret" else "name"] == "store-ca"
+    assert source["items"] == [{"key": "bundle.pem", "path": "ca.crt"}]
+    # Without a bundle: the system's CAs, nothing mounted.
+    default = deployment_container(render(helm, {}))
+    assert "AWS_CA_BUNDLE" not in {e["name"] for e in default["env"]}
+    assert all(m["name"] != "s3-ca" for m in default["volumeMounts"])
+
+
 @pytest.mark.parametrize("typo", [
     ["--set", "operator.watchNamspaces[0]=x"],
     ["--set", "replicas=2"],

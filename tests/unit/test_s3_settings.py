@@ -82,6 +82,21 @@ def test_from_the_spec_to_the_store(style: str) -> None:
     assert found[0].client.meta.endpoint_url == "https://s3.example.com"
 
 
+def test_the_operator_verifies_the_store_with_its_own_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator cannot read a job's endpointCA Secret: its stores use its own AWS_CA_BUNDLE (the
+    chart's operator.s3.caBundle), with the job's endpoint, region and style."""
+    bundle = tmp_path / "ca.crt"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+    s = spec(endpointURL="https://s3.example.com", addressingStyle="path",
+             endpointCA={"kind": "ConfigMap", "name": "store-ca"})
+    store = operator_stores._store(s, 1.0)
+    assert isinstance(store, S3Store) and store.client._endpoint.http_session._verify == str(bundle)
+    assert store.client.meta.endpoint_url == "https://s3.example.com"
+
+
 def test_auto_leaves_botocore_its_default_everywhere() -> None:
     s = spec(endpointURL="https://s3.example.com")
     assert ENV_ADDRESSING_STYLE not in output_env(s.output, {})
