@@ -541,6 +541,8 @@ def _funnel(progress: Mapping[str, Any], now: datetime) -> Table:
     if progress.get("promptTokens") or progress.get("completionTokens"):
         table.add_row("tokens (prompt / completion)",
                       f"{_count(progress.get('promptTokens', 0))} / {_count(progress.get('completionTokens', 0))}")
+    if progress.get("gpuHours"):
+        table.add_row("GPU-hours (generator pods)", f"{progress['gpuHours']:.4g}")
     if progress.get("round"):
         table.add_row("round", _count(progress["round"]))
     if progress.get("etaSeconds") is not None:

@@ -379,7 +379,11 @@ class Budget(SpecModel):
         alias="maxGPUHours",
         gt=0,
         le=1_000_000,
-        description="Stop generating when the generator pods have used this many GPU hours. Unset: no limit.",
+        description=(
+            "GPU-hours the generator pods may use (status.progress.gpuHours: GPUs x the time each pod held them). "
+            "Once spent no further generator round starts; a running round finishes. The job then succeeds with a "
+            "warning if the target was met, else fails with reason BudgetExhausted. Unset: no limit."
+        ),
     )
 
 

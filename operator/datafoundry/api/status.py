@@ -98,6 +98,21 @@ class Progress(APIModel):
     eta_seconds: int | None = Field(default=None, ge=0, description="Estimated seconds until the target is met.")
     prompt_tokens: int = Field(default=0, ge=0, description="Prompt tokens processed.")
     completion_tokens: int = Field(default=0, ge=0, description="Completion tokens generated.")
+    gpu_hours: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "GPU-hours used by the generator pods so far: each pod's nvidia.com/gpu count times the time it held "
+            "them (pod startTime to container finishedAt; a running pod up to now), every retry and every round "
+            "included; pods with gpusPerShard 0 (or the openai engine) count 0. Never decreases, also when pods "
+            "are deleted. Compared with spec.budget.maxGPUHours."
+        ),
+    )
+    gpu_hours_of_deleted_pods: float | None = Field(
+        default=None,
+        ge=0,
+        description="The part of gpuHours from generator pods that no longer exist (kept so the total survives them).",
+    )
     round: int = Field(default=0, ge=0, le=100, description="Current generation round (1 = first round).")
     last_update_time: datetime | None = Field(default=None, description="When the counts were last aggregated.")
 

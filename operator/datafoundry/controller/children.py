@@ -418,7 +418,8 @@ def images(spec: DataFoundryJobSpec, config: OperatorConfig) -> dict[str, str]:
 
 
 def publish_job(
-    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, rounds: int
+    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, rounds: int,
+    *, gpu_hours: float | None = None,
 ) -> dict[str, Any]:
     """Mix replay data and write the final shards, the manifest and the dataset card (which record
     the images of the job, from `images`)."""
@@ -426,4 +427,8 @@ def publish_job(
     job = _cpu_job(name, namespace, uid, spec, config, "publish", publish_job_name(name), rounds - 1, None, args)
     job["spec"]["template"]["spec"]["containers"][0]["env"] += [
         {"name": contract.ENV_IMAGES[role], "value": ref} for role, ref in images(spec, config).items()]
+    if gpu_hours is not None:
+        # Generation is over when the publish Job is created: the operator's count is final.
+        job["spec"]["template"]["spec"]["containers"][0]["env"].append(
+            {"name": contract.ENV_GPU_HOURS, "value": repr(round(gpu_hours, 6))})
     return job

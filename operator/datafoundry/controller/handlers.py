@@ -22,7 +22,7 @@ from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
-from datafoundry.controller import kube, metrics, reasons
+from datafoundry.controller import gpu, kube, metrics, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
@@ -40,11 +40,17 @@ _planned: dict[str, str] = {}  # uid -> recipe hash whose plan ConfigMap is know
 # uid -> (generation, validated spec): a spec only changes with its generation, so each pass after
 # the first skips pydantic validation.
 _specs: dict[str, tuple[int, DataFoundryJobSpec]] = {}
+# uid -> GPU-hours accounting of the generator pods seen at the last pass (rebuilt from the status
+# after a restart: see controller/gpu.py).
+_gpu: dict[str, gpu.GPUAccount] = {}
 # The workers' live progress as last read from S3, refreshed in the background (never waited for).
 # Passes between two readings reuse the last one: without it the live counts, and the status, would flap.
 LIVE = LiveProgress(CONFIG.progress_interval_seconds, CONFIG.live_progress_reads_per_second)
 # Fields that change on every pass; a status differing only in these is not worth a write.
 VOLATILE_PROGRESS = ("lastUpdateTime", "etaSeconds")
+# GPU-hours grow on every pass while GPU pods run: written with other changes then; once none runs the
+# final count is worth a write of its own (a restarted operator rebuilds its account from it).
+VOLATILE_WHILE_GPU_PODS_RUN = (*VOLATILE_PROGRESS, "gpuHours")
 #: Passes of one job that may start within `min_pass_interval_seconds` of each other.
 PASS_BURST = 2
 
@@ -121,10 +127,11 @@ def _record_phase(namespace: str, name: str, phase: str | None) -> None:
         metrics.jobs.labels(p).set(n)
 
 
-def _significant(status: dict[str, Any]) -> dict[str, Any]:
+def _significant(status: dict[str, Any], gpu_pods_running: bool = False) -> dict[str, Any]:
+    volatile = VOLATILE_WHILE_GPU_PODS_RUN if gpu_pods_running else VOLATILE_PROGRESS
     out = dict(status)
     if "progress" in out:
-        out["progress"] = {k: v for k, v in out["progress"].items() if k not in VOLATILE_PROGRESS}
+        out["progress"] = {k: v for k, v in out["progress"].items() if k not in volatile}
     return out
 
 
@@ -243,10 +250,11 @@ async def reconcile_once(
         await _refuse(body, name, namespace, old, generation, f"plan ConfigMap: {e}")
         return False
     observed = observe(jobs, pods, plan_exists=True)
+    account = _gpu[uid] = gpu.account(_gpu.get(uid), pods, old.get("progress") or {}, datetime.now(UTC))
     LIVE.refresh(uid, spec, running_shards(observed), on_change=lambda: wake(uid))
     live = LIVE.latest(uid)
     decision = decide(name=name, namespace=namespace, uid=uid, spec=spec, observed=observed, config=CONFIG,
-                      start_time=parse_time(old.get("startTime")), live=live)
+                      start_time=parse_time(old.get("startTime")), live=live, gpu_hours=account.hours)
     try:
         await _apply(body, namespace, decision)
     except kube.Refused as e:
@@ -257,20 +265,24 @@ async def reconcile_once(
         await _apply(body, namespace, decision)
     new = build_status(old, decision, generation=generation, target=spec.target.records,
                        output_uri=spec.output.uri, plan_hash=recipe,
-                       plan_config_map=ch.plan_configmap_name(name))
+                       plan_config_map=ch.plan_configmap_name(name),
+                       gpu_hours_of_deleted_pods=account.deleted_hours)
     # Write only what a reader would notice: not the clock fields alone, so idle jobs cost nothing.
-    if _significant(new) != _significant(old):
+    if _significant(new, account.running > 0) != _significant(old, account.running > 0):
         await kube.patch_status(namespace, name, new)
         _events(body, old, new)
+        if decision.warning and decision.succeeded is not None:
+            kopf.event(body, type="Warning", reason=reasons.BUDGET_EXHAUSTED, message=decision.warning)
     c = decision.counts
     metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
                         rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
                         shards={s: sc.to_dict() for s, sc in decision.shards.items()},
-                        quality=(new.get("output") or {}).get("quality"))
+                        quality=(new.get("output") or {}).get("quality"), gpu_hours=account.hours)
     _record_phase(namespace, name, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None
     if finished:
         LIVE.forget(uid)
+        _gpu.pop(uid, None)
         start, end = parse_time(new.get("startTime")), parse_time(new.get("completionTime"))
         if start and end:
             metrics.job_duration_seconds.labels(new["phase"]).observe((end - start).total_seconds())
@@ -363,6 +375,7 @@ async def cleanup(body: kopf.Body, name: str, namespace: str | None, uid: str, r
     _wake.pop(uid, None)
     _planned.pop(uid, None)
     _specs.pop(uid, None)
+    _gpu.pop(uid, None)
     LIVE.forget(uid)
     try:
         spec = DataFoundryJobSpec.model_validate(dict(body.spec))

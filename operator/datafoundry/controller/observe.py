@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datafoundry.controller.children import LABEL_ROUND, LABEL_SHARD, LABEL_STAGE
+from datafoundry.controller.gpu import gpu_usage
 from datafoundry.pipeline.contract import Progress
 
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -77,13 +78,15 @@ def job_essentials(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pod_essentials(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Only finished pods and pods that cannot start, and only what `pod_outcome` and
-    `pod_config_error` read of them: a thousand jobs keep ten thousand of these in memory."""
+    """Only finished pods, pods that cannot start and generator pods that hold GPUs, and only what
+    `pod_outcome`, `pod_config_error` and the GPU accounting (`gpu.gpu_usage`) read of them: a
+    thousand jobs keep ten thousand of these in memory."""
     status = body.get("status") or {}
     phase = status.get("phase")
-    if phase not in ("Succeeded", "Failed") and pod_config_error(body) is None:
-        return None
     meta = body.get("metadata") or {}
+    usage = gpu_usage(body) if (meta.get("labels") or {}).get(LABEL_STAGE) == "generate" else None
+    if phase not in ("Succeeded", "Failed") and usage is None and pod_config_error(body) is None:
+        return None
     annotations = meta.get("annotations") or {}
     states = []
     for cs in status.get("containerStatuses") or []:
@@ -94,9 +97,14 @@ def pod_essentials(body: Mapping[str, Any]) -> dict[str, Any] | None:
                                                     if k in terminated}}})
         elif waiting:
             states.append({"state": {"waiting": {k: waiting[k] for k in ("reason", "message") if k in waiting}}})
-    return {"metadata": {"name": meta.get("name"), "labels": dict(meta.get("labels") or {}),
-                         "annotations": {k: v for k, v in annotations.items() if k == COMPLETION_INDEX_ANNOTATION}},
-            "status": {"phase": phase, "containerStatuses": states}}
+    slim: dict[str, Any] = {
+        "metadata": {"name": meta.get("name"), "labels": dict(meta.get("labels") or {}),
+                     "annotations": {k: v for k, v in annotations.items() if k == COMPLETION_INDEX_ANNOTATION}},
+        "status": {"phase": phase, "containerStatuses": states}}
+    if usage is not None:
+        slim["metadata"]["uid"] = meta.get("uid")
+        slim["gpu"] = usage
+    return slim
 
 
 def child_job(obj: Mapping[str, Any]) -> ChildJob:

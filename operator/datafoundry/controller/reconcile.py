@@ -7,6 +7,14 @@ survived and the budget allows another round, round r+1 asks for the missing rec
 the acceptance seen so far. Then one publish Job. With `spec.input` (curation) there is no
 generator: round 0 filters the input shards directly.
 
+Budgets: `maxRounds` spent with too few records publishes what passed (Succeeded, reason
+BudgetExhausted). `maxGPUHours` (the generator pods' GPU-hours, `controller.gpu`) spent: no further
+generator Job is created, neither a top-up round nor a round's Job again after a suspension; a
+round's Job that exists is never cut short (child Jobs are create-only, and Kubernetes cannot stop
+an Indexed Job's pending indexes without stopping its running ones), so its running shards finish
+and the last round can overrun the budget. If that round met the target, the job publishes and
+succeeds with a warning; if not, it fails with reason BudgetExhausted.
+
 Everything is recomputed from what exists, so the operator can die between any two steps.
 """
 
@@ -20,7 +28,7 @@ from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
-from datafoundry.controller import reasons
+from datafoundry.controller import gpu, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import ChildJob, Observed, PodConfigError
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
@@ -87,6 +95,10 @@ class Decision:
     failed: tuple[str, str] | None = None
     succeeded: tuple[str, str] | None = None
     waiting: str = ""
+    #: GPU-hours of the generator pods so far (`controller.gpu`).
+    gpu_hours: float = 0.0
+    #: Said with a successful end, as a Warning event and in the Succeeded condition's message.
+    warning: str | None = None
 
 
 def _failure(observed: Observed, job: ChildJob, what: str) -> tuple[str, str]:
@@ -159,10 +171,14 @@ def decide(
     start_time: datetime | None,
     now: datetime | None = None,
     live: Mapping[ShardKey, Progress] | None = None,
+    gpu_hours: float = 0.0,
 ) -> Decision:
     now = now or datetime.now(UTC)
     live = live or {}
-    d = Decision()
+    d = Decision(gpu_hours=gpu_hours)
+    max_gpu_hours = spec.budget.max_gpu_hours
+    gpu_budget = (f"{gpu.hours_text(gpu_hours)} GPU-hours of "
+                  f"spec.budget.maxGPUHours={gpu.hours_text(max_gpu_hours or 0)}")
     if _deadline_passed(spec, start_time, now):
         d.deletes = _unfinished(observed)
         d.failed = (reasons.DEADLINE_EXCEEDED, f"activeDeadlineSeconds={spec.active_deadline_seconds} exceeded")
@@ -185,6 +201,13 @@ def decide(
             gen_name = ch.generate_job_name(name, round_)
             gen = observed.job(gen_name)
             if gen is None or gen.deleting:
+                if gpu.spent(max_gpu_hours, gpu_hours) and not d.suspended:
+                    d.failed = (reasons.BUDGET_EXHAUSTED,
+                                f"accepted {prior.accepted} of {target} records when the generator pods had used "
+                                f"{gpu_budget}: generator round {round_ + 1} is not started")
+                    d.deletes = _unfinished(observed)
+                    d.stage, d.counts = GENERATING, prior
+                    return d
                 if round_ == 0:
                     records = first_round_records(target, spec.target.overgenerate)
                 else:
@@ -282,7 +305,7 @@ def decide(
     pub = observed.job(pname)
     if pub is None or pub.deleting:
         if pub is None and not d.suspended:
-            d.creates.append(ch.publish_job(*args, round_ + 1))
+            d.creates.append(ch.publish_job(*args, round_ + 1, gpu_hours=gpu_hours))
         return d
     if pub.failed_reason is not None:
         d.failed = _failure(observed, pub, "publish Job")
@@ -308,4 +331,6 @@ def decide(
         )
     else:
         d.succeeded = (reasons.PUBLISHED, f"published {result.accepted} records")
+    if gpu.spent(max_gpu_hours, gpu_hours):
+        d.warning = f"the generator pods used {gpu_budget} (the last round ran to its end)"
     return d

@@ -62,6 +62,7 @@ def build_status(
     plan_hash: str,
     plan_config_map: str,
     now: datetime | None = None,
+    gpu_hours_of_deleted_pods: float = 0.0,
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     stamp = rfc3339(now)
@@ -77,6 +78,8 @@ def build_status(
         c = cond.set_condition(c, cond.PROGRESSING, "False", reason, message, g, stamp)
     elif d.succeeded is not None:
         reason, message = d.succeeded
+        if d.warning:
+            message = f"{message}; warning: {d.warning}"
         c = cond.set_condition(c, cond.PUBLISHED, "True", reasons.PUBLISHED, message, g, stamp)
         c = cond.set_condition(c, cond.SUCCEEDED, "True", reason, message, g, stamp)
         c = cond.set_condition(c, cond.PROGRESSING, "False", reason, message, g, stamp)
@@ -105,6 +108,8 @@ def build_status(
         "display": f"{percent}%",
         "promptTokens": counts.prompt_tokens,
         "completionTokens": counts.completion_tokens,
+        "gpuHours": round(d.gpu_hours, 6),
+        "gpuHoursOfDeletedPods": round(gpu_hours_of_deleted_pods, 6),
         "round": d.round + 1,
         "lastUpdateTime": stamp,
     }

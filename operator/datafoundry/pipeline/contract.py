@@ -77,6 +77,9 @@ ENV_IMAGES = {
     "generator": "DATAFOUNDRY_GENERATOR_IMAGE",
     "filter": "DATAFOUNDRY_FILTER_IMAGE",
 }
+#: The generator pods' GPU-hours as the operator counted them (`controller.gpu`), given to the
+#: publish pod for the manifest and the card.
+ENV_GPU_HOURS = "DATAFOUNDRY_GPU_HOURS"
 #: The judge filter's endpoint API key, when its engine names its own Secret.
 ENV_JUDGE_API_KEY = "DATAFOUNDRY_JUDGE_API_KEY"
 

@@ -138,6 +138,14 @@ def image_line(images: Mapping[str, str]) -> str:
     return "- images: " + ", ".join(f"{role} `{ref}`" for role, ref in images.items())
 
 
+def gpu_line(gpu_hours: float | None) -> list[str]:
+    """The Provenance line with the generator pods' GPU-hours, when the operator counted them."""
+    if gpu_hours is None:
+        return []
+    return [f"- GPU-hours of the generator pods: {gpu_hours:.4g} (GPUs x the time each pod held them, retries "
+            "included)"]
+
+
 def render(
     *,
     job_name: str,
@@ -157,6 +165,7 @@ def render(
     quality: Mapping[str, Any] | None = None,
     output_uri: str | None = None,
     images: Mapping[str, str] | None = None,
+    gpu_hours: float | None = None,
 ) -> str:
     task = spec.task
     total = generated + replay
@@ -249,6 +258,7 @@ def render(
         f"- recipe sha256: `{recipe_hash}`",
         f"- DataFoundryJob uid `{uid}`, generation {generation}",
         image_line(images or {}),
+        *gpu_line(gpu_hours),
         "",
     ]
     return "\n".join(lines)

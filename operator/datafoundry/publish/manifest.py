@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from datafoundry.pipeline.contract import ENV_IMAGES
+from datafoundry.pipeline.contract import ENV_GPU_HOURS, ENV_IMAGES
 
 MANIFEST_KIND = "DatasetManifest"
 MANIFEST_VERSION = "datafoundry.io/v1alpha1"
+
+
+def gpu_hours_from_env(env: Mapping[str, str]) -> float | None:
+    """The generator pods' GPU-hours the operator counted (`DATAFOUNDRY_GPU_HOURS`); None outside the
+    operator (`datafoundry run` counts none) or when the value is not a non-negative number."""
+    try:
+        hours = float(env.get(ENV_GPU_HOURS, ""))
+    except ValueError:
+        return None
+    return hours if math.isfinite(hours) and hours >= 0 else None
 
 
 def images_from_env(env: Mapping[str, str]) -> dict[str, str]:

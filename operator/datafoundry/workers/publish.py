@@ -190,12 +190,13 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
                                              funnel={**_prompts(dedup_done), "generated": dedup_done.generated,
                                                      "accepted": dedup_done.accepted, "published": len(records)})
     images = mf.images_from_env(env)
+    gpu_hours = mf.gpu_hours_from_env(env)
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
                              uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
                              generated=len(generated), replay=len(replay), fmt=fmt, ext=ext,
                              decontamination=details["decontamination"],
                              strategies=strategies, quality=report,
-                             output_uri=spec.output.uri, images=images).encode("utf-8")
+                             output_uri=spec.output.uri, images=images, gpu_hours=gpu_hours).encode("utf-8")
     store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
     finished = datetime.now(UTC)
     manifest = {
@@ -206,6 +207,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "recipe": ctx.plan.spec,
         "model": spec.generator.model if spec.generator else None,
         "images": images,
+        "gpuHours": gpu_hours,
         "seed": seed,
         "format": fmt,
         "compression": compression,
