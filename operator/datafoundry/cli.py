@@ -160,10 +160,16 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:
-    from datafoundry.controller.config import OperatorConfig
+    from datafoundry.controller.config import ConfigError, OperatorConfig
+
+    try:  # a bad setting (e.g. the chart's workers.env) stops the operator before it acts, naming it
+        config = OperatorConfig.from_env()
+    except ConfigError as e:
+        print(f"datafoundry operator: {e}", file=sys.stderr)
+        return 2
     from datafoundry.controller.run import run_operator
 
-    namespaces = args.namespace or list(OperatorConfig.from_env().namespaces)
+    namespaces = args.namespace or list(config.namespaces)
     run_operator(namespaces=namespaces, metrics_port=args.metrics_port, health_port=args.health_port,
                  bind=args.bind, peering=args.peering, peering_priority=args.peering_priority,
                  verbose=args.verbose)

@@ -34,6 +34,7 @@ IMMUTABLE_FIELDS: Final = (
     "filters",
     "mix",
     "output",
+    "workers",
     "seed",
     "queueName",
     "priorityClassName",

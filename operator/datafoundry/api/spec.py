@@ -599,6 +599,73 @@ class Screens(SpecModel):
     )
 
 
+#: Where generator pods mount things (fixed paths, documented in the field descriptions).
+MODEL_CLAIM_MOUNT_ROOT = "/models"
+MODEL_CACHE_MOUNT = "/var/cache/datafoundry/models"
+
+#: CEL on a Generator: a model the in-pod engine downloads (s3:// or a Hugging Face id) / a Hugging Face id.
+_DOWNLOADED_MODEL_CEL = "!self.model.startsWith('pvc://') && !self.model.startsWith('/')"
+_HF_MODEL_CEL = f"{_DOWNLOADED_MODEL_CEL} && !self.model.startsWith('s3://')"
+_VLLM_CEL = "(!has(self.engine) || self.engine.type == 'vllm')"
+
+
+def is_hf_model(model: str) -> bool:
+    """A Hugging Face id (not s3://, pvc:// or an absolute path)."""
+    return not model.startswith(("s3://", "pvc://", "/"))
+
+
+class ModelCache(SpecModel):
+    """Where the generator pods download an s3:// or Hugging Face model, instead of each pod's /tmp."""
+
+    cel_rules: ClassVar = (
+        CelRule("has(self.claimName) != has(self.sizeLimit)", "exactly one of claimName or sizeLimit must be set"),
+    )
+
+    claim_name: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        pattern=DNS_SUBDOMAIN,
+        description=(
+            f"PersistentVolumeClaim in the job's namespace, mounted read-write at {MODEL_CACHE_MOUNT} in every "
+            "generator pod of the job and shared by them: an s3:// model is downloaded into its s3/ folder and a "
+            "Hugging Face model into its huggingface/ folder (HF_HUB_CACHE). A pod keeps the files an earlier pod "
+            "completed (s3://: same size and ETag as the object; Hugging Face: the Hub cache's own bookkeeping), so "
+            "later shards, rounds and jobs naming the same claim download nothing again. Pods of one job run on "
+            "several nodes at once only with a ReadWriteMany claim."
+        ),
+    )
+    size_limit: Quantity | None = Field(
+        default=None,
+        description=(
+            f"An emptyDir of this size at {MODEL_CACHE_MOUNT}, one per generator pod (not shared: every pod "
+            "downloads the model once, a retried pod again), and an ephemeral-storage request of this size on "
+            "the generator container (unless generator.resources sets ephemeral-storage), so that pods are "
+            "placed on nodes with room for the model and evicted when the download outgrows it."
+        ),
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if has(self.claim_name) == has(self.size_limit):
+            yield Violation("", "exactly one of claimName or sizeLimit must be set")
+
+
+class HuggingFace(SpecModel):
+    """How the in-pod vLLM engine reaches the Hugging Face Hub (or a mirror) for a Hugging Face model id."""
+
+    token_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding a Hugging Face access token (gated or private models), given to the "
+        "generator container as HF_TOKEN through a secretKeyRef: the operator never reads it.",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        max_length=MAX_URI,
+        pattern=HTTP_URL,
+        description="Hub endpoint for a mirror or an air-gapped cluster's proxy, set as HF_ENDPOINT in the "
+        "generator container, e.g. https://hf-mirror.internal.example.com.",
+    )
+
+
 class Generator(SpecModel):
     """How records are generated: model, engine, sharding, placement, sampling and strategies."""
 
@@ -623,6 +690,18 @@ class Generator(SpecModel):
             "modelRevision must not contain '..' (git refs cannot)",
             ".modelRevision",
         ),
+        CelRule(
+            f"!has(self.modelCache) || ({_VLLM_CEL} && {_DOWNLOADED_MODEL_CEL})",
+            "modelCache needs engine.type vllm and an s3:// or Hugging Face model (nothing else is downloaded)",
+            ".modelCache",
+            "FieldValueForbidden",
+        ),
+        CelRule(
+            f"!has(self.huggingFace) || ({_VLLM_CEL} && {_HF_MODEL_CEL})",
+            "huggingFace needs engine.type vllm and a Hugging Face model id",
+            ".huggingFace",
+            "FieldValueForbidden",
+        ),
     )
 
     model: str = Field(
@@ -630,8 +709,12 @@ class Generator(SpecModel):
         max_length=1024,
         pattern=MODEL_REF,
         description=(
-            "Model to generate with: a Hugging Face id (org/name, loaded from the image's cache or "
-            "HF_ENDPOINT), s3://bucket/prefix, pvc://claim/path (mounted read-only) or an absolute path."
+            "Model to generate with: a Hugging Face id (org/name: vLLM loads it from the image's cache or "
+            "downloads it from the Hub, see huggingFace and modelCache); s3://bucket/prefix (every object under "
+            "the prefix is downloaded with the output's endpoint and credentials, into modelCache or the pod's "
+            "/tmp, then loaded from there); pvc://claim/path (the PersistentVolumeClaim is mounted read-only at "
+            f"{MODEL_CLAIM_MOUNT_ROOT}/<claim> in the generator pods and the model loaded from "
+            f"{MODEL_CLAIM_MOUNT_ROOT}/<claim>/<path>); or an absolute path in the generator image."
         ),
     )
     model_revision: str | None = Field(
@@ -704,8 +787,24 @@ class Generator(SpecModel):
         description="Checks on each generated record before it is written (truncation, unfinished answers, "
         "non-answers, copies of a seed, answers given away by the prompt).",
     )
+    model_cache: ModelCache | None = Field(
+        default=None,
+        description="Where an s3:// or Hugging Face model is downloaded (engine vllm): a shared "
+        "PersistentVolumeClaim, or an emptyDir of a given size per pod. Unset: each pod downloads into its own /tmp "
+        "emptyDir (s3://) or its image's HF_HOME (Hugging Face; /tmp/hf in the generator image).",
+    )
+    hugging_face: HuggingFace | None = Field(
+        default=None,
+        description="Hub token and endpoint for a Hugging Face model id (engine vllm).",
+    )
 
     def violations(self) -> Iterator[Violation]:
+        if self.model_cache is not None and not (self.engine.type == EngineType.VLLM
+                                                 and not self.model.startswith(("pvc://", "/"))):
+            yield Violation("modelCache", "modelCache needs engine.type vllm and an s3:// or Hugging Face model "
+                            "(nothing else is downloaded)")
+        if self.hugging_face is not None and not (self.engine.type == EngineType.VLLM and is_hf_model(self.model)):
+            yield Violation("huggingFace", "huggingFace needs engine.type vllm and a Hugging Face model id")
         if self.gpus_per_shard and self.gpus_per_shard % self.tensor_parallel_size:
             yield Violation("tensorParallelSize", "tensorParallelSize must divide gpusPerShard")
         if self.model_revision is not None and ".." in self.model_revision:
@@ -1329,6 +1428,115 @@ class Output(SpecModel):
 
 
 # --------------------------------------------------------------------------------------------
+# workers (every worker container)
+# --------------------------------------------------------------------------------------------
+
+#: An environment variable name: a C identifier (what shells, proxies and CA-bundle settings use).
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ConfigMapKeyRef(SpecModel):
+    """A key in a ConfigMap in the job's namespace."""
+
+    name: SecretName = Field(description="Name of the ConfigMap in the job's namespace.")
+    key: ConfigKey = Field(description="Key within the ConfigMap.")
+
+
+class EnvVarSource(SpecModel):
+    """Where a variable's value comes from: exactly one of secretKeyRef or configMapKeyRef."""
+
+    cel_rules: ClassVar = (
+        CelRule("has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                "exactly one of secretKeyRef or configMapKeyRef must be set"),
+    )
+
+    secret_key_ref: SecretKeyRef | None = Field(
+        default=None, description="A key of a Secret (resolved by the kubelet)."
+    )
+    config_map_key_ref: ConfigMapKeyRef | None = Field(default=None, description="A key of a ConfigMap.")
+
+    def violations(self) -> Iterator[Violation]:
+        if has(self.secret_key_ref) == has(self.config_map_key_ref):
+            yield Violation("", "exactly one of secretKeyRef or configMapKeyRef must be set")
+
+
+class EnvVar(SpecModel):
+    """One environment variable of the worker containers (the Kubernetes EnvVar, without fieldRef)."""
+
+    cel_rules: ClassVar = (
+        CelRule("!(has(self.value) && has(self.valueFrom))", "value and valueFrom are mutually exclusive",
+                ".valueFrom", "FieldValueForbidden"),
+    )
+
+    name: str = Field(min_length=1, max_length=128, pattern=ENV_NAME, description="Variable name.")
+    value: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="Value, stored as plain text in the job, its plan ConfigMap and the pods: use valueFrom "
+        "for secrets. $(NAME) refers to a variable defined before it, as in any container.",
+    )
+    value_from: EnvVarSource | None = Field(default=None, description="Value from a Secret or ConfigMap key.")
+
+    def violations(self) -> Iterator[Violation]:
+        if self.value is not None and self.value_from is not None:
+            yield Violation("valueFrom", "value and valueFrom are mutually exclusive")
+
+
+class NameRef(SpecModel):
+    """An object in the job's namespace, by name."""
+
+    name: SecretName = Field(description="Name of the object in the job's namespace.")
+
+
+class EnvFromSource(SpecModel):
+    """Every key of a ConfigMap or Secret as a variable: exactly one of configMapRef or secretRef."""
+
+    cel_rules: ClassVar = (
+        CelRule("has(self.configMapRef) != has(self.secretRef)",
+                "exactly one of configMapRef or secretRef must be set"),
+    )
+
+    config_map_ref: NameRef | None = Field(default=None, description="ConfigMap whose keys become variables.")
+    secret_ref: NameRef | None = Field(
+        default=None, description="Secret whose keys become variables (resolved by the kubelet)."
+    )
+    prefix: str | None = Field(
+        default=None, max_length=128, pattern=ENV_NAME, description="Prepended to every key's variable name."
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if has(self.config_map_ref) == has(self.secret_ref):
+            yield Violation("", "exactly one of configMapRef or secretRef must be set")
+
+
+class Workers(SpecModel):
+    """Settings of every worker container of the job (generate, filter, dedup, publish), e.g. proxies
+    (HTTPS_PROXY, NO_PROXY) and CA bundles (SSL_CERT_FILE, REQUESTS_CA_BUNDLE from a ConfigMap)."""
+
+    env: list[EnvVar] | None = Field(
+        default=None,
+        max_length=64,
+        description="Variables added to every worker container, after the operator's own and the chart's "
+        "workers.env: a name the operator sets itself (DATAFOUNDRY_*, AWS_*, OPENAI_API_KEY, HF_TOKEN, HF_ENDPOINT, "
+        "HF_HUB_CACHE as other fields ask) keeps the operator's value; a name the chart's workers.env sets takes "
+        "this value.",
+        json_schema_extra=_map_list("name"),
+    )
+    env_from: list[EnvFromSource] | None = Field(
+        default=None,
+        max_length=16,
+        description="ConfigMaps and Secrets whose keys become variables in every worker container, after the "
+        "chart's workers.envFrom. A variable also set in env (the operator's, the chart's or workers.env) takes "
+        "the env value; between sources, the later wins.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+
+    def violations(self) -> Iterator[Violation]:
+        if self.env is not None:
+            yield from _duplicates(self.env, "name", "env")
+
+
+# --------------------------------------------------------------------------------------------
 # the spec
 # --------------------------------------------------------------------------------------------
 
@@ -1443,6 +1651,9 @@ class DataFoundryJobSpec(SpecModel):
     )
     mix: Mix | None = Field(default=None, description="Data mixed into the output (replay).")
     output: Output = Field(description="Where the dataset is published.")
+    workers: Workers | None = Field(
+        default=None, description="Environment of every worker container (proxies, CA bundles)."
+    )
     seed: int = Field(
         default=0, ge=0, le=2_147_483_647, description="Seed for every random choice; same spec and seed, same plan."
     )
@@ -1559,12 +1770,15 @@ def effective_strategies(spec: DataFoundryJobSpec) -> list[Strategy]:
 
 
 __all__ = [
+    "MODEL_CACHE_MOUNT",
+    "MODEL_CLAIM_MOUNT_ROOT",
     "SINGLETON_FILTERS",
     "AddressingStyle",
     "Budget",
     "CARef",
     "ClassLabel",
     "Compression",
+    "ConfigMapKeyRef",
     "Credentials",
     "DataFormat",
     "DataFoundryJobSpec",
@@ -1573,16 +1787,22 @@ __all__ = [
     "Dtype",
     "Engine",
     "EngineType",
+    "EnvFromSource",
+    "EnvVar",
+    "EnvVarSource",
     "ExactDedupFilter",
     "Filter",
     "FilterType",
     "Generator",
+    "HuggingFace",
     "Input",
     "JudgeFilter",
     "LanguageFilter",
     "LengthFilter",
     "MinHashFilter",
     "Mix",
+    "ModelCache",
+    "NameRef",
     "Output",
     "OutputFormat",
     "PiiAction",
@@ -1604,5 +1824,7 @@ __all__ = [
     "TaskType",
     "Toleration",
     "Topic",
+    "Workers",
     "effective_strategies",
+    "is_hf_model",
 ]

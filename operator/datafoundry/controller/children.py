@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from datafoundry.api.meta import API_VERSION, KIND
-from datafoundry.api.spec import DataFoundryJobSpec, EngineType, JudgeFilter
+from datafoundry.api.spec import (
+    MODEL_CACHE_MOUNT,
+    MODEL_CLAIM_MOUNT_ROOT,
+    DataFoundryJobSpec,
+    EngineType,
+    Generator,
+    JudgeFilter,
+)
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.pipeline import contract
 from datafoundry.storage.settings import output_settings
@@ -121,6 +128,9 @@ _CHILD_FIELDS = (
     ("kueue.x-k8s.io/queue-name", "spec.queueName"),
     ("secretKeyRef", "spec.output.credentials"),
     ("volumes", "spec.output.endpointCA"),
+    ("persistentVolumeClaim", "spec.generator.model, spec.generator.modelCache"),
+    ("ephemeral-storage", "spec.generator.modelCache.sizeLimit"),
+    ("envFrom", "spec.workers.envFrom"),
 )
 
 
@@ -228,6 +238,59 @@ def _volumes(name: str, spec: DataFoundryJobSpec, *, shm: str | None) -> tuple[l
     return volumes, mounts
 
 
+def worker_env(own: list[dict[str, Any]], config: OperatorConfig, spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
+    """The operator's variables, then the chart's `workers.env`, then `spec.workers.env`: a name the
+    operator sets keeps its value, and the spec's value replaces the chart's for the same name."""
+    taken = {var["name"] for var in own}
+    extra: dict[str, dict[str, Any]] = {}
+    spec_env = (spec.workers.env if spec.workers else None) or ()
+    for var in [*config.worker_env, *(e.model_dump(by_alias=True, exclude_none=True, mode="json") for e in spec_env)]:
+        if var["name"] not in taken:
+            extra[var["name"]] = var
+    return [*own, *extra.values()]
+
+
+def model_delivery(gen: Generator) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],
+                                             dict[str, str]]:
+    """(volumes, mounts, env, resource requests) that bring `generator.model` to the in-pod engine:
+    a pvc:// claim mounted read-only at /models/<claim>, the model cache, the Hugging Face settings."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    requests: dict[str, str] = {}
+    if gen.engine.type != EngineType.VLLM:
+        return volumes, mounts, env, requests  # an endpoint serves the model: nothing to load here
+    if gen.model.startswith("pvc://"):
+        claim = gen.model.removeprefix("pvc://").split("/", 1)[0]
+        mount = f"{MODEL_CLAIM_MOUNT_ROOT}/{claim}"
+        volumes.append({"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+        mounts.append({"name": "model", "mountPath": mount, "readOnly": True})
+        env.append({"name": contract.ENV_MODEL_CLAIM_DIR, "value": mount})
+    s3_model = gen.model.startswith("s3://")
+    cache = gen.model_cache
+    if cache is not None:
+        if cache.claim_name is not None:
+            volumes.append({"name": "model-cache", "persistentVolumeClaim": {"claimName": cache.claim_name}})
+        else:
+            size = str(cache.size_limit)
+            volumes.append({"name": "model-cache", "emptyDir": {"sizeLimit": size}})
+            requests["ephemeral-storage"] = size
+        mounts.append({"name": "model-cache", "mountPath": MODEL_CACHE_MOUNT})
+        if s3_model:
+            env.append({"name": contract.ENV_MODEL_CACHE, "value": f"{MODEL_CACHE_MOUNT}/s3"})
+        else:
+            env.append({"name": "HF_HUB_CACHE", "value": f"{MODEL_CACHE_MOUNT}/huggingface"})
+    elif s3_model:
+        env.append({"name": contract.ENV_MODEL_CACHE, "value": contract.DEFAULT_MODEL_CACHE})
+    hf = gen.hugging_face
+    if hf is not None and hf.token_secret_ref is not None:
+        ref = hf.token_secret_ref
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    if hf is not None and hf.endpoint is not None:
+        env.append({"name": "HF_ENDPOINT", "value": hf.endpoint})
+    return volumes, mounts, env, requests
+
+
 def _job(
     *,
     name: str,
@@ -269,6 +332,12 @@ def _job(
     ]
     if config.max_line_bytes is not None:
         container["env"].append({"name": contract.ENV_MAX_LINE_BYTES, "value": str(config.max_line_bytes)})
+    container["env"] = worker_env(container["env"], config, spec)
+    env_from = [*config.worker_env_from, *(
+        e.model_dump(by_alias=True, exclude_none=True, mode="json")
+        for e in (spec.workers.env_from if spec.workers else None) or ())]
+    if env_from:
+        container["envFrom"] = env_from
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": config.worker_service_account,
@@ -318,7 +387,8 @@ def generate_job(
     if gen is None:
         raise ValueError("generate_job needs spec.generator")
     gpus = gen.gpus_per_shard if gen.engine.type == EngineType.VLLM else 0
-    requests: dict[str, Any] = {"cpu": config.generator_cpu, "memory": config.generator_memory}
+    model_volumes, model_mounts, model_env, model_requests = model_delivery(gen)
+    requests: dict[str, Any] = {"cpu": config.generator_cpu, "memory": config.generator_memory, **model_requests}
     limits: dict[str, Any] = {"memory": config.generator_memory}
     if gpus:
         limits[GPU_RESOURCE] = str(gpus)
@@ -349,11 +419,11 @@ def generate_job(
         "image": gen.image or config.generator_image,
         "args": [*contract.worker_args("generate", round_), "--records", str(records)],
         # The judge scores each chunk in the generator pod, with the generator's engine or an endpoint.
-        "env": [*_engine_env(spec), *_judge_env(spec)],
+        "env": [*_engine_env(spec), *_judge_env(spec), *model_env],
         "resources": {"requests": requests, "limits": limits},
         "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
     }
-    return _job(
+    job = _job(
         name=name, namespace=namespace, uid=uid, spec=spec, config=config,
         job_name=generate_job_name(name, round_), stage="generate", round_=round_, shard=None,
         container=container, pod_extra=pod_extra, shm=config.shm_size if gpus else None,
@@ -365,6 +435,10 @@ def generate_job(
             "maxFailedIndexes": 0,
         },
     )
+    pod_spec = job["spec"]["template"]["spec"]
+    pod_spec["volumes"] += model_volumes
+    pod_spec["containers"][0]["volumeMounts"] += model_mounts
+    return job
 
 
 def _cpu_job(

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from datafoundry.api.spec import EnvFromSource, EnvVar
 
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
+
+
+#: The chart's workers.env and workers.envFrom, as JSON lists.
+ENV_WORKER_ENV = "DATAFOUNDRY_WORKER_ENV"
+ENV_WORKER_ENV_FROM = "DATAFOUNDRY_WORKER_ENV_FROM"
+
+
+class ConfigError(ValueError):
+    """An operator setting that cannot be used; the message names the variable."""
+
+
+def _env_json_list(name: str, item: Any) -> tuple[dict[str, Any], ...]:
+    """A JSON list of `item` models (the chart's `toJson`) from variable `name`, as Kubernetes dicts."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ()
+    try:
+        items = TypeAdapter(list[item]).validate_python(json.loads(raw))
+    except (ValueError, ValidationError) as e:
+        raise ConfigError(f"{name}: not a list of Kubernetes {item.__name__} objects as the chart writes them: "
+                          f"{e}") from None
+    return tuple(i.model_dump(by_alias=True, exclude_none=True, mode="json") for i in items)
 
 
 @dataclass(frozen=True)
@@ -37,6 +65,10 @@ class OperatorConfig:
     #: Passed on to every worker (DATAFOUNDRY_MAX_LINE_BYTES); None: the workers' default (64 MiB).
     max_line_bytes: int | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: The chart's `workers.env` / `workers.envFrom` (Kubernetes EnvVar / EnvFromSource dicts), added to
+    #: every worker container before the job's own `spec.workers`.
+    worker_env: tuple[dict[str, Any], ...] = ()
+    worker_env_from: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -65,4 +97,6 @@ class OperatorConfig:
             generator_memory=env.get("DATAFOUNDRY_GENERATOR_MEMORY", base.generator_memory),
             shm_size=env.get("DATAFOUNDRY_SHM_SIZE", base.shm_size),
             max_line_bytes=int(env["DATAFOUNDRY_MAX_LINE_BYTES"]) if env.get("DATAFOUNDRY_MAX_LINE_BYTES") else None,
+            worker_env=_env_json_list(ENV_WORKER_ENV, EnvVar),
+            worker_env_from=_env_json_list(ENV_WORKER_ENV_FROM, EnvFromSource),
         )

@@ -82,6 +82,11 @@ ENV_IMAGES = {
 ENV_GPU_HOURS = "DATAFOUNDRY_GPU_HOURS"
 #: The judge filter's endpoint API key, when its engine names its own Secret.
 ENV_JUDGE_API_KEY = "DATAFOUNDRY_JUDGE_API_KEY"
+#: Where a `pvc://claim/path` model's claim is mounted in the generator pod (the model is <dir>/<path>).
+ENV_MODEL_CLAIM_DIR = "DATAFOUNDRY_MODEL_CLAIM_DIR"
+#: Where the generator downloads an `s3://` model (`spec.generator.modelCache`, else under /tmp).
+ENV_MODEL_CACHE = "DATAFOUNDRY_MODEL_CACHE"
+DEFAULT_MODEL_CACHE = "/tmp/datafoundry-models"  # the pod's own /tmp emptyDir
 
 #: Drops at generation (parse failures, screens) are named `generator/<reason>` in `rejected`.
 GENERATOR_PREFIX = "generator/"
