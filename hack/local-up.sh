@@ -387,7 +387,7 @@ EOF
     --cluster-signing-cert-file="$p/ca.crt" --cluster-signing-key-file="$p/ca.key" \
     --node-monitor-grace-period=40s \
     $(rate_flags) ${CONCURRENT_JOB_SYNCS:+--concurrent-job-syncs=$CONCURRENT_JOB_SYNCS} \
-    --controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,node-lifecycle-controller,ttl-after-finished-controller,pod-garbage-collector-controller,replicaset-controller,deployment-controller,endpointslice-controller,disruption-controller,resourcequota-controller
+    --controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,node-lifecycle-controller,ttl-after-finished-controller,pod-garbage-collector-controller,replicaset-controller,deployment-controller,endpointslice-controller,disruption-controller,resourcequota-controller,persistentvolume-binder-controller
   start kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig="$state/scheduler.kubeconfig" \
     --authentication-kubeconfig="$state/scheduler.kubeconfig" \
