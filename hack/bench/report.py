@@ -259,7 +259,10 @@ def stage(root: Path, records: int, seed: int) -> dict[str, Any]:
                                 "judge": {"below_min_score": rejected["judge"]}},
                   "modifiedBy": {"pii": kept // 200}}
         summary = {"parts": parts, "records": len(shard_records), "funnel": funnel,
-                   "stats": {"pii": {"email": kept // 300, "phone": kept // 600}}, "decontamination": None,
+                   # the language filter counts what it keeps (length and language come first in the chain)
+                   "stats": {"pii": {"email": kept // 300, "phone": kept // 600},
+                             "language": {"en": len(shard_records) + rejected["quality"] + rejected["judge"]}},
+                   "decontamination": None,
                    "malformed": {"malformed": 0}, "inputs": [],
                    "minhash": {"name": "minhash", "threshold": 0.8, "numPerm": 128, "bands": 16},
                    "exactDedup": {"name": "exactDedup"}}

@@ -26,8 +26,12 @@ KIND = "QualityReport"
 SOURCE_FIELD = "_source"
 #: Not content: the id, the provenance and the mix tag.
 NON_CONTENT = frozenset({"id", "meta", SOURCE_FIELD})
-SAMPLE_SIZE = 2000
+SAMPLE_SIZE = 1000
 SELF_BLEU_SAMPLE = 200
+#: Without a language filter (which counts what it keeps), the mix is detected on this many sampled
+#: records, this many characters each: language ID walks every byte in Python.
+LANGUAGE_SAMPLE = 200
+LANGUAGE_CHARS = 300
 SAMPLES_SHOWN = 5
 LEAST_MATCHING_SHOWN = 3
 SNIPPET_CHARS = 300
@@ -68,10 +72,6 @@ class _FieldLengths:
     chars: array[int] = field(default_factory=lambda: array("L"))  # 8 bytes a record, not a Python int
 
 
-def sample_key(seed: int, record_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest(), "big")
-
-
 def _field_text(value: Any) -> str | None:
     """The text of one content field: a string, or the contents of a list of chat turns."""
     if isinstance(value, str):
@@ -99,11 +99,17 @@ def _snippet(text: str) -> str:
 
 
 class ReportBuilder:
-    """Feed records with `add`, then `finish` once; see the module docstring."""
+    """Feed records with `add_many` (or `add`), then `finish` once; see the module docstring.
 
-    def __init__(self, context: ReportContext, *, sample_size: int = SAMPLE_SIZE) -> None:
+    `ordered`: the caller gives records in an order the job's seed already randomised (publish
+    does: the published order is the seeded selection key's), so the sample is simply the first
+    `sample_size` records; otherwise each record id is hashed with the seed.
+    """
+
+    def __init__(self, context: ReportContext, *, sample_size: int = SAMPLE_SIZE, ordered: bool = False) -> None:
         self.ctx = context
         self.sample_size = sample_size
+        self.ordered = ordered
         self.records = 0
         self.chars_total = 0
         self.by_source: Counter[str] = Counter()
@@ -114,50 +120,60 @@ class ReportBuilder:
         self.turns: list[int] = []
         self.judge: Counter[int] = Counter()
         self.generator_tokens = 0
-        # max-heap on the key (negated) holding the `sample_size` smallest keys
+        # max-heap on the key (negated) holding the `sample_size` smallest keys (or, ordered, the first records)
         self._sample: list[tuple[int, int, dict[str, Any]]] = []
+        self._hasher = hashlib.blake2b(f"{context.seed}:".encode(), digest_size=8)
 
     def add(self, record: Mapping[str, Any]) -> None:
-        self.records += 1
-        self.by_source[str(record.get(SOURCE_FIELD) or "unknown")] += 1
-        for name, value in record.items():
-            if name in NON_CONTENT:
-                continue
-            text = _field_text(value)
-            if text is None:
-                continue
-            lengths = self.fields.setdefault(name, _FieldLengths())
-            lengths.records += 1
-            lengths.chars.append(len(text))
-            self.chars_total += len(text)
-            if isinstance(value, list):
-                self.turns.append(len(value))
-        meta = record.get("meta")
-        if isinstance(meta, Mapping):
-            self._add_meta(meta)
-        if self.ctx.label_field and isinstance(record.get(self.ctx.label_field), str):
-            self.labels[record[self.ctx.label_field]] += 1
-        key = sample_key(self.ctx.seed, str(record.get("id", self.records)))
-        item = (-key, self.records, dict(record))
-        if len(self._sample) < self.sample_size:
-            heapq.heappush(self._sample, item)
-        elif -key > self._sample[0][0]:
-            heapq.heapreplace(self._sample, item)
+        self.add_many((record,))
 
-    def _add_meta(self, meta: Mapping[str, Any]) -> None:
-        if isinstance(meta.get("strategy"), str):
-            self.strategies[meta["strategy"]] += 1
-        source = meta.get("source")
-        if isinstance(source, Mapping) and isinstance(source.get("topic"), str):
-            sub = source.get("subtopic")
-            self.nodes[source["topic"] + (f" / {sub}" if isinstance(sub, str) else "")] += 1
-        judge = meta.get("judge")
-        score = judge.get("score") if isinstance(judge, Mapping) else None
-        if isinstance(score, int | float) and not isinstance(score, bool):
-            self.judge[round(score)] += 1
-        tokens = meta.get("completionTokens")
-        if isinstance(tokens, int):
-            self.generator_tokens += tokens
+    def add_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Count a batch column by column: comprehensions and Counter updates run at C speed, which
+        matters at hundreds of thousands of records; nothing is copied but the sampled records."""
+        if not records:
+            return
+        first = self.records
+        self.records += len(records)
+        self.by_source.update(str(r.get(SOURCE_FIELD) or "unknown") for r in records)
+        names = set().union(*(r.keys() for r in records)) - NON_CONTENT
+        for name in sorted(names):
+            values = [v for r in records if (v := r.get(name)) is not None]
+            lengths = [len(v) for v in values if type(v) is str]
+            for value in values:
+                if type(value) is not str and (text := _field_text(value)) is not None:
+                    lengths.append(len(text))
+                    self.turns.append(len(value))
+            if lengths:
+                field_lengths = self.fields.get(name)
+                if field_lengths is None:
+                    field_lengths = self.fields[name] = _FieldLengths()
+                field_lengths.records += len(lengths)
+                field_lengths.chars.extend(lengths)
+                self.chars_total += sum(lengths)
+        metas = [m for r in records if type(m := r.get("meta")) is dict]
+        if metas:
+            self.strategies.update(s for m in metas if type(s := m.get("strategy")) is str)
+            sources = [src for m in metas if type(src := m.get("source")) is dict and type(src.get("topic")) is str]
+            self.nodes.update(src["topic"] + (f" / {sub}" if type(sub := src.get("subtopic")) is str else "")
+                              for src in sources)
+            self.judge.update(round(score) for m in metas if type(j := m.get("judge")) is dict
+                              and isinstance(score := j.get("score"), int | float) and not isinstance(score, bool))
+            self.generator_tokens += sum(t for m in metas if type(t := m.get("completionTokens")) is int)
+        if self.ctx.label_field:
+            field = self.ctx.label_field
+            self.labels.update(v for r in records if type(v := r.get(field)) is str)
+        if self.ordered:
+            room = self.sample_size - len(self._sample)
+            self._sample += [(0, first + i, dict(r)) for i, r in enumerate(records[:max(room, 0)])]
+            return
+        for i, record in enumerate(records):
+            hasher = self._hasher.copy()
+            hasher.update(str(record.get("id", first + i + 1)).encode())
+            key = int.from_bytes(hasher.digest(), "big")
+            if len(self._sample) < self.sample_size:
+                heapq.heappush(self._sample, (-key, first + i, dict(record)))
+            elif -key > self._sample[0][0]:
+                heapq.heapreplace(self._sample, (-key, first + i, dict(record)))
 
     # ------------------------------------------------------------------------------------ finish
     def sample(self) -> list[dict[str, Any]]:
@@ -263,6 +279,17 @@ class ReportBuilder:
                           "threshold": self.ctx.judge_threshold,
                           "mean": round(sum(s * c for s, c in self.judge.items()) / n, 4)}}
 
+    def _languages(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The language mix: counted by the job's language filters on every record they kept, else
+        detected on a part of the sample."""
+        counted: Counter[str] = Counter()
+        for f in (self.ctx.filters or {}).values():
+            if f.get("type") == "language":
+                counted.update(f.get("stats") or {})
+        if counted:
+            return {"languages": _shares(counted), "languagesFrom": "languageFilter"}
+        return {"languages": languages(texts[:LANGUAGE_SAMPLE]), "languagesFrom": "sample"}
+
     def _process(self, texts: Sequence[str]) -> dict[str, Any]:
         filters = self.ctx.filters or {}
         drops = {name: dict(f.get("reasons") or {}) for name, f in filters.items() if f.get("dropped")}
@@ -279,7 +306,7 @@ class ReportBuilder:
                                   "parseFailureRate": s.get("parseFailureRate", 0.0)}
                            for name, s in sorted((self.ctx.strategies or {}).items())},
             "drops": drops,
-            "languages": languages(texts),
+            **self._languages(texts),
             "stopwordShare": measures.stopword_share(texts, self.ctx.language or "en"),
             "pii": dict(sorted(pii.items())),
             "nearDuplicates": dict(near) if near else None,
@@ -289,11 +316,16 @@ class ReportBuilder:
         }
 
 
+def _shares(counts: Mapping[str, int]) -> dict[str, float]:
+    n = sum(counts.values())
+    return {k: round(c / n, 4) for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))} if n else {}
+
+
 def languages(texts: Iterable[str]) -> dict[str, float]:
-    """Share of the texts per detected language (py3langid on each text's first 500 characters)."""
+    """Share of the texts per detected language (py3langid on each text's first characters)."""
     from datafoundry.filters.language import identify
 
-    found = Counter(identify(t[:500])[0] for t in texts if t.strip())
+    found = Counter(identify(t[:LANGUAGE_CHARS])[0] for t in texts if t.strip())
     n = sum(found.values())
     return {lang: round(c / n, 4) for lang, c in found.most_common()} if n else {}
 
