@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, text_of
@@ -64,6 +65,11 @@ class LanguageFilter(Filter):
         self.min_confidence = min_confidence
         self.max_chars = max_chars
         self.fields = fields
+        #: Records this filter kept, by detected language (its `stats`: the quality report's language mix).
+        self.kept: Counter[str] = Counter()
+
+    def stats(self) -> Mapping[str, int]:
+        return dict(self.kept)
 
     def apply(self, record: Record) -> FilterResult:
         text = text_of(record, self.fields)
@@ -71,5 +77,8 @@ class LanguageFilter(Filter):
             return FilterResult.drop("no_text")
         lang, prob = identify(text[: self.max_chars])
         if lang in self.languages:
-            return KEEP if prob >= self.min_confidence else FilterResult.drop("low_confidence")
+            if prob < self.min_confidence:
+                return FilterResult.drop("low_confidence")
+            self.kept[lang] += 1
+            return KEEP
         return FilterResult.drop(f"language:{lang}" if prob >= self.min_confidence else "low_confidence")

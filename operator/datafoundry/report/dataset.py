@@ -18,6 +18,9 @@ from datafoundry.workers.common import BadInput
 
 log = logging.getLogger("datafoundry.report")
 
+#: Records counted at a time (the builder's column-wise pass), so memory stays bounded.
+BATCH = 10_000
+
 
 def _manifest_context(manifest: Mapping[str, Any], env: Mapping[str, str]) -> ReportContext:
     from datafoundry.api.spec import DataFoundryJobSpec
@@ -47,8 +50,14 @@ def report_for(records: Iterable[Mapping[str, Any]], *, manifest: Mapping[str, A
         ctx = replace(ctx, references=[domain], reference_sources=["--domain"])
     if language is not None:
         ctx = replace(ctx, language=language)
-    builder = ReportBuilder(ctx)
+    # A published dataset is in its seeded selection order: the same sample as publish took.
+    builder = ReportBuilder(ctx, ordered=manifest is not None)
+    batch: list[Mapping[str, Any]] = []
     for record in records:
-        builder.add(record)
+        batch.append(record)
+        if len(batch) == BATCH:
+            builder.add_many(batch)
+            batch = []
+    builder.add_many(batch)
     data_bytes = manifest.get("bytes") if manifest is not None else None
     return builder.finish(data_bytes=data_bytes if isinstance(data_bytes, int) else None)

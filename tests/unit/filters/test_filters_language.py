@@ -49,6 +49,8 @@ def test_several_languages_and_confidence() -> None:
     assert f.apply(ENGLISH).action is Action.KEEP
     assert f.apply(FRENCH).reason == "language:fr"
     assert f.apply({"text": "   "}).reason == "no_text"
+    assert f.apply(KOREAN).action is Action.KEEP
+    assert dict(f.stats()) == {"ko": 2, "en": 1}  # what it kept, by language: the quality report's mix
     # a confidently English record fails a confidence bar above its probability
     strict = LanguageFilter(languages=["en"], min_confidence=1.0)
     assert strict.apply({"text": "ok 42"}).reason == "low_confidence"

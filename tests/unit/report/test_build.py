@@ -97,6 +97,33 @@ def test_sample_is_seeded_and_ignores_record_order() -> None:
     assert [r["id"] for r in other_seed.sample()] != [r["id"] for r in small.sample()]
 
 
+def test_batches_count_what_single_records_count_and_ordered_samples_the_first() -> None:
+    rows = _rows(CORPORA / "real" / "en" / "handwritten.jsonl")
+    records = [{"id": f"r{i}", **r, "_source": "generated", "meta": {"strategy": "s" + str(i % 3),
+                "judge": {"score": i % 11}, "completionTokens": i}} for i, r in enumerate(rows)]
+    one = ReportBuilder(_quickstart_context(), sample_size=20)
+    many = ReportBuilder(_quickstart_context(), sample_size=20)
+    for r in records:
+        one.add(r)
+    for start in range(0, len(records), 7):
+        many.add_many(records[start:start + 7])
+    assert one.finish() == many.finish()
+    ordered = ReportBuilder(_quickstart_context(), sample_size=20, ordered=True)
+    ordered.add_many(records[:5])
+    ordered.add_many(records[5:])
+    assert [r["id"] for r in ordered.sample()] == [f"r{i}" for i in range(20)]
+
+
+def test_language_mix_comes_from_the_language_filter_when_one_ran() -> None:
+    records = _answers(CORPORA / "real" / "en" / "smollm2-135m-instruct.jsonl")
+    language_filter = {"type": "language", "stats": {"en": 30, "de": 10}}
+    counted = _report(records, _quickstart_context(filters={"lang": language_filter}))
+    assert counted["process"]["languages"] == {"en": 0.75, "de": 0.25}
+    assert counted["process"]["languagesFrom"] == "languageFilter"
+    detected = _report(records, _quickstart_context())
+    assert detected["process"]["languages"] == {"en": 1.0} and detected["process"]["languagesFrom"] == "sample"
+
+
 def _answers(path: Path) -> list[dict[str, Any]]:
     """The corpus records as published instruction records (the response is the text under test)."""
     return [{"id": f"{path.stem}-{i}", "instruction": "How do I do this in Kubernetes?",
