@@ -140,6 +140,7 @@ SPEC_WORKERS = {
     "env": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"},
             {"name": "NO_PROXY", "value": "from-spec"},
             {"name": "PROXY_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "password"}}},
+            {"name": "CORP_CA", "valueFrom": {"configMapKeyRef": {"name": "ca", "key": "ca.crt"}}},
             {"name": "AWS_ENDPOINT_URL", "value": "http://not-the-output"},
             {"name": "DATAFOUNDRY_ROUND", "value": "7"}],
     "envFrom": [{"configMapRef": {"name": "ca"}, "prefix": "CA_"}, {"secretRef": {"name": "more"}}],
@@ -166,6 +167,7 @@ def test_worker_env_reaches_every_worker_container_with_the_operators_names_kept
         assert env["PROXY_PASSWORD"] == {"name": "PROXY_PASSWORD",
                                          "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "password"}}}
         assert env["CORP_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "corp", "key": "t"}}
+        assert env["CORP_CA"]["valueFrom"] == {"configMapKeyRef": {"name": "ca", "key": "ca.crt"}}, name
         # names the operator sets keep the operator's value
         assert env["AWS_ENDPOINT_URL"]["value"] == "http://s3:8333", name
         assert env["DATAFOUNDRY_ROUND"]["value"] == "0", name
