@@ -1,5 +1,6 @@
 """What the operator reads back from an existing plan ConfigMap (its owner and the hash of the plan it
-holds): the hash recorded in status.planHash after a restart (test bed: tests/integration/test_gpu_budget_on_test_bed.py)."""
+holds): the hash recorded in status.planHash after a restart
+(test bed: tests/integration/test_gpu_budget_on_test_bed.py)."""
 
 from __future__ import annotations
 
