@@ -1,6 +1,6 @@
 """GPU-hours on the test bed: generator pods with `gpusPerShard: 1` on kwok GPU nodes (nvidia.com/gpu: 8),
 run by the pod runner, which reports container startedAt/finishedAt as a kubelet does. The operator
-counts them into status.progress.gpuHours and datafoundry_job_gpu_hours, hands them to the publish pod,
+counts them into status.progress.gpuHours and datafoundry_job_gpu_seconds, hands them to the publish pod,
 and `spec.budget.maxGPUHours` ends the job. Also: status.planHash stays the hash of the plan ConfigMap
 after a budget raise and an operator restart."""
 
@@ -51,9 +51,10 @@ def near(counted: float, hours: float, pods: int) -> bool:
 
 
 def gauge(scrape: str, ns: str, job: str) -> float:
-    match = re.search(rf'^datafoundry_job_gpu_hours{{job="{job}",namespace="{ns}"}} (\S+)$', scrape, re.MULTILINE)
-    assert match, f"no datafoundry_job_gpu_hours for {job}"
-    return float(match.group(1))
+    """The GPU-hours the operator's gauge says (it counts GPU-seconds: Prometheus' base unit)."""
+    match = re.search(rf'^datafoundry_job_gpu_seconds{{job="{job}",namespace="{ns}"}} (\S+)$', scrape, re.MULTILINE)
+    assert match, f"no datafoundry_job_gpu_seconds for {job}"
+    return float(match.group(1)) / 3600
 
 
 def test_gpu_budget_spent_before_the_target_fails_with_budget_exhausted(

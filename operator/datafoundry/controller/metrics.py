@@ -79,10 +79,10 @@ job_shards = Gauge(
     ["namespace", "job", "stage", "state"],
     registry=REGISTRY,
 )
-job_gpu_hours = Gauge(
-    "datafoundry_job_gpu_hours",
-    "GPU-hours used by a job's generator pods so far (status.progress.gpuHours): GPUs times the time each pod "
-    "held them; pods without GPUs count 0.",
+job_gpu_seconds = Gauge(
+    "datafoundry_job_gpu_seconds",
+    "GPU time used by a job's generator pods so far, in GPU-seconds (status.progress.gpuHours x 3600): GPUs "
+    "times the time each pod held them; pods without GPUs count 0.",
     ["namespace", "job"],
     registry=REGISTRY,
 )
@@ -182,7 +182,7 @@ def observe_job(
         job_records_rejected.labels(namespace, job, name).set(count)
     job_tokens.labels(namespace, job, "prompt").set(prompt_tokens)
     job_tokens.labels(namespace, job, "completion").set(completion_tokens)
-    job_gpu_hours.labels(namespace, job).set(gpu_hours)
+    job_gpu_seconds.labels(namespace, job).set(gpu_hours * 3600)
     for stage in STAGES:
         for state in SHARD_STATES:
             job_shards.labels(namespace, job, stage, state).set(shards.get(stage, {}).get(state, 0))
@@ -194,7 +194,7 @@ def observe_job(
 def forget_job(namespace: str, job: str) -> None:
     """Drop a deleted job's series so label cardinality follows the live jobs."""
     for gauge in (job_records, job_records_rejected, job_tokens, job_progress_ratio, job_shards, job_output_quality,
-                  job_gpu_hours):
+                  job_gpu_seconds):
         for labels in list(gauge._metrics):  # prometheus_client has no public label iterator
             if labels[0] == namespace and labels[1] == job:
                 gauge.remove(*labels)
