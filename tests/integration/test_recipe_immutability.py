@@ -40,6 +40,7 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "queueName": ("full", {"queueName": "other-queue"}),
     "priorityClassName": ("full", {"priorityClassName": "batch-high"}),
     "backoffLimit": ("full", {"backoffLimit": 5}),
+    "workers": ("full", {"workers": {"env": [{"name": "HTTPS_PROXY", "value": "http://other-proxy:3128"}]}}),
 }
 
 
