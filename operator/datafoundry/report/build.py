@@ -335,9 +335,7 @@ def languages(texts: Iterable[str]) -> dict[str, float]:
     """Share of the texts per detected language (py3langid on each text's first characters)."""
     from datafoundry.filters.language import identify
 
-    found = Counter(identify(t[:LANGUAGE_CHARS])[0] for t in texts if t.strip())
-    n = sum(found.values())
-    return {lang: round(c / n, 4) for lang, c in found.most_common()} if n else {}
+    return _shares(Counter(identify(t[:LANGUAGE_CHARS])[0] for t in texts if t.strip()))
 
 
 #: Indicator thresholds behind the findings: calibrated on SmolLM2 output (kept) against the tiny
@@ -395,6 +393,14 @@ def findings(report: Mapping[str, Any], language: str | None) -> list[dict[str, 
 def encode(report: Mapping[str, Any]) -> bytes:
     """Canonical bytes (sorted keys): a rerun over the same records writes the same object."""
     return (json.dumps(report, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def funnel(strategies: Mapping[str, Mapping[str, Any]] | None, *, generated: int, accepted: int,
+           published: int) -> dict[str, int]:
+    """The report's funnel: prompts (when a generator counted them), generated, accepted, published."""
+    prompts = sum(int(s.get("prompts", 0)) for s in (strategies or {}).values())
+    return {**({"prompts": prompts} if prompts else {}), "generated": generated, "accepted": accepted,
+            "published": published}
 
 
 def example(record: Mapping[str, Any], *, kept: bool) -> dict[str, Any]:

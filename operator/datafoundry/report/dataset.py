@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from datafoundry.report.build import ReportBuilder, ReportContext
+from datafoundry.report.build import ReportBuilder, ReportContext, funnel
 from datafoundry.workers.common import BadInput
 
 log = logging.getLogger("datafoundry.report")
@@ -27,11 +27,10 @@ def _manifest_context(manifest: Mapping[str, Any], env: Mapping[str, str]) -> Re
     from datafoundry.report import job
 
     spec = DataFoundryJobSpec.model_validate(manifest["recipe"])
-    funnel = manifest.get("funnel") or {}
+    counts = manifest.get("funnel") or {}
     strategies = (manifest.get("generation") or {}).get("strategies")
-    prompts = sum(int(s.get("prompts", 0)) for s in (strategies or {}).values())
-    summary = {**({"prompts": prompts} if prompts else {}), "generated": int(funnel.get("generated", 0)),
-               "accepted": int(funnel.get("accepted", 0)), "published": int(manifest.get("records", 0))}
+    summary = funnel(strategies, generated=int(counts.get("generated", 0)), accepted=int(counts.get("accepted", 0)),
+                     published=int(manifest.get("records", 0)))
     try:
         return job.context(spec, env, manifest, summary, strategies)
     except (BadInput, OSError) as e:  # seeds or documents moved or unreadable: report without them

@@ -38,7 +38,7 @@ def _num(value: Any, digits: int = 3) -> str:
 def _dist(d: Mapping[str, Any] | None) -> str:
     if not d:
         return "n/a"
-    return " / ".join(_num(d[k], 0) if k != "mean" else _num(d[k], 1) for k in ("min", "p10", "p50", "p90", "max"))
+    return " / ".join(_num(d[k], 0) for k in ("min", "p10", "p50", "p90", "max"))
 
 
 def section(report: Mapping[str, Any]) -> list[str]:

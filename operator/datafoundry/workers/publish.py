@@ -187,8 +187,10 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         near_dup["examples"] = [[members[m] for m in map(tuple, cluster) if m in members]
                                 for cluster in near_dup.get("examples") or []]
     report, report_objects = _quality_report(ctx, env, records, details, strategies, p.bytes_written,
-                                             funnel={**_prompts(dedup_done), "generated": dedup_done.generated,
-                                                     "accepted": dedup_done.accepted, "published": len(records)})
+                                             funnel=quality.funnel(dedup_done.strategies,
+                                                                   generated=dedup_done.generated,
+                                                                   accepted=dedup_done.accepted,
+                                                                   published=len(records)))
     images = mf.images_from_env(env)
     gpu_hours = mf.gpu_hours_from_env(env)
     card_bytes = card.render(job_name=job.name, spec=spec, plan_spec=ctx.plan.spec, recipe_hash=ctx.plan.recipe_hash,
@@ -234,11 +236,6 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     p.manifest_uri = store.uri(layout.MANIFEST)
     p.sha256 = hashlib.sha256(data).hexdigest()
     return reporter.finish()
-
-
-def _prompts(progress: Progress) -> dict[str, int]:
-    prompts = sum((s or {}).get("prompts", 0) for s in (progress.strategies or {}).values())
-    return {"prompts": prompts} if prompts else {}
 
 
 def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[str, Any]],
