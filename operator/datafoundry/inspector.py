@@ -29,10 +29,9 @@ from rich.text import Text
 
 from datafoundry.api.meta import GROUP, KIND, PLURAL, VERSION
 from datafoundry.pipeline import layout
-from datafoundry.pipeline.contract import GENERATOR_PREFIX
+from datafoundry.pipeline.contract import GENERATOR_PREFIX, BadInput
 from datafoundry.storage import ObjectStore, open_store, split_uri
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS
-from datafoundry.workers.common import BadInput
 from datafoundry.workers.sources import LineErrors, SourceObject, detect_format, iter_records, resolve
 
 #: Longer field values are cut here in the preview (`--json` prints them whole).

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from datafoundry.api.spec import Documents
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.strategies.inputs import load_chunks
-from datafoundry.workers.common import BadInput
 
 PASSAGE = "Pods are the smallest deployable units of computing that you can create and manage. " * 3
 

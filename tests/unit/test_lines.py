@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from datafoundry.workers.common import BadInput
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.workers.lines import (
     ENV_MAX_LINE_BYTES,
     Line,

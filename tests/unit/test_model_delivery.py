@@ -19,7 +19,7 @@ from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller.config import ConfigError, OperatorConfig
 from datafoundry.engines import model as m
-from datafoundry.workers.common import BadInput
+from datafoundry.pipeline.contract import BadInput
 
 NAME, NS, UID = "demo", "team-a", "11111111-2222-3333-4444-555555555555"
 TOKEN_REF = {"name": "hf", "key": "token"}

@@ -35,9 +35,9 @@ from datafoundry.api import DataFoundryJobSpec, FieldError, immutable_changes, v
 from datafoundry.filters import FilterChain, FilterResult
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS
 from datafoundry.filters.judge import JudgeFilter
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.strategies.inputs import jsonl_objects
 from datafoundry.workers.chain import build_chain
-from datafoundry.workers.common import BadInput
 from datafoundry.workers.lines import iter_lines
 from datafoundry.workers.sources import LineErrors, encode_jsonl, iter_jsonl
 

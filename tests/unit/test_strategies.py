@@ -12,13 +12,13 @@ import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.engines.retry import Backoff, parse_retry_after, retryable_status
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.strategies import shapes
 from datafoundry.strategies.base import DocChunk, Inputs, Seed
 from datafoundry.strategies.chunking import chunk_text
 from datafoundry.strategies.inputs import check_schema, jsonl_objects
 from datafoundry.strategies.mixing import Schedule
 from datafoundry.strategies.registry import StrategyMix
-from datafoundry.workers.common import BadInput
 from datafoundry.workers.generate import ShardWork, record_id
 
 

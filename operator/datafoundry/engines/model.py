@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from datafoundry.pipeline.contract import DEFAULT_MODEL_CACHE, ENV_MODEL_CACHE, ENV_MODEL_CLAIM_DIR
+from datafoundry.pipeline.contract import DEFAULT_MODEL_CACHE, ENV_MODEL_CACHE, ENV_MODEL_CLAIM_DIR, BadInput
 from datafoundry.storage import split_uri
-from datafoundry.workers.common import BadInput
 
 log = logging.getLogger(__name__)
 

@@ -95,6 +95,14 @@ EXIT_OK = 0
 EXIT_RETRYABLE = 1
 EXIT_BAD_INPUT = 3
 
+
+class BadInput(Exception):
+    """Input that no retry can fix (unreadable seeds, invalid schema...): a worker exits with
+    `EXIT_BAD_INPUT` and the job fails at once.
+
+    The message names the object and, where there is one, the line.
+    """
+
 WorkerStage = Literal["generate", "filter", "dedup", "publish"]
 ShardState = Literal["running", "done", "failed"]
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.report.build import ReportBuilder, ReportContext, funnel
-from datafoundry.workers.common import BadInput
 
 log = logging.getLogger("datafoundry.report")
 

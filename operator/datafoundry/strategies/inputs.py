@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from datafoundry.api.spec import DataFormat, Documents, Seeds
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.storage import open_store, split_uri
 from datafoundry.strategies.base import DocChunk, Seed
 from datafoundry.strategies.chunking import chunk_text
-from datafoundry.workers.common import BadInput
 from datafoundry.workers.lines import ENV_MAX_LINE_BYTES, StreamError, iter_lines, json_value, max_line_bytes
 
 

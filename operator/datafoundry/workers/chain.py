@@ -32,8 +32,8 @@ from datafoundry.filters import (
     SchemaFilter,
 )
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, Filter, text_of
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.strategies.base import RESERVED_FIELDS
-from datafoundry.workers.common import BadInput
 from datafoundry.workers.sources import LineErrors, iter_records, resolve
 
 MINHASH_SEED = 1  # the same on every shard and round: band keys must be comparable

@@ -19,19 +19,12 @@ from pathlib import Path
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.pipeline import contract, layout
-from datafoundry.pipeline.contract import Progress, WorkerStage
+from datafoundry.pipeline.contract import BadInput, Progress, WorkerStage
 from datafoundry.pipeline.plan import Plan
 from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.settings import output_env
 
 log = logging.getLogger("datafoundry.worker")
-
-
-class BadInput(Exception):
-    """Input that no retry can fix (unreadable seeds, invalid schema...): the job fails at once.
-
-    The message names the object and, where there is one, the line.
-    """
 
 
 @dataclass

@@ -19,10 +19,10 @@ import numpy as np
 from datafoundry.filters import DecontaminationFilter, ExactDedupFilter, FilterChain, MinHashFilter
 from datafoundry.filters.minhash import to_npy
 from datafoundry.pipeline import layout
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.workers import judging, staging
 from datafoundry.workers.chain import build_chain, find
-from datafoundry.workers.common import BadInput, ProgressReporter, WorkerContext, add_common_arguments, run_worker
+from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 from datafoundry.workers.sources import LineErrors, SourceObject, encode_jsonl, iter_records, resolve, source_env
 
 PART_RECORDS = 10_000

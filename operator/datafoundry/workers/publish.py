@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datafoundry.pipeline import layout
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
 from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
 from datafoundry.report import build as quality
 from datafoundry.workers import staging
-from datafoundry.workers.common import BadInput, ProgressReporter, WorkerContext, add_common_arguments, run_worker
+from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 from datafoundry.workers.dedup import blocks
 from datafoundry.workers.sources import LineErrors, iter_jsonl, iter_records, resolve, source_env
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.pipeline.contract import BadInput
 from datafoundry.storage import ObjectStore, open_store, split_uri
 from datafoundry.storage.settings import output_env
-from datafoundry.workers.common import BadInput
 from datafoundry.workers.lines import (
     READ_SIZE,
     Line,
