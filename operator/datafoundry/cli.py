@@ -340,12 +340,12 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from datafoundry.inspector import (
         InspectError,
         QuietConsole,
-        dumps,
         iter_preview,
         open_dataset,
         preview_env,
         render_record,
     )
+    from datafoundry.records.encode import dumps
 
     console = QuietConsole(file=sys.stdout)
     shown = 0
@@ -358,7 +358,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             for loc in itertools.islice(records, args.records):
                 shown += 1
                 if args.json:
-                    sys.stdout.write(dumps(loc.record) + "\n")
+                    sys.stdout.write(dumps(loc.record, default=str) + "\n")
                     sys.stdout.flush()
                 else:
                     console.print(render_record(shown, loc))

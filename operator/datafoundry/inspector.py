@@ -1,6 +1,6 @@
 """Reading a published dataset or a DataFoundryJob for display: `datafoundry preview` and `datafoundry status`.
 
-Preview reads records the way the workers do (`workers.sources.resolve` / `iter_records`, the
+Preview reads records the way the workers do (`records.objects.resolve` / `records.read.iter_records`, the
 `storage` stores, the AWS_* environment for S3) and stops at the N-th record: a published dataset
 (a prefix with `manifest.json`) is read shard by shard in the manifest's order; any other URI is
 one object or a prefix of JSONL (optionally .gz/.zst) or Parquet objects. JSONL streams; a
@@ -30,9 +30,10 @@ from rich.text import Text
 from datafoundry.api.meta import GROUP, KIND, PLURAL, VERSION
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, BadInput
+from datafoundry.records.objects import SourceObject, resolve
+from datafoundry.records.read import LineErrors, detect_format, iter_records
 from datafoundry.storage import ObjectStore, open_store, split_uri
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS
-from datafoundry.workers.sources import LineErrors, SourceObject, detect_format, iter_records, resolve
 
 #: Longer field values are cut here in the preview (`--json` prints them whole).
 MAX_FIELD_CHARS = 1500
@@ -239,11 +240,6 @@ def iter_preview(ds: Dataset) -> Generator[Located, None, None]:
                     close()  # the object's stream, at once, when the preview stops early
             if errors.malformed:
                 raise Unreadable(f"malformed line: {errors.examples[0]}")
-
-
-def dumps(record: Mapping[str, Any]) -> str:
-    """One record as a JSONL line (Parquet values that JSON lacks, such as timestamps, as strings)."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _is_messages(value: Any) -> bool:
@@ -653,7 +649,6 @@ __all__ = [
     "QuietConsole",
     "Unreadable",
     "connect",
-    "dumps",
     "get_job",
     "iter_preview",
     "open_dataset",

@@ -7,18 +7,10 @@ import io
 
 import pytest
 
-from datafoundry.pipeline.contract import BadInput
-from datafoundry.workers.lines import (
-    ENV_MAX_LINE_BYTES,
-    Line,
-    StreamError,
-    decode,
-    iter_lines,
-    json_object,
-    max_line_bytes,
-    reader,
-)
-from datafoundry.workers.sources import LineErrors, iter_jsonl
+from datafoundry.pipeline.contract import ENV_MAX_LINE_BYTES, BadInput
+from datafoundry.records.compression import StreamError, reader
+from datafoundry.records.lines import Line, decode, iter_lines, json_object, max_line_bytes
+from datafoundry.records.read import LineErrors, iter_jsonl
 
 
 def lines(data: bytes, limit: int = 100, read_size: int = 7) -> list[tuple[int, bytes | None, int]]:

@@ -36,10 +36,10 @@ from datafoundry.filters import FilterChain, FilterResult
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS
 from datafoundry.filters.judge import JudgeFilter
 from datafoundry.pipeline.contract import BadInput
-from datafoundry.strategies.inputs import jsonl_objects
+from datafoundry.records.encode import encode_jsonl
+from datafoundry.records.lines import iter_lines
+from datafoundry.records.read import LineErrors, iter_jsonl, strict_jsonl
 from datafoundry.workers.chain import build_chain
-from datafoundry.workers.lines import iter_lines
-from datafoundry.workers.sources import LineErrors, encode_jsonl, iter_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 VALID = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "tests" / "fixtures" / "manifests" / "valid").glob(
@@ -264,7 +264,7 @@ def test_worker_jsonl_reader_yields_objects_or_counts_bad_lines(data: bytes) -> 
 def test_seed_reader_yields_objects_or_bad_input_with_a_line(data: bytes) -> None:
     failure: BadInput | None = None
     try:
-        for _, obj in jsonl_objects(data, "seeds", "s3://b/seeds.jsonl", limit=64):
+        for _, obj in strict_jsonl(data, "seeds", "s3://b/seeds.jsonl", limit=64):
             assert isinstance(obj, dict)
     except BadInput as e:
         failure = e

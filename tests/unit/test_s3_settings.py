@@ -22,7 +22,6 @@ from datafoundry.storage import open_store
 from datafoundry.storage.s3 import S3Store
 from datafoundry.storage.settings import output_env
 from datafoundry.workers.common import load_context
-from datafoundry.workers.sources import source_env
 
 KEYS = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
 
@@ -143,5 +142,5 @@ def test_a_worker_builds_its_store_from_the_plan(tmp_path: Path, monkeypatch: py
     assert s3_config(ctx.store) == ({"addressing_style": "path"}, "eu-west-1")
     assert url(ctx.store) == "https://s3.example.com/bucket/out/k"  # type: ignore[arg-type]
     # Inputs, replay and eval sets are read with the same settings.
-    env = source_env(ctx.spec)
+    env = output_env(ctx.spec.output)
     assert env[ENV_ADDRESSING_STYLE] == "path" and env["AWS_DEFAULT_REGION"] == "eu-west-1"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
-from datafoundry.workers.sources import LineErrors, iter_records, resolve
+from datafoundry.records.objects import resolve
+from datafoundry.records.read import LineErrors, iter_records
 
 LINES = [{"content": "Restart the router.", "id": 1}, {"content": "Check the cable.", "id": 2}]
 

@@ -13,10 +13,11 @@ import pytest
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.engines.retry import Backoff, parse_retry_after, retryable_status
 from datafoundry.pipeline.contract import BadInput
+from datafoundry.records.read import strict_jsonl
 from datafoundry.strategies import shapes
 from datafoundry.strategies.base import DocChunk, Inputs, Seed
 from datafoundry.strategies.chunking import chunk_text
-from datafoundry.strategies.inputs import check_schema, jsonl_objects
+from datafoundry.strategies.inputs import check_schema
 from datafoundry.strategies.mixing import Schedule
 from datafoundry.strategies.registry import StrategyMix
 from datafoundry.workers.generate import ShardWork, record_id
@@ -98,9 +99,9 @@ def test_check_schema_names_the_place() -> None:
 def test_jsonl_errors_name_object_and_line() -> None:
     data = b'{"a": 1}\n\n{"b": \n'
     with pytest.raises(BadInput, match=r"seeds s3://b/k line 3: not valid JSON"):
-        list(jsonl_objects(data, "seeds", "s3://b/k"))
+        list(strict_jsonl(data, "seeds", "s3://b/k"))
     with pytest.raises(BadInput, match=r"line 2: not UTF-8"):
-        list(jsonl_objects(b'{"a": 1}\n\xff\n', "seeds", "s3://b/k"))
+        list(strict_jsonl(b'{"a": 1}\n\xff\n', "seeds", "s3://b/k"))
 
 
 def _spec(**task: Any) -> DataFoundryJobSpec:

@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from datafoundry.workers.sources import dumps
+from datafoundry.records.encode import dumps, encode_jsonl
 
 DEFAULT_SHARD_RECORDS = 100_000
 ZSTD_LEVEL = 3
@@ -79,7 +79,7 @@ def encode(records: Sequence[dict[str, Any]], fmt: str, compression: str, schema
         pq.write_table(table, buf, compression="zstd" if compression == "zstd" else "none",
                        write_statistics=True, store_schema=True)
         return buf.getvalue()
-    data = "".join(dumps(r) + "\n" for r in records).encode("utf-8")
+    data = encode_jsonl(records)
     if compression == "zstd":
         import zstandard
 

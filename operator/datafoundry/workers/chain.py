@@ -33,8 +33,9 @@ from datafoundry.filters import (
 )
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, Filter, text_of
 from datafoundry.pipeline.contract import BadInput
+from datafoundry.records.objects import resolve
+from datafoundry.records.read import LineErrors, iter_records
 from datafoundry.strategies.base import RESERVED_FIELDS
-from datafoundry.workers.sources import LineErrors, iter_records, resolve
 
 MINHASH_SEED = 1  # the same on every shard and round: band keys must be comparable
 

@@ -20,10 +20,13 @@ from datafoundry.filters import DecontaminationFilter, ExactDedupFilter, FilterC
 from datafoundry.filters.minhash import to_npy
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
+from datafoundry.records.encode import encode_jsonl
+from datafoundry.records.objects import SourceObject, resolve
+from datafoundry.records.read import LineErrors, iter_records
+from datafoundry.storage.settings import output_env
 from datafoundry.workers import judging, staging
 from datafoundry.workers.chain import build_chain, find
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
-from datafoundry.workers.sources import LineErrors, SourceObject, encode_jsonl, iter_records, resolve, source_env
 
 PART_RECORDS = 10_000
 MALFORMED = "malformed"
@@ -68,7 +71,7 @@ def _counts(p: Progress, chain: FilterChain, errors: LineErrors, curation: bool)
 
 def filter_shard(ctx: WorkerContext) -> Progress:
     spec = ctx.spec
-    env = source_env(spec)
+    env = output_env(spec.output)
     curation = spec.input is not None
     fmt = spec.input.format.value if spec.input is not None else "jsonl"
     text_field = spec.input.text_field if spec.input is not None else "text"

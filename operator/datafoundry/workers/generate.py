@@ -11,7 +11,6 @@ so a rerun produces exactly the records of an uninterrupted run.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 from collections import Counter
@@ -24,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts
 from datafoundry.pipeline.plan import shard_share
+from datafoundry.records.encode import encode_jsonl
 from datafoundry.storage.settings import output_env
 from datafoundry.strategies.screens import string_bounds
 from datafoundry.workers import judging
@@ -203,7 +203,7 @@ class ChunkRunner:
             records = self.scorer.score(records)
         every = [*completions, *(c for _, _, c in answers.values())]
         return ChunkResult(
-            body="".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode(),
+            body=encode_jsonl(records),
             generated=len(records),
             failures=failures,
             prompt_tokens=sum(c.prompt_tokens for c in every),

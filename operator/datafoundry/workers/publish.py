@@ -30,11 +30,13 @@ from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
 from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
+from datafoundry.records.objects import resolve
+from datafoundry.records.read import LineErrors, iter_jsonl, iter_records
 from datafoundry.report import build as quality
+from datafoundry.storage.settings import output_env
 from datafoundry.workers import staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 from datafoundry.workers.dedup import blocks
-from datafoundry.workers.sources import LineErrors, iter_jsonl, iter_records, resolve, source_env
 
 log = logging.getLogger("datafoundry.worker.publish")
 
@@ -116,7 +118,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     existing = store.get(layout.MANIFEST)
     if existing is not None:
         return _already_published(ctx, existing)
-    env = source_env(spec)
+    env = output_env(spec.output)
     found = blocks(ctx, ctx.round)
     drops = staging.get_json(store, staging.drops_key(ctx.uid, ctx.round))
     dedup_done = staging.done(store, ctx.uid, "dedup", ctx.round, 0)

@@ -1,35 +1,29 @@
-"""Line-oriented objects read as a stream, with a bound on the length of one line.
+"""Line-oriented content read as a stream, with a bound on the length of one line.
 
 A line longer than the bound is never held in memory: its bytes are skipped up to the next
 newline and the line is reported as too long, so a 1 GB line costs one read buffer, not 1 GB.
-Compressed objects (``.gz``, ``.zst``) are decompressed as they stream. Text must be UTF-8 (a
-UTF-8 byte order mark is allowed); UTF-16/32 and binary data are named as such in the error.
+Text must be UTF-8 (a UTF-8 byte order mark is allowed); UTF-16/32 and binary data are named as
+such in the error. Decompression happens before this (`datafoundry.records.compression`).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from datafoundry.pipeline.contract import ENV_MAX_LINE_BYTES
+from datafoundry.records.compression import READ_SIZE, StreamError
 
 #: One record (or text line) of 64 MiB is far beyond any training example; longer lines are errors.
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
-READ_SIZE = 1 << 20
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-class StreamError(Exception):
-    """The object's bytes cannot be read as a stream of lines (corrupt compression, UTF-16...)."""
 
 
 def max_line_bytes(env: Mapping[str, str] | None = None) -> int:
@@ -135,49 +129,3 @@ def json_object(line: Line) -> dict[str, Any]:
         raise ValueError(f"a JSON {type(value).__name__}, not an object")
     return value
 
-
-def _compression(name: str) -> str | None:
-    if name.endswith(".gz"):
-        return "gzip"
-    if name.endswith((".zst", ".zstd")):
-        return "zstd"
-    return None
-
-
-def reader(stream: IO[bytes], name: str) -> Callable[[int], bytes]:
-    """`read(n)` of the object's content, decompressed by its name; StreamError when it is corrupt."""
-    kind = _compression(name)
-    if kind is None:
-        return stream.read
-    errors: tuple[type[BaseException], ...]
-    source: Any
-    if kind == "gzip":
-        source = gzip.GzipFile(fileobj=stream)
-        errors = (EOFError, gzip.BadGzipFile, zlib.error)
-    else:
-        import zstandard
-
-        source = zstandard.ZstdDecompressor().stream_reader(stream)
-        errors = (EOFError, zstandard.ZstdError)
-
-    def read(n: int) -> bytes:
-        try:
-            return bytes(source.read(n))
-        except errors as e:
-            raise StreamError(f"corrupt or truncated {kind} data ({e})") from e
-
-    return read
-
-
-__all__ = [
-    "DEFAULT_MAX_LINE_BYTES",
-    "ENV_MAX_LINE_BYTES",
-    "Line",
-    "StreamError",
-    "decode",
-    "iter_lines",
-    "json_object",
-    "json_value",
-    "max_line_bytes",
-    "reader",
-]
