@@ -30,6 +30,7 @@ from rich.text import Text
 from datafoundry.api.meta import GROUP, KIND, PLURAL, VERSION
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, BadInput
+from datafoundry.records.fields import ID_FIELD, META_FIELD, SOURCE_FIELD
 from datafoundry.records.objects import SourceObject, resolve
 from datafoundry.records.read import LineErrors, detect_format, iter_records
 from datafoundry.storage import ObjectStore, open_store, split_uri
@@ -265,8 +266,6 @@ def field_value(value: Any, limit: int = MAX_FIELD_CHARS) -> Text:
     return out
 
 
-#: Fields shown apart from the content: the record id, provenance and the source tag.
-ID_FIELD, META_FIELD, SOURCE_FIELD = "id", "meta", "_source"
 _META_SHOWN = ("strategy", "model")
 
 

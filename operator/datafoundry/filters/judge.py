@@ -21,8 +21,8 @@ from typing import Any
 
 from datafoundry.engines.base import Engine, Message, Request
 from datafoundry.filters.base import KEEP, Filter, FilterResult, Record
+from datafoundry.records.fields import META_FIELD, RESERVED_FIELDS
 
-META_FIELD = "meta"
 JUDGE_KEY = "judge"
 MAX_SCORE = 10
 #: The record as the judge sees it is cut here: a judge prompt must fit any model's context.
@@ -49,7 +49,7 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 def judge_messages(record: Mapping[str, Any], rubric: str | None = None) -> tuple[Message, ...]:
     """The chat a judge model answers for one record (its content, without id and metadata)."""
-    content = {k: v for k, v in record.items() if k not in ("id", META_FIELD)}
+    content = {k: v for k, v in record.items() if k not in RESERVED_FIELDS}
     shown = json.dumps(content, ensure_ascii=False, indent=1)
     if len(shown) > MAX_RECORD_CHARS:
         shown = shown[:MAX_RECORD_CHARS] + "\n[... truncated]"

@@ -21,13 +21,13 @@ from typing import Any
 
 from datafoundry.filters.base import text_of
 from datafoundry.filters.text import count_tokens
+from datafoundry.records.fields import ID_FIELD, META_FIELD, RESERVED_FIELDS, SOURCE_FIELD, SOURCE_REPLAY
 from datafoundry.report import measures
 
 API_VERSION = "datafoundry.io/quality/v1"
 KIND = "QualityReport"
-SOURCE_FIELD = "_source"
 #: Not content: the id, the provenance and the mix tag.
-NON_CONTENT = frozenset({"id", "meta", SOURCE_FIELD})
+NON_CONTENT = frozenset({*RESERVED_FIELDS, SOURCE_FIELD})
 SAMPLE_SIZE = 500
 SELF_BLEU_SAMPLE = 100
 #: Without a language filter (which counts what it keeps), the mix is detected on this many sampled
@@ -165,7 +165,7 @@ class ReportBuilder:
                 field_lengths.records += len(lengths)
                 field_lengths.chars.extend(lengths)
                 self.chars_total += sum(lengths)
-        metas = list(filter(_is_dict, _column(records, "meta")))
+        metas = list(filter(_is_dict, _column(records, META_FIELD)))
         if metas:
             self.strategies.update(filter(_is_str, _column(metas, "strategy")))
             sources = [src for src in filter(_is_dict, _column(metas, "source")) if type(src.get("topic")) is str]
@@ -184,7 +184,7 @@ class ReportBuilder:
             return
         for i, record in enumerate(records):
             hasher = self._hasher.copy()
-            hasher.update(str(record.get("id", first + i + 1)).encode())
+            hasher.update(str(record.get(ID_FIELD, first + i + 1)).encode())
             key = int.from_bytes(hasher.digest(), "big")
             if len(self._sample) < self.sample_size:
                 heapq.heappush(self._sample, (-key, first + i, dict(record)))
@@ -262,7 +262,7 @@ class ReportBuilder:
             "similarity": measures.quantiles(sims),
             "threshold": DOMAIN_THRESHOLD,
             "belowThreshold": round(below / len(sims), 4),
-            "leastMatching": [{"id": str(sample[i].get("id", "")), "similarity": sims[i],
+            "leastMatching": [{"id": str(sample[i].get(ID_FIELD, "")), "similarity": sims[i],
                                "text": _snippet(texts[i])} for i in order],
         }
 
@@ -309,7 +309,7 @@ class ReportBuilder:
                 pii.update(f.get("stats") or {})
         near = self.ctx.near_duplicates
         decontam = self.ctx.decontamination or {}
-        replay = self.by_source.get("replay", 0)
+        replay = self.by_source.get(SOURCE_REPLAY, 0)
         return {
             "funnel": dict(self.ctx.funnel) if self.ctx.funnel else None,
             "strategies": {name: {"truncationRate": s.get("truncationRate", 0.0),
@@ -406,7 +406,7 @@ def funnel(strategies: Mapping[str, Mapping[str, Any]] | None, *, generated: int
 def example(record: Mapping[str, Any], *, kept: bool) -> dict[str, Any]:
     """A near-duplicate cluster member as the report shows it."""
     text = text_of(record, [k for k in record if k not in NON_CONTENT])
-    return {"id": str(record.get("id", "")), "kept": kept, "text": _snippet(text)}
+    return {"id": str(record.get(ID_FIELD, "")), "kept": kept, "text": _snippet(text)}
 
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:

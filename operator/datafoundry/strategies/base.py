@@ -232,8 +232,3 @@ class Strategy(ABC):
             return Parsed.fail(failure or "invalid")
         return Parsed({**record, **prompt.fixed})
 
-
-#: Fields every generated record carries besides its content: a stable id and the provenance.
-ID_FIELD = "id"
-META_FIELD = "meta"
-RESERVED_FIELDS = (ID_FIELD, META_FIELD)

@@ -33,9 +33,9 @@ from datafoundry.filters import (
 )
 from datafoundry.filters.base import DEFAULT_TEXT_FIELDS, Filter, text_of
 from datafoundry.pipeline.contract import BadInput
+from datafoundry.records.fields import ID_FIELD, RESERVED_FIELDS
 from datafoundry.records.objects import resolve
 from datafoundry.records.read import LineErrors, iter_records
-from datafoundry.strategies.base import RESERVED_FIELDS
 
 MINHASH_SEED = 1  # the same on every shard and round: band keys must be comparable
 
@@ -49,7 +49,7 @@ _PII_KINDS: dict[str, tuple[str, ...]] = {
     api.PiiKind.KR_RRN: ("kr_rrn",),
     api.PiiKind.URL: ("url",),
 }
-_ID_FIELDS = ("id", "_id", "task_id", "question_id", "uid", "idx")
+_ID_FIELDS = (ID_FIELD, "_id", "task_id", "question_id", "uid", "idx")
 
 
 def text_fields(spec: api.DataFoundryJobSpec) -> tuple[str, ...] | None:

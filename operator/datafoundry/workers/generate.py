@@ -242,7 +242,7 @@ class ChunkRunner:
 
     def record(self, fields: dict[str, Any], prompt: Prompt, seed: int, chunk: int, index: int,
                prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        from datafoundry.strategies.base import ID_FIELD, META_FIELD
+        from datafoundry.records.fields import ID_FIELD, META_FIELD
 
         ctx = self.ctx
         position = self.work.position(index)

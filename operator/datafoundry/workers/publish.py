@@ -30,6 +30,7 @@ from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
 from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
+from datafoundry.records.fields import SOURCE_FIELD, SOURCE_GENERATED, SOURCE_INPUT, SOURCE_REPLAY
 from datafoundry.records.objects import resolve
 from datafoundry.records.read import LineErrors, iter_jsonl, iter_records
 from datafoundry.report import build as quality
@@ -40,7 +41,6 @@ from datafoundry.workers.dedup import blocks
 
 log = logging.getLogger("datafoundry.worker.publish")
 
-SOURCE_FIELD = "_source"
 DATA_PREFIX = "data/"
 
 
@@ -126,7 +126,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         raise RuntimeError(f"dedup of round {ctx.round} is not done yet")
     reporter = ProgressReporter(ctx)
     p = reporter.progress
-    tag = "generated" if spec.generator is not None else "input"
+    tag = SOURCE_GENERATED if spec.generator is not None else SOURCE_INPUT
     available = 0
 
     near = drops.get("nearDup") or {}
@@ -224,7 +224,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "plots": report_objects[1:],
         **({"generation": {"strategies": strategies}} if strategies else {}),
         "funnel": {**funnel, "available": available,
-                   "published": {tag: len(generated), "replay": len(replay), "total": len(records)}},
+                   "published": {tag: len(generated), SOURCE_REPLAY: len(replay), "total": len(records)}},
         **details,
         "replay": replay_info,
         "rounds": ctx.round + 1,
@@ -285,7 +285,7 @@ def _replay(ctx: WorkerContext, env: dict[str, str], generated: int) -> tuple[li
         for obj in objects:
             for line, record in iter_records(obj, replay.format.value, errors, replay.text_field):
                 seen += 1
-                record[SOURCE_FIELD] = "replay"
+                record[SOURCE_FIELD] = SOURCE_REPLAY
                 yield sort_key(spec.seed, "r", obj.uri, line), record
 
     chosen = smallest(candidates(), want)
