@@ -21,8 +21,7 @@ from datafoundry.filters.minhash import from_npy
 from datafoundry.pipeline.contract import Progress, add_strategy_counts
 from datafoundry.workers import staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
-
-Block = tuple[int, int]  # (round, shard)
+from datafoundry.workers.staging import Block, FilterBlock, filter_blocks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,28 +32,6 @@ def run(args: argparse.Namespace) -> int:
     return run_worker("dedup", args, dedup_rounds)
 
 
-def shards_per_round(ctx: WorkerContext) -> int:
-    spec = ctx.spec
-    if spec.generator is not None:
-        return spec.generator.shards
-    assert spec.input is not None
-    return spec.input.shards
-
-
-def blocks(ctx: WorkerContext, last_round: int) -> list[tuple[Block, Progress, dict[str, Any]]]:
-    """Every finished filter shard of rounds 0..last_round with its final counts and summary."""
-    out = []
-    rounds = range(last_round + 1) if ctx.spec.generator is not None else range(1)
-    for r in rounds:
-        for k in range(shards_per_round(ctx)):
-            progress = staging.done(ctx.store, ctx.uid, "filter", r, k)
-            summary = staging.get_json(ctx.store, staging.filter_key(ctx.uid, r, k, staging.SUMMARY))
-            if progress is None or summary is None:
-                raise RuntimeError(f"filter round {r} shard {k} is not done yet")
-            out.append(((r, k), progress, summary))
-    return out
-
-
 def _load(ctx: WorkerContext, block: Block, name: str) -> npt.NDArray[Any]:
     data = ctx.store.get(staging.filter_key(ctx.uid, block[0], block[1], name))
     if data is None:
@@ -62,7 +39,7 @@ def _load(ctx: WorkerContext, block: Block, name: str) -> npt.NDArray[Any]:
     return from_npy(data)
 
 
-def global_drops(ctx: WorkerContext, found: list[tuple[Block, Progress, dict[str, Any]]]) -> dict[str, Any]:
+def global_drops(ctx: WorkerContext, found: list[FilterBlock]) -> dict[str, Any]:
     """Indices to drop per block, and what each half of the pass found."""
     drops: dict[int, set[int]] = {i: set() for i in range(len(found))}
     report: dict[str, Any] = {"exact": None, "nearDup": None}
@@ -99,7 +76,7 @@ def global_drops(ctx: WorkerContext, found: list[tuple[Block, Progress, dict[str
 def dedup_rounds(ctx: WorkerContext) -> Progress:
     reporter = ProgressReporter(ctx)
     p = reporter.progress
-    found = blocks(ctx, ctx.round)
+    found = filter_blocks(ctx.store, ctx.uid, ctx.spec, ctx.round)
     p.chunks_total = len(found)
     for (r, k), fp, _ in found:
         p.accepted += fp.accepted

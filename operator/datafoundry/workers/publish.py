@@ -37,7 +37,6 @@ from datafoundry.report import build as quality
 from datafoundry.storage.settings import output_env
 from datafoundry.workers import staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
-from datafoundry.workers.dedup import blocks
 
 log = logging.getLogger("datafoundry.worker.publish")
 
@@ -119,7 +118,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     if existing is not None:
         return _already_published(ctx, existing)
     env = output_env(spec.output)
-    found = blocks(ctx, ctx.round)
+    found = staging.filter_blocks(store, ctx.uid, spec, ctx.round)
     drops = staging.get_json(store, staging.drops_key(ctx.uid, ctx.round))
     dedup_done = staging.done(store, ctx.uid, "dedup", ctx.round, 0)
     if drops is None or dedup_done is None:

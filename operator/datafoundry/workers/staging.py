@@ -7,7 +7,8 @@
     filter/r<RR>/s<KKKKK>/summary.json          parts, funnel, filter stats, malformed lines
     dedup/r<RR>/s00000/drops.json               what the global pass drops, per (round, shard)
 
-Each of them is written before the `_DONE.json` of its shard, which is what makes them valid.
+Each of them is written before the `_DONE.json` of its shard, which is what makes them valid;
+`filter_blocks` finds the finished filter shards that dedup and publish both read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.storage import ObjectStore
@@ -24,6 +26,10 @@ MINHASH_SIGS = "minhash-sigs.npy"
 EXACT_HASHES = "exact-hashes.npy"
 SUMMARY = "summary.json"
 DROPS = "drops.json"
+
+Block = tuple[int, int]  # (round, shard)
+#: A finished filter shard: its (round, shard), its final counts and its summary.
+FilterBlock = tuple[Block, Progress, dict[str, Any]]
 
 
 def filter_key(uid: str, round_: int, shard: int, name: str) -> str:
@@ -50,3 +56,25 @@ def put_json(store: ObjectStore, key: str, value: Any) -> None:
 def done(store: ObjectStore, uid: str, stage: layout.Stage, round_: int, shard: int) -> Progress | None:
     data = store.get(layout.done_key(uid, stage, round_, shard))
     return None if data is None else Progress.model_validate_json(data)
+
+
+def shards_per_round(spec: DataFoundryJobSpec) -> int:
+    if spec.generator is not None:
+        return spec.generator.shards
+    assert spec.input is not None
+    return spec.input.shards
+
+
+def filter_blocks(store: ObjectStore, uid: str, spec: DataFoundryJobSpec, last_round: int) -> list[FilterBlock]:
+    """Every finished filter shard of rounds 0..last_round (round 0 only when curating), in
+    (round, shard) order; RuntimeError when one is not done yet."""
+    out = []
+    rounds = range(last_round + 1) if spec.generator is not None else range(1)
+    for r in rounds:
+        for k in range(shards_per_round(spec)):
+            progress = done(store, uid, "filter", r, k)
+            summary = get_json(store, filter_key(uid, r, k, SUMMARY))
+            if progress is None or summary is None:
+                raise RuntimeError(f"filter round {r} shard {k} is not done yet")
+            out.append(((r, k), progress, summary))
+    return out
