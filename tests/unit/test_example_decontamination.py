@@ -1,6 +1,6 @@
 """examples/qa-from-documents.yaml drops records that copy its eval items, short ones included.
 
-The example's filters are built as the filter worker builds them (workers.chain.build_chain), with
+The example's filters are built as the filter worker builds them (workers.recipe_filters.build_chain), with
 every option as written; only the eval set's s3:// URI points at a local JSONL. The records have
 the shape the documentQA strategy writes (question, the runbook chunk as context, answer, id and
 meta). An eval item shorter than the 13-word n-gram used to be left out of the index: a record
@@ -22,7 +22,7 @@ from datafoundry.filters import DecontaminationFilter, FilterChain, MinHashFilte
 from datafoundry.filters.minhash import shingle_words
 from datafoundry.publish.manifest import merge_decontamination
 from datafoundry.storage.settings import output_env
-from datafoundry.workers.chain import build_chain, find
+from datafoundry.workers.recipe_filters import build_chain, find
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "qa-from-documents.yaml"
 BENCHMARK = "runbook-qa-test"  # the eval set object's name without its extension, as the worker names it

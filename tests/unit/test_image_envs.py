@@ -51,7 +51,7 @@ NOT_REACHED: dict[str, dict[tuple[str, str], str]] = {
         ("vllm", "datafoundry.engines.vllm"): "the CPU stages never load a model: engines.make_engine is called "
                                               "by the generate worker only (a curation judge uses an endpoint)",
         ("tokenizers", "datafoundry.filters.length"): "only LengthFilter(tokenizer=...) imports it; "
-                                                      "workers/chain.py builds it without one",
+                                                      "workers/recipe_filters.py builds it without one",
     },
     "generator": {
         ("vllm", "datafoundry.engines.vllm"): "vLLM comes with the base image (vllm/vllm-openai) and cannot be "

@@ -39,7 +39,7 @@ from datafoundry.pipeline.contract import BadInput
 from datafoundry.records.encode import encode_jsonl
 from datafoundry.records.lines import iter_lines
 from datafoundry.records.read import LineErrors, iter_jsonl, strict_jsonl
-from datafoundry.workers.chain import build_chain
+from datafoundry.workers.recipe_filters import build_chain
 
 REPO = Path(__file__).resolve().parents[2]
 VALID = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "tests" / "fixtures" / "manifests" / "valid").glob(

@@ -8,7 +8,7 @@ accepted records) and a global half (:func:`cluster_duplicates`, :func:`cross_sh
 from datafoundry.filters.base import KEEP, Action, Filter, FilterResult, Observer, Record, text_of, texts_of
 from datafoundry.filters.chain import FilterChain, Funnel
 from datafoundry.filters.decontam import ContaminationReport, DecontaminationFilter
-from datafoundry.filters.dedup import ExactDedupFilter, cross_shard_duplicates
+from datafoundry.filters.exact_dedup import ExactDedupFilter, cross_shard_duplicates
 from datafoundry.filters.judge import JudgeFilter, JudgeScorer
 from datafoundry.filters.language import LanguageFilter
 from datafoundry.filters.length import LengthFilter
@@ -21,11 +21,9 @@ from datafoundry.filters.minhash import (
 )
 from datafoundry.filters.pii import PIIDetector, PIIFilter
 from datafoundry.filters.quality import QualityFilter
-from datafoundry.filters.registry import FILTER_TYPES, build_filter
 from datafoundry.filters.schema import SchemaFilter
 
 __all__ = [
-    "FILTER_TYPES",
     "KEEP",
     "Action",
     "ContaminationReport",
@@ -49,7 +47,6 @@ __all__ = [
     "Record",
     "SchemaFilter",
     "ShardSignatures",
-    "build_filter",
     "cluster_duplicates",
     "cross_shard_duplicates",
     "text_of",

@@ -23,17 +23,6 @@ class Funnel:
     def dropped_total(self, filter_name: str) -> int:
         return sum(self.dropped_by.get(filter_name, {}).values())
 
-    def merge(self, other: Funnel) -> None:
-        """Add another shard's funnel into this one."""
-        self.seen += other.seen
-        self.kept += other.kept
-        for name, reasons in other.dropped_by.items():
-            mine = self.dropped_by.setdefault(name, {})
-            for reason, n in reasons.items():
-                mine[reason] = mine.get(reason, 0) + n
-        for name, n in other.modified_by.items():
-            self.modified_by[name] = self.modified_by.get(name, 0) + n
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "seen": self.seen,

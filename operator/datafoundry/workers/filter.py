@@ -25,8 +25,8 @@ from datafoundry.records.objects import SourceObject, resolve
 from datafoundry.records.read import LineErrors, iter_records
 from datafoundry.storage.settings import output_env
 from datafoundry.workers import judging, staging
-from datafoundry.workers.chain import build_chain, find
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
+from datafoundry.workers.recipe_filters import build_chain, find
 
 PART_RECORDS = 10_000
 MALFORMED = "malformed"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from datafoundry.filters import ExactDedupFilter, FilterChain, LengthFilter, cross_shard_duplicates
-from datafoundry.filters.dedup import array_to_hashes, hashes_to_array, text_hash
+from datafoundry.filters.exact_dedup import array_to_hashes, hashes_to_array, text_hash
 from datafoundry.filters.text import normalize
 
 

@@ -30,7 +30,7 @@ from datafoundry.api import spec as api
 from datafoundry.filters import Action, FilterChain, QualityFilter
 from datafoundry.filters.quality import RULES, ends_sentence, split_code
 from datafoundry.filters.stopwords import STOP_WORD_LANGUAGES, profile_for
-from datafoundry.workers.chain import build_one
+from datafoundry.workers.recipe_filters import build_one
 
 REAL = load_real()
 Record = dict[str, Any]

@@ -14,7 +14,7 @@ import pytest
 from datafoundry import api
 from datafoundry.api.spec import QualityFilter as QualitySpec
 from datafoundry.filters.quality import QualityFilter
-from datafoundry.workers.chain import build_one
+from datafoundry.workers.recipe_filters import build_one
 
 #: spec field -> (value, what the built filter holds, the attribute's expected value)
 FIELDS: dict[str, tuple[Any, str, Any]] = {
