@@ -7,5 +7,6 @@
 - `encode`: records as JSONL.
 - `fields`: the record field names the pipeline reads or writes.
 
-Strategies, filters, workers, publish, report and the inspector read every object through here.
+The generator's task inputs, the workers' input, replay and eval sets, staged parts, published
+shards and previews are all read and written through here.
 """
