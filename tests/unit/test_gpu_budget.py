@@ -212,7 +212,7 @@ def test_no_budget_no_warning_and_the_publish_pod_still_gets_the_hours() -> None
 
 
 def decide_with_gpu(spec: Any, jobs: list[dict[str, Any]], pods: list[dict[str, Any]], gpu_hours: float) -> Any:
-    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods, True), config=CONFIG,
+    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods), config=CONFIG,
                   start_time=None, gpu_hours=gpu_hours)
 
 

@@ -59,7 +59,7 @@ def test_referenced_objects_names_every_field() -> None:
     ('configmap "ca" not found', "spec.output.endpointCA.name"),
 ])
 def test_a_pod_that_cannot_start_fails_the_job_naming_the_field(message: str, field: str) -> None:
-    observed = observe([gen_job()], [waiting_pod("CreateContainerConfigError", message)], plan_exists=True)
+    observed = observe([gen_job()], [waiting_pod("CreateContainerConfigError", message)])
     d = decide(name="job", namespace="team-a", uid=UID, spec=make_spec(), observed=observed,
                config=OperatorConfig(), start_time=None)
     assert d.failed is not None and d.failed[0] == reasons.POD_CONFIG_ERROR

@@ -65,7 +65,7 @@ def pod(job_name: str, index: int, progress: Progress | None, *, phase: str = "S
 
 def run(spec: DataFoundryJobSpec, jobs: list[dict[str, Any]], pods: list[dict[str, Any]] | None = None,
         start: datetime | None = None, now: datetime | None = None) -> Decision:
-    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods or [], True),
+    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods or []),
                   config=CONFIG, start_time=start, now=now)
 
 
@@ -247,7 +247,7 @@ def test_finished_filter_whose_pod_is_not_seen_yet_counts_its_live_progress() ->
     filters = [job(f"demo-filter-r0-s{k}", "filter", 0, shard=k, complete=True) for k in (0, 1)]
     pods = [pod("demo-filter-r0-s0", 0, Progress(stage="filter", round=0, shard=0, accepted=30))]
     live = {("filter", 0, 1): Progress(stage="filter", round=0, shard=1, accepted=25, state="done")}
-    observed = observe([gen, *filters], pods, True)
+    observed = observe([gen, *filters], pods)
     d = decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed, config=CONFIG, live=live,
                start_time=None)
     assert d.counts.accepted == 55

@@ -13,8 +13,7 @@ import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
-from datafoundry.controller import live
-from datafoundry.controller import progress as operator_stores
+from datafoundry.controller import live, staging
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
 from datafoundry.pipeline.plan import JobRef, build_plan
@@ -75,7 +74,7 @@ def test_from_the_spec_to_the_store(style: str) -> None:
     assert s3_config(open_store(s.output.uri, output_env(s.output, KEYS))) == (
         {"addressing_style": style}, "eu-west-1")
     # The operator's own stores: staging cleanup and live progress.
-    assert s3_config(operator_stores._store(s, 1.0)) == ({"addressing_style": style}, "eu-west-1")
+    assert s3_config(staging._store(s, 1.0)) == ({"addressing_style": style}, "eu-west-1")
     found = live.output_bucket(s)
     assert found is not None
     assert s3_config(found[0]) == ({"addressing_style": style}, "eu-west-1")
@@ -92,7 +91,7 @@ def test_the_operator_verifies_the_store_with_its_own_ca_bundle(
     monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
     s = spec(endpointURL="https://s3.example.com", addressingStyle="path",
              endpointCA={"kind": "ConfigMap", "name": "store-ca"})
-    store = operator_stores._store(s, 1.0)
+    store = staging._store(s, 1.0)
     assert isinstance(store, S3Store) and store.client._endpoint.http_session._verify == str(bundle)
     assert store.client.meta.endpoint_url == "https://s3.example.com"
 

@@ -27,8 +27,8 @@ from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import job_essentials, observe, pod_essentials
-from datafoundry.controller.progress import remove_staging
 from datafoundry.controller.reconcile import Decision, decide
+from datafoundry.controller.staging import remove_staging
 from datafoundry.controller.status import build_status, invalid_status, parse_time
 from datafoundry.pipeline.plan import JobRef, build_plan
 
@@ -249,7 +249,7 @@ async def reconcile_once(
     except (ch.PlanTooLarge, kube.Refused) as e:
         await _refuse(body, name, namespace, old, generation, f"plan ConfigMap: {e}")
         return False
-    observed = observe(jobs, pods, plan_exists=True)
+    observed = observe(jobs, pods)
     account = _gpu[uid] = gpu.account(_gpu.get(uid), pods, old.get("progress") or {}, datetime.now(UTC))
     LIVE.refresh(uid, spec, running_shards(observed), on_change=lambda: wake(uid))
     live = LIVE.latest(uid)
