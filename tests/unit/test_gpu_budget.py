@@ -13,6 +13,7 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import gpu, metrics, reasons
 from datafoundry.controller.observe import observe, pod_essentials
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import decide
 from datafoundry.controller.status import build_status
 from datafoundry.pipeline import contract
@@ -212,7 +213,7 @@ def test_no_budget_no_warning_and_the_publish_pod_still_gets_the_hours() -> None
 
 
 def decide_with_gpu(spec: Any, jobs: list[dict[str, Any]], pods: list[dict[str, Any]], gpu_hours: float) -> Any:
-    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods), config=CONFIG,
+    return decide(owner=Owner(NS, NAME, UID), spec=spec, observed=observe(jobs, pods), config=CONFIG,
                   start_time=None, gpu_hours=gpu_hours)
 
 

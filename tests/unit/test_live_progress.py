@@ -16,6 +16,7 @@ from datafoundry.controller import live
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import child_job, job_essentials, observe
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import ShardKey
 from datafoundry.pipeline.contract import Progress
 
@@ -188,8 +189,8 @@ def server_job(manifest: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", ["generate", "filter"])
 def test_the_indexed_essentials_of_a_job_read_like_the_whole_job(kind: str) -> None:
     config = OperatorConfig()
-    manifest = (ch.generate_job("demo", "ns", UID, SPEC, config, 1, 150) if kind == "generate"
-                else ch.filter_job("demo", "ns", UID, SPEC, config, 1, 3))
+    manifest = (ch.generate_job(Owner("ns", "demo", UID), SPEC, config, 1, 150) if kind == "generate"
+                else ch.filter_job(Owner("ns", "demo", UID), SPEC, config, 1, 3))
     whole = server_job(manifest)
     slim = job_essentials(whole)
     assert child_job(slim) == child_job(whole)

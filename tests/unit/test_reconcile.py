@@ -11,11 +11,13 @@ from datafoundry.controller import conditions as cond
 from datafoundry.controller import reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import observe, parse_indexes
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide
 from datafoundry.controller.status import build_status
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress, termination_message
 
 NAME, NS, UID = "demo", "team-a", "11111111-2222-3333-4444-555555555555"
+OWNER = Owner(NS, NAME, UID)
 CONFIG = OperatorConfig()
 
 
@@ -65,7 +67,7 @@ def pod(job_name: str, index: int, progress: Progress | None, *, phase: str = "S
 
 def run(spec: DataFoundryJobSpec, jobs: list[dict[str, Any]], pods: list[dict[str, Any]] | None = None,
         start: datetime | None = None, now: datetime | None = None) -> Decision:
-    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods or []),
+    return decide(owner=OWNER, spec=spec, observed=observe(jobs, pods or []),
                   config=CONFIG, start_time=start, now=now)
 
 
@@ -229,15 +231,15 @@ def test_judge_endpoint_key_reaches_the_scoring_pods_by_reference_only() -> None
         "apiKeySecretRef": {"name": "judge-key", "key": "token"}}}
     ref = {"name": "DATAFOUNDRY_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "judge-key", "key": "token"}}}
     spec = make_spec(filters=[judge])
-    gen = ch.generate_job("j", "ns", "uid", spec, CONFIG, 0, 10)
+    gen = ch.generate_job(Owner("ns", "j", "uid"), spec, CONFIG, 0, 10)
     assert ref in gen["spec"]["template"]["spec"]["containers"][0]["env"]
     # Generated records are already scored: the filter pods of a generation job need no key.
-    filt = ch.filter_job("j", "ns", "uid", spec, CONFIG, 0, 0)
+    filt = ch.filter_job(Owner("ns", "j", "uid"), spec, CONFIG, 0, 0)
     assert ref not in filt["spec"]["template"]["spec"]["containers"][0]["env"]
     curation = DataFoundryJobSpec.model_validate({
         "input": {"uris": ["s3://bucket/in/"]}, "target": {"records": 5}, "filters": [judge],
         "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}}})
-    filt = ch.filter_job("j", "ns", "uid", curation, CONFIG, 0, 0)
+    filt = ch.filter_job(Owner("ns", "j", "uid"), curation, CONFIG, 0, 0)
     assert ref in filt["spec"]["template"]["spec"]["containers"][0]["env"]
 
 
@@ -248,9 +250,9 @@ def test_finished_filter_whose_pod_is_not_seen_yet_counts_its_live_progress() ->
     pods = [pod("demo-filter-r0-s0", 0, Progress(stage="filter", round=0, shard=0, accepted=30))]
     live = {("filter", 0, 1): Progress(stage="filter", round=0, shard=1, accepted=25, state="done")}
     observed = observe([gen, *filters], pods)
-    d = decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed, config=CONFIG, live=live,
+    d = decide(owner=OWNER, spec=make_spec(), observed=observed, config=CONFIG, live=live,
                start_time=None)
     assert d.counts.accepted == 55
     # Without live progress only the seen pod counts.
-    assert decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed,
+    assert decide(owner=OWNER, spec=make_spec(), observed=observed,
                   config=CONFIG, start_time=None).counts.accepted == 30

@@ -15,6 +15,7 @@ from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller import live, staging
 from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.owner import Owner
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
 from datafoundry.pipeline.plan import JobRef, build_plan
 from datafoundry.storage import open_store
@@ -23,6 +24,7 @@ from datafoundry.storage.settings import output_env
 from datafoundry.workers.common import load_context
 from datafoundry.workers.sources import source_env
 
+OWNER = Owner("ns", "j", "u")
 KEYS = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
 
 
@@ -100,7 +102,7 @@ def test_auto_leaves_botocore_its_default_everywhere() -> None:
     s = spec(endpointURL="https://s3.example.com")
     assert ENV_ADDRESSING_STYLE not in output_env(s.output, {})
     assert s3_config(open_store(s.output.uri, output_env(s.output, KEYS)))[0] is None
-    env = {e["name"] for e in ch.generate_job("j", "ns", "u", s, OperatorConfig(), 0, 4)[
+    env = {e["name"] for e in ch.generate_job(OWNER, s, OperatorConfig(), 0, 4)[
         "spec"]["template"]["spec"]["containers"][0]["env"]}
     assert ENV_ADDRESSING_STYLE not in env
 
@@ -118,8 +120,8 @@ def test_a_worker_keeps_its_environment_the_operator_lets_the_spec_win() -> None
 def test_every_worker_pod_gets_the_settings() -> None:
     s = spec(endpointURL="https://s3.example.com", region="eu-west-1", addressingStyle="path")
     config = OperatorConfig()
-    jobs = [ch.generate_job("j", "ns", "u", s, config, 0, 4), ch.filter_job("j", "ns", "u", s, config, 0, 1),
-            ch.dedup_job("j", "ns", "u", s, config, 0), ch.publish_job("j", "ns", "u", s, config, 1)]
+    jobs = [ch.generate_job(OWNER, s, config, 0, 4), ch.filter_job(OWNER, s, config, 0, 1),
+            ch.dedup_job(OWNER, s, config, 0), ch.publish_job(OWNER, s, config, 1)]
     for job in jobs:
         env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env[ENV_ADDRESSING_STYLE] == "path", job["metadata"]["name"]

@@ -27,6 +27,7 @@ from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import job_essentials, observe, pod_essentials
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide
 from datafoundry.controller.staging import remove_staging
 from datafoundry.controller.status import build_status, invalid_status, parse_time
@@ -155,7 +156,7 @@ async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, nam
                       spec_json)
     plan_json = plan.to_json()
     ch.check_plan_size(plan_json, spec_json)
-    manifest = ch.plan_configmap(name, namespace, uid, plan_json)
+    manifest = ch.plan_configmap(Owner(namespace=namespace, name=name, uid=uid), plan_json)
     if await kube.create(manifest):
         kopf.event(body, type="Normal", reason=reasons.CREATED_PLAN,
                    message=f"plan {manifest['metadata']['name']} (recipe {plan.recipe_hash[:12]})")
@@ -253,7 +254,7 @@ async def reconcile_once(
     account = _gpu[uid] = gpu.account(_gpu.get(uid), pods, old.get("progress") or {}, datetime.now(UTC))
     LIVE.refresh(uid, spec, running_shards(observed), on_change=lambda: wake(uid))
     live = LIVE.latest(uid)
-    decision = decide(name=name, namespace=namespace, uid=uid, spec=spec, observed=observed, config=CONFIG,
+    decision = decide(owner=Owner(namespace=namespace, name=name, uid=uid), spec=spec, observed=observed, config=CONFIG,
                       start_time=parse_time(old.get("startTime")), live=live, gpu_hours=account.hours)
     try:
         await _apply(body, namespace, decision)
