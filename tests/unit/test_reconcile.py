@@ -12,7 +12,7 @@ from datafoundry.controller import reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import observe, parse_indexes
 from datafoundry.controller.owner import Owner
-from datafoundry.controller.reconcile import Decision, decide
+from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.status import build_status
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress, termination_message
 
@@ -97,6 +97,19 @@ def test_filter_job_starts_per_finished_shard_without_waiting_for_the_rest() -> 
     assert d.counts.generated == 90
     assert d.shards["generate"].succeeded == 1 and d.shards["generate"].active == 1
 
+
+def test_a_refused_child_fails_the_job_in_a_new_decision_that_stops_the_running_children() -> None:
+    gen = job("demo-gen-r0", "generate", 0, completions=2, completed="1", active=1)
+    observed = observe([gen], [pod("demo-gen-r0", 1, Progress(stage="generate", round=0, shard=1, generated=90))])
+    d = decide(owner=OWNER, spec=make_spec(), observed=observed, config=CONFIG, start_time=None)
+    out = refused(d, observed, "jobs.batch is forbidden: exceeded quota")
+    assert out.failed == (reasons.FAILED_TO_CREATE_JOB, "jobs.batch is forbidden: exceeded quota")
+    assert out.creates == [] and out.deletes == ["demo-gen-r0"]
+    assert out.counts.generated == 90 and out.stage == d.stage
+    assert d.failed is None and created_names(d) == ["demo-filter-r0-s1"] and d.deletes == [], "d is unchanged"
+    status = build_status({}, out, generation=1, target=100, output_uri="s3://bucket/out", plan_hash="h",
+                          plan_config_map="demo-plan")
+    assert status["phase"] == "Failed"
 
 def _round(round_: int, *, accepted: int, generated: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     jobs = [job(f"demo-gen-r{round_}", "generate", round_, completions=2, completed="0-1", complete=True)]

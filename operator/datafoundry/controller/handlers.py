@@ -28,9 +28,10 @@ from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import job_essentials, observe, pod_essentials
 from datafoundry.controller.owner import Owner
-from datafoundry.controller.reconcile import Decision, decide
+from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.staging import remove_staging
 from datafoundry.controller.status import build_status, invalid_status, parse_time
+from datafoundry.controller.status_events import status_events
 from datafoundry.pipeline.plan import JobRef, build_plan
 
 log = logging.getLogger(__name__)
@@ -137,12 +138,8 @@ def _significant(status: dict[str, Any], gpu_pods_running: bool = False) -> dict
 
 
 def _events(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
-    """An Event for every phase change and every condition that became True."""
-    if old.get("phase") != new.get("phase"):
-        kind = "Warning" if new.get("phase") == "Failed" else "Normal"
-        failed = cond.find(new.get("conditions") or [], cond.FAILED)
-        message = failed["message"] if failed and kind == "Warning" else f"phase {new.get('phase')}"
-        kopf.event(body, type=kind, reason=str(new.get("phase")), message=message)
+    for event in status_events(old, new):
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
 async def _ensure_plan(body: kopf.Body, spec: DataFoundryJobSpec, name: str, namespace: str, uid: str) -> str:
@@ -259,10 +256,7 @@ async def reconcile_once(
     try:
         await _apply(body, namespace, decision)
     except kube.Refused as e:
-        # A spec the API server accepted produced a child it refuses: no retry fixes that.
-        decision.failed = (reasons.FAILED_TO_CREATE_JOB, f"{e}{ch.refusal_hint(str(e))}")
-        decision.creates = []
-        decision.deletes = [j.name for j in observed.jobs if not j.finished and not j.deleting]
+        decision = refused(decision, observed, f"{e}{ch.refusal_hint(str(e))}")
         await _apply(body, namespace, decision)
     new = build_status(old, decision, generation=generation, target=spec.target.records,
                        output_uri=spec.output.uri, plan_hash=recipe,

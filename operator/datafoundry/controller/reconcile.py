@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -335,3 +335,10 @@ def decide(
         d.warning = f"the generator pods used {gpu_budget} (the last round ran to its end)"
     return d
 
+
+def refused(decision: Decision, observed: Observed, message: str) -> Decision:
+    """`decision` when the API server refused a child it creates: nothing more is created, every
+    unfinished child is deleted and the job fails (a spec it accepted produced a child it refuses, and
+    no retry fixes that). The counts and stage of `decision` stand."""
+    return replace(decision, failed=(reasons.FAILED_TO_CREATE_JOB, message), creates=[],
+                   deletes=_unfinished(observed))
