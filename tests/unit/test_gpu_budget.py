@@ -104,7 +104,7 @@ def test_every_pod_counts_retries_included_and_running_pods_up_to_now() -> None:
 
 
 def test_live_gpu_hours_alone_are_not_worth_a_status_write_but_the_final_count_is() -> None:
-    from datafoundry.controller.handlers import _significant
+    from datafoundry.controller.reconcile_pass import significant as _significant
 
     old = {"phase": "Generating", "progress": {"accepted": 1, "gpuHours": 0.5}}
     new = {"phase": "Generating", "progress": {"accepted": 1, "gpuHours": 0.75}}
