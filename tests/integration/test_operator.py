@@ -116,7 +116,7 @@ def test_happy_path_to_succeeded_with_status_events_and_printer_columns(
     plan = kube.core.read_namespaced_config_map("happy-plan", ns)
     assert json.loads(plan.data["plan.json"])["recipeHash"] == status["planHash"]
 
-    wanted = {"CreatedPlan", "CreatedJob", "Generating", "Succeeded"}
+    wanted = {"CreatedPlan", "CreatedJob", "Generating", "Succeeded", "AllShardsDone"}
     wait_for("the events", lambda: wanted <= {e.reason for e in events(kube, ns, "happy")}, timeout=30, op=operator)
     table = kube.kubectl("get", "dfj", "happy", "-n", ns).stdout
     header, row = table.splitlines()[:2]

@@ -12,8 +12,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from datafoundry.api.spec import DataFoundryJobSpec
-from datafoundry.controller import live
-from datafoundry.controller import progress as operator_stores
+from datafoundry.controller import live, staging
 from datafoundry.pipeline import layout
 from datafoundry.storage import open_store
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS, S3Store
@@ -66,7 +65,7 @@ def test_path_style_from_the_spec_works_against_seaweedfs(
     for var, value in credentials(s3).items():
         monkeypatch.setenv(var, value)
     store.put(f"{layout.staging_prefix('uid-1')}/x.json", b"{}")
-    assert operator_stores.remove_staging(spec, "uid-1") == 1
+    assert staging.remove_staging(spec, "uid-1") == 1
     assert not store.exists(f"{layout.staging_prefix('uid-1')}/x.json")
     found = live.output_bucket(spec)
     assert found is not None

@@ -13,6 +13,7 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import gpu, metrics, reasons
 from datafoundry.controller.observe import observe, pod_essentials
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import decide
 from datafoundry.controller.status import build_status
 from datafoundry.pipeline import contract
@@ -103,7 +104,7 @@ def test_every_pod_counts_retries_included_and_running_pods_up_to_now() -> None:
 
 
 def test_live_gpu_hours_alone_are_not_worth_a_status_write_but_the_final_count_is() -> None:
-    from datafoundry.controller.handlers import _significant
+    from datafoundry.controller.reconcile_pass import significant as _significant
 
     old = {"phase": "Generating", "progress": {"accepted": 1, "gpuHours": 0.5}}
     new = {"phase": "Generating", "progress": {"accepted": 1, "gpuHours": 0.75}}
@@ -212,7 +213,7 @@ def test_no_budget_no_warning_and_the_publish_pod_still_gets_the_hours() -> None
 
 
 def decide_with_gpu(spec: Any, jobs: list[dict[str, Any]], pods: list[dict[str, Any]], gpu_hours: float) -> Any:
-    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods, True), config=CONFIG,
+    return decide(owner=Owner(NS, NAME, UID), spec=spec, observed=observe(jobs, pods), config=CONFIG,
                   start_time=None, gpu_hours=gpu_hours)
 
 

@@ -31,6 +31,7 @@ import pytest
 
 from datafoundry.controller import children as ch
 from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.owner import Owner
 from datafoundry.workers import STAGES
 from fixtures.images import IMAGES, REPO, RequirementSet, build_wheel, clean_env, image_venv, requirement_set
 
@@ -97,10 +98,11 @@ def stages_by_image() -> dict[str, list[str]]:
         "task": {"domain": "ops", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
         "target": {"records": 4}, "generator": {"model": "m"},
         "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}}})
-    jobs = {"generate": ch.generate_job("j", "n", "u", spec, config, 0, 4),
-            "filter": ch.filter_job("j", "n", "u", spec, config, 0, 0),
-            "dedup": ch.dedup_job("j", "n", "u", spec, config, 0),
-            "publish": ch.publish_job("j", "n", "u", spec, config, 1)}
+    owner = Owner("n", "j", "u")
+    jobs = {"generate": ch.generate_job(owner, spec, config, 0, 4),
+            "filter": ch.filter_job(owner, spec, config, 0, 0),
+            "dedup": ch.dedup_job(owner, spec, config, 0),
+            "publish": ch.publish_job(owner, spec, config, 1)}
     assert set(jobs) == set(STAGES)
     image = {"GEN": "generator", "CPU": "filter"}
     out: dict[str, list[str]] = {"operator": [], "filter": [], "generator": []}

@@ -16,6 +16,7 @@ from datafoundry.controller import live
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import child_job, job_essentials, observe
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import ShardKey
 from datafoundry.pipeline.contract import Progress
 
@@ -54,7 +55,7 @@ def test_running_shards_are_the_unfinished_ones_with_pods() -> None:
         job("filter", 1, shard=3, active=1, ready=0),  # its pod waits for a node: it writes nothing yet
         job("filter", shard=1, active=1, deleting=True),
         job("dedup", active=1),  # dedup and publish write no live progress the status shows
-    ], [], plan_exists=True)
+    ], [])
     assert running_shards(observed) == [("generate", 0, 1), ("generate", 0, 3), ("filter", 0, 0)]
 
 
@@ -88,7 +89,7 @@ def test_reads_stay_within_the_budget_over_all_jobs(monkeypatch: pytest.MonkeyPa
 
 
 def test_nothing_is_read_once_the_generator_is_done() -> None:
-    observed = observe([job("generate", completions=2, completed="0-1", complete=True)], [], plan_exists=True)
+    observed = observe([job("generate", completions=2, completed="0-1", complete=True)], [])
     assert running_shards(observed) == []
 
 
@@ -188,12 +189,11 @@ def server_job(manifest: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", ["generate", "filter"])
 def test_the_indexed_essentials_of_a_job_read_like_the_whole_job(kind: str) -> None:
     config = OperatorConfig()
-    manifest = (ch.generate_job("demo", "ns", UID, SPEC, config, 1, 150) if kind == "generate"
-                else ch.filter_job("demo", "ns", UID, SPEC, config, 1, 3))
+    manifest = (ch.generate_job(Owner("ns", "demo", UID), SPEC, config, 1, 150) if kind == "generate"
+                else ch.filter_job(Owner("ns", "demo", UID), SPEC, config, 1, 3))
     whole = server_job(manifest)
     slim = job_essentials(whole)
     assert child_job(slim) == child_job(whole)
-    assert child_job(slim).arg("--records") == ("150" if kind == "generate" else None)
-    assert "managedFields" not in slim["metadata"] and "env" not in slim["spec"]["template"]["spec"]["containers"][0]
+    assert "managedFields" not in slim["metadata"] and "template" not in slim["spec"]
     deleting = {**whole, "metadata": {**whole["metadata"], "deletionTimestamp": "2026-01-01T00:02:00Z"}}
     assert child_job(job_essentials(deleting)).deleting

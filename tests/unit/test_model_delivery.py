@@ -18,10 +18,12 @@ from datafoundry.api.errors import field_errors
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller.config import ConfigError, OperatorConfig
+from datafoundry.controller.owner import Owner
 from datafoundry.engines import model as m
 from datafoundry.pipeline.contract import BadInput
 
 NAME, NS, UID = "demo", "team-a", "11111111-2222-3333-4444-555555555555"
+OWNER = Owner(NS, NAME, UID)
 TOKEN_REF = {"name": "hf", "key": "token"}
 
 
@@ -37,14 +39,14 @@ def make_spec(generator: dict[str, Any] | None = None, **overrides: Any) -> Data
 
 
 def gen_pod(spec: DataFoundryJobSpec, config: OperatorConfig | None = None) -> dict[str, Any]:
-    job = ch.generate_job(NAME, NS, UID, spec, config or OperatorConfig(), 0, 10)
+    job = ch.generate_job(OWNER, spec, config or OperatorConfig(), 0, 10)
     return job["spec"]["template"]["spec"]  # type: ignore[no-any-return]
 
 
 def all_containers(spec: DataFoundryJobSpec, config: OperatorConfig | None = None) -> dict[str, dict[str, Any]]:
     config = config or OperatorConfig()
-    jobs = [ch.generate_job(NAME, NS, UID, spec, config, 0, 10), ch.filter_job(NAME, NS, UID, spec, config, 0, 1),
-            ch.dedup_job(NAME, NS, UID, spec, config, 0), ch.publish_job(NAME, NS, UID, spec, config, 1)]
+    jobs = [ch.generate_job(OWNER, spec, config, 0, 10), ch.filter_job(OWNER, spec, config, 0, 1),
+            ch.dedup_job(OWNER, spec, config, 0), ch.publish_job(OWNER, spec, config, 1)]
     return {j["metadata"]["name"]: j["spec"]["template"]["spec"]["containers"][0] for j in jobs}
 
 

@@ -12,6 +12,7 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import observe, pod_config_error
+from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import decide, referenced_objects
 from datafoundry.pipeline.plan import JobRef, build_plan
 
@@ -59,8 +60,8 @@ def test_referenced_objects_names_every_field() -> None:
     ('configmap "ca" not found', "spec.output.endpointCA.name"),
 ])
 def test_a_pod_that_cannot_start_fails_the_job_naming_the_field(message: str, field: str) -> None:
-    observed = observe([gen_job()], [waiting_pod("CreateContainerConfigError", message)], plan_exists=True)
-    d = decide(name="job", namespace="team-a", uid=UID, spec=make_spec(), observed=observed,
+    observed = observe([gen_job()], [waiting_pod("CreateContainerConfigError", message)])
+    d = decide(owner=Owner("team-a", "job", UID), spec=make_spec(), observed=observed,
                config=OperatorConfig(), start_time=None)
     assert d.failed is not None and d.failed[0] == reasons.POD_CONFIG_ERROR
     assert message in d.failed[1] and field in d.failed[1] and "job's namespace" in d.failed[1]
@@ -87,11 +88,11 @@ def test_plan_size_limit_names_the_largest_field() -> None:
 
 def test_the_line_limit_reaches_every_worker_only_when_set() -> None:
     spec = make_spec()
-    default = ch.filter_job("job", "ns", UID, spec, OperatorConfig(), 0, 0)["spec"]["template"]["spec"]
+    default = ch.filter_job(Owner("ns", "job", UID), spec, OperatorConfig(), 0, 0)["spec"]["template"]["spec"]
     assert "DATAFOUNDRY_MAX_LINE_BYTES" not in {e["name"] for e in default["containers"][0]["env"]}
-    for build in (lambda c: ch.filter_job("job", "ns", UID, spec, c, 0, 0),
-                  lambda c: ch.generate_job("job", "ns", UID, spec, c, 0, 10),
-                  lambda c: ch.publish_job("job", "ns", UID, spec, c, 1)):
+    for build in (lambda c: ch.filter_job(Owner("ns", "job", UID), spec, c, 0, 0),
+                  lambda c: ch.generate_job(Owner("ns", "job", UID), spec, c, 0, 10),
+                  lambda c: ch.publish_job(Owner("ns", "job", UID), spec, c, 1)):
         env = {e["name"]: e.get("value") for e in build(OperatorConfig(max_line_bytes=1000))["spec"]["template"][
             "spec"]["containers"][0]["env"]}
         assert env["DATAFOUNDRY_MAX_LINE_BYTES"] == "1000"
@@ -107,7 +108,7 @@ def test_the_line_limit_reaches_every_worker_only_when_set() -> None:
 def test_user_resources_replace_both_defaults(resources: Any, requests: Any, limits: Any) -> None:
     """A default never lands on the wrong side of the user's value (request > limit: an invalid pod)."""
     spec = make_spec(generator={"model": "org/tiny", **({"resources": resources} if resources else {})})
-    got = ch.generate_job("job", "ns", UID, spec, OperatorConfig(), 0, 10)["spec"]["template"]["spec"]
+    got = ch.generate_job(Owner("ns", "job", UID), spec, OperatorConfig(), 0, 10)["spec"]["template"]["spec"]
     assert got["containers"][0]["resources"] == {"requests": requests, "limits": limits}
 
 

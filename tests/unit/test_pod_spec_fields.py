@@ -9,8 +9,10 @@ from typing import Any
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.owner import Owner
 
 CONFIG = OperatorConfig()
+OWNER = Owner("ns", "j", "u")
 
 
 def spec(generator: dict[str, Any] | None = None, output: dict[str, Any] | None = None,
@@ -26,10 +28,10 @@ def spec(generator: dict[str, Any] | None = None, output: dict[str, Any] | None 
 
 def all_jobs(s: DataFoundryJobSpec) -> dict[str, dict[str, Any]]:
     return {
-        "generate": ch.generate_job("j", "ns", "u", s, CONFIG, 0, 100),
-        "filter": ch.filter_job("j", "ns", "u", s, CONFIG, 0, 0),
-        "dedup": ch.dedup_job("j", "ns", "u", s, CONFIG, 0),
-        "publish": ch.publish_job("j", "ns", "u", s, CONFIG, 1),
+        "generate": ch.generate_job(OWNER, s, CONFIG, 0, 100),
+        "filter": ch.filter_job(OWNER, s, CONFIG, 0, 0),
+        "dedup": ch.dedup_job(OWNER, s, CONFIG, 0),
+        "publish": ch.publish_job(OWNER, s, CONFIG, 1),
     }
 
 
@@ -43,9 +45,9 @@ def env(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_parallelism_bounds_the_generator_shards_running_at_once() -> None:
-    job = ch.generate_job("j", "ns", "u", spec({"parallelism": 3}), CONFIG, 0, 100)
+    job = ch.generate_job(OWNER, spec({"parallelism": 3}), CONFIG, 0, 100)
     assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (8, 3)
-    default = ch.generate_job("j", "ns", "u", spec(), CONFIG, 0, 100)
+    default = ch.generate_job(OWNER, spec(), CONFIG, 0, 100)
     assert default["spec"]["parallelism"] == 8
 
 
@@ -67,7 +69,7 @@ def test_priority_class_name_is_set_on_every_worker_pod() -> None:
 def test_node_selector_and_tolerations_reach_the_generator_pods_as_written() -> None:
     toleration = {"key": "pool", "operator": "Equal", "value": "a100", "effect": "NoExecute",
                   "tolerationSeconds": 600}
-    job = ch.generate_job("j", "ns", "u", spec({"nodeSelector": {"pool": "a100"}, "tolerations": [toleration]}),
+    job = ch.generate_job(OWNER, spec({"nodeSelector": {"pool": "a100"}, "tolerations": [toleration]}),
                           CONFIG, 0, 100)
     pod = pod_spec(job)
     assert pod["nodeSelector"] == {"pool": "a100"}

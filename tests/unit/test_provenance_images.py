@@ -10,9 +10,11 @@ import pytest
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.owner import Owner
 from datafoundry.publish import card
 from datafoundry.publish import manifest as mf
 
+OWNER = Owner("ns", "j", "u")
 DIGEST = "sha256:" + "ab" * 32
 CONFIG = OperatorConfig(
     operator_image=f"registry.example/datafoundry/operator:0.1.0@{DIGEST}",
@@ -37,38 +39,38 @@ def container_env(job: dict[str, Any]) -> dict[str, str]:
 
 
 def test_the_publish_pod_gets_every_image_of_the_job() -> None:
-    env = container_env(ch.publish_job("j", "ns", "u", generation(), CONFIG, 1))
+    env = container_env(ch.publish_job(OWNER, generation(), CONFIG, 1))
     assert env["DATAFOUNDRY_OPERATOR_IMAGE"] == CONFIG.operator_image
     assert env["DATAFOUNDRY_GENERATOR_IMAGE"] == CONFIG.generator_image
     assert env["DATAFOUNDRY_FILTER_IMAGE"] == CONFIG.filter_image
     # What the publish worker reads back is what ran the job's pods.
     assert mf.images_from_env(env) == {
         "operator": CONFIG.operator_image, "generator": CONFIG.generator_image, "filter": CONFIG.filter_image}
-    gen = ch.generate_job("j", "ns", "u", generation(), CONFIG, 0, 4)
+    gen = ch.generate_job(OWNER, generation(), CONFIG, 0, 4)
     assert gen["spec"]["template"]["spec"]["containers"][0]["image"] == CONFIG.generator_image
-    filt = ch.filter_job("j", "ns", "u", generation(), CONFIG, 0, 0)
+    filt = ch.filter_job(OWNER, generation(), CONFIG, 0, 0)
     assert filt["spec"]["template"]["spec"]["containers"][0]["image"] == CONFIG.filter_image
 
 
 def test_the_jobs_own_generator_image_is_the_one_recorded() -> None:
     own = "registry.example/team/generator@" + DIGEST
     spec = generation(image=own)
-    assert ch.generate_job("j", "ns", "u", spec, CONFIG, 0, 4)["spec"]["template"]["spec"]["containers"][0][
+    assert ch.generate_job(OWNER, spec, CONFIG, 0, 4)["spec"]["template"]["spec"]["containers"][0][
         "image"] == own
-    assert container_env(ch.publish_job("j", "ns", "u", spec, CONFIG, 1))["DATAFOUNDRY_GENERATOR_IMAGE"] == own
+    assert container_env(ch.publish_job(OWNER, spec, CONFIG, 1))["DATAFOUNDRY_GENERATOR_IMAGE"] == own
 
 
 def test_a_curation_job_records_no_generator_and_an_unknown_operator_image_is_left_out() -> None:
     config = OperatorConfig(filter_image="registry.example/datafoundry/filter:0.1.0")
     assert ch.images(CURATION, config) == {"filter": "registry.example/datafoundry/filter:0.1.0"}
-    env = container_env(ch.publish_job("j", "ns", "u", CURATION, config, 1))
+    env = container_env(ch.publish_job(OWNER, CURATION, config, 1))
     assert "DATAFOUNDRY_GENERATOR_IMAGE" not in env and "DATAFOUNDRY_OPERATOR_IMAGE" not in env
 
 
 def test_only_the_publish_pod_carries_them() -> None:
     spec = generation()
-    for job in (ch.generate_job("j", "ns", "u", spec, CONFIG, 0, 4), ch.filter_job("j", "ns", "u", spec, CONFIG, 0, 0),
-                ch.dedup_job("j", "ns", "u", spec, CONFIG, 0)):
+    for job in (ch.generate_job(OWNER, spec, CONFIG, 0, 4), ch.filter_job(OWNER, spec, CONFIG, 0, 0),
+                ch.dedup_job(OWNER, spec, CONFIG, 0)):
         assert not {"DATAFOUNDRY_OPERATOR_IMAGE", "DATAFOUNDRY_FILTER_IMAGE"} & set(container_env(job))
 
 

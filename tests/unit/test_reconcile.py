@@ -11,11 +11,13 @@ from datafoundry.controller import conditions as cond
 from datafoundry.controller import reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import observe, parse_indexes
-from datafoundry.controller.reconcile import Decision, decide
+from datafoundry.controller.owner import Owner
+from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.status import build_status
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress, termination_message
 
 NAME, NS, UID = "demo", "team-a", "11111111-2222-3333-4444-555555555555"
+OWNER = Owner(NS, NAME, UID)
 CONFIG = OperatorConfig()
 
 
@@ -65,7 +67,7 @@ def pod(job_name: str, index: int, progress: Progress | None, *, phase: str = "S
 
 def run(spec: DataFoundryJobSpec, jobs: list[dict[str, Any]], pods: list[dict[str, Any]] | None = None,
         start: datetime | None = None, now: datetime | None = None) -> Decision:
-    return decide(name=NAME, namespace=NS, uid=UID, spec=spec, observed=observe(jobs, pods or [], True),
+    return decide(owner=OWNER, spec=spec, observed=observe(jobs, pods or []),
                   config=CONFIG, start_time=start, now=now)
 
 
@@ -95,6 +97,19 @@ def test_filter_job_starts_per_finished_shard_without_waiting_for_the_rest() -> 
     assert d.counts.generated == 90
     assert d.shards["generate"].succeeded == 1 and d.shards["generate"].active == 1
 
+
+def test_a_refused_child_fails_the_job_in_a_new_decision_that_stops_the_running_children() -> None:
+    gen = job("demo-gen-r0", "generate", 0, completions=2, completed="1", active=1)
+    observed = observe([gen], [pod("demo-gen-r0", 1, Progress(stage="generate", round=0, shard=1, generated=90))])
+    d = decide(owner=OWNER, spec=make_spec(), observed=observed, config=CONFIG, start_time=None)
+    out = refused(d, observed, "jobs.batch is forbidden: exceeded quota")
+    assert out.failed == (reasons.FAILED_TO_CREATE_JOB, "jobs.batch is forbidden: exceeded quota")
+    assert out.creates == [] and out.deletes == ["demo-gen-r0"]
+    assert out.counts.generated == 90 and out.stage == d.stage
+    assert d.failed is None and created_names(d) == ["demo-filter-r0-s1"] and d.deletes == [], "d is unchanged"
+    status = build_status({}, out, generation=1, target=100, output_uri="s3://bucket/out", plan_hash="h",
+                          plan_config_map="demo-plan")
+    assert status["phase"] == "Failed"
 
 def _round(round_: int, *, accepted: int, generated: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     jobs = [job(f"demo-gen-r{round_}", "generate", round_, completions=2, completed="0-1", complete=True)]
@@ -229,15 +244,15 @@ def test_judge_endpoint_key_reaches_the_scoring_pods_by_reference_only() -> None
         "apiKeySecretRef": {"name": "judge-key", "key": "token"}}}
     ref = {"name": "DATAFOUNDRY_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {"name": "judge-key", "key": "token"}}}
     spec = make_spec(filters=[judge])
-    gen = ch.generate_job("j", "ns", "uid", spec, CONFIG, 0, 10)
+    gen = ch.generate_job(Owner("ns", "j", "uid"), spec, CONFIG, 0, 10)
     assert ref in gen["spec"]["template"]["spec"]["containers"][0]["env"]
     # Generated records are already scored: the filter pods of a generation job need no key.
-    filt = ch.filter_job("j", "ns", "uid", spec, CONFIG, 0, 0)
+    filt = ch.filter_job(Owner("ns", "j", "uid"), spec, CONFIG, 0, 0)
     assert ref not in filt["spec"]["template"]["spec"]["containers"][0]["env"]
     curation = DataFoundryJobSpec.model_validate({
         "input": {"uris": ["s3://bucket/in/"]}, "target": {"records": 5}, "filters": [judge],
         "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}}})
-    filt = ch.filter_job("j", "ns", "uid", curation, CONFIG, 0, 0)
+    filt = ch.filter_job(Owner("ns", "j", "uid"), curation, CONFIG, 0, 0)
     assert ref in filt["spec"]["template"]["spec"]["containers"][0]["env"]
 
 
@@ -247,10 +262,10 @@ def test_finished_filter_whose_pod_is_not_seen_yet_counts_its_live_progress() ->
     filters = [job(f"demo-filter-r0-s{k}", "filter", 0, shard=k, complete=True) for k in (0, 1)]
     pods = [pod("demo-filter-r0-s0", 0, Progress(stage="filter", round=0, shard=0, accepted=30))]
     live = {("filter", 0, 1): Progress(stage="filter", round=0, shard=1, accepted=25, state="done")}
-    observed = observe([gen, *filters], pods, True)
-    d = decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed, config=CONFIG, live=live,
+    observed = observe([gen, *filters], pods)
+    d = decide(owner=OWNER, spec=make_spec(), observed=observed, config=CONFIG, live=live,
                start_time=None)
     assert d.counts.accepted == 55
     # Without live progress only the seen pod counts.
-    assert decide(name=NAME, namespace=NS, uid=UID, spec=make_spec(), observed=observed,
+    assert decide(owner=OWNER, spec=make_spec(), observed=observed,
                   config=CONFIG, start_time=None).counts.accepted == 30

@@ -13,9 +13,9 @@ import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
-from datafoundry.controller import live
-from datafoundry.controller import progress as operator_stores
+from datafoundry.controller import live, staging
 from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.owner import Owner
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
 from datafoundry.pipeline.plan import JobRef, build_plan
 from datafoundry.storage import open_store
@@ -23,6 +23,7 @@ from datafoundry.storage.s3 import S3Store
 from datafoundry.storage.settings import output_env
 from datafoundry.workers.common import load_context
 
+OWNER = Owner("ns", "j", "u")
 KEYS = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
 
 
@@ -74,7 +75,7 @@ def test_from_the_spec_to_the_store(style: str) -> None:
     assert s3_config(open_store(s.output.uri, output_env(s.output, KEYS))) == (
         {"addressing_style": style}, "eu-west-1")
     # The operator's own stores: staging cleanup and live progress.
-    assert s3_config(operator_stores._store(s, 1.0)) == ({"addressing_style": style}, "eu-west-1")
+    assert s3_config(staging._store(s, 1.0)) == ({"addressing_style": style}, "eu-west-1")
     found = live.output_bucket(s)
     assert found is not None
     assert s3_config(found[0]) == ({"addressing_style": style}, "eu-west-1")
@@ -91,7 +92,7 @@ def test_the_operator_verifies_the_store_with_its_own_ca_bundle(
     monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
     s = spec(endpointURL="https://s3.example.com", addressingStyle="path",
              endpointCA={"kind": "ConfigMap", "name": "store-ca"})
-    store = operator_stores._store(s, 1.0)
+    store = staging._store(s, 1.0)
     assert isinstance(store, S3Store) and store.client._endpoint.http_session._verify == str(bundle)
     assert store.client.meta.endpoint_url == "https://s3.example.com"
 
@@ -100,7 +101,7 @@ def test_auto_leaves_botocore_its_default_everywhere() -> None:
     s = spec(endpointURL="https://s3.example.com")
     assert ENV_ADDRESSING_STYLE not in output_env(s.output, {})
     assert s3_config(open_store(s.output.uri, output_env(s.output, KEYS)))[0] is None
-    env = {e["name"] for e in ch.generate_job("j", "ns", "u", s, OperatorConfig(), 0, 4)[
+    env = {e["name"] for e in ch.generate_job(OWNER, s, OperatorConfig(), 0, 4)[
         "spec"]["template"]["spec"]["containers"][0]["env"]}
     assert ENV_ADDRESSING_STYLE not in env
 
@@ -118,8 +119,8 @@ def test_a_worker_keeps_its_environment_the_operator_lets_the_spec_win() -> None
 def test_every_worker_pod_gets_the_settings() -> None:
     s = spec(endpointURL="https://s3.example.com", region="eu-west-1", addressingStyle="path")
     config = OperatorConfig()
-    jobs = [ch.generate_job("j", "ns", "u", s, config, 0, 4), ch.filter_job("j", "ns", "u", s, config, 0, 1),
-            ch.dedup_job("j", "ns", "u", s, config, 0), ch.publish_job("j", "ns", "u", s, config, 1)]
+    jobs = [ch.generate_job(OWNER, s, config, 0, 4), ch.filter_job(OWNER, s, config, 0, 1),
+            ch.dedup_job(OWNER, s, config, 0), ch.publish_job(OWNER, s, config, 1)]
     for job in jobs:
         env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env[ENV_ADDRESSING_STYLE] == "path", job["metadata"]["name"]

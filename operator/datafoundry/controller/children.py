@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from datafoundry.api.meta import API_VERSION, KIND
 from datafoundry.api.spec import (
     MODEL_CACHE_MOUNT,
     MODEL_CLAIM_MOUNT_ROOT,
@@ -22,6 +21,7 @@ from datafoundry.api.spec import (
     JudgeFilter,
 )
 from datafoundry.controller.config import OperatorConfig
+from datafoundry.controller.owner import Owner
 from datafoundry.pipeline import contract
 from datafoundry.storage.settings import output_settings
 
@@ -71,19 +71,8 @@ def publish_job_name(job: str) -> str:
     return child_name(job, "publish")
 
 
-def owner_reference(name: str, uid: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def base_labels(name: str, uid: str) -> dict[str, str]:
-    return {LABEL_JOB_NAME: name, LABEL_JOB_UID: uid, LABEL_MANAGED_BY: MANAGED_BY}
+def base_labels(owner: Owner) -> dict[str, str]:
+    return {LABEL_JOB_NAME: owner.name, LABEL_JOB_UID: owner.uid, LABEL_MANAGED_BY: MANAGED_BY}
 
 
 class PlanTooLarge(ValueError):
@@ -140,15 +129,15 @@ def refusal_hint(message: str) -> str:
     return f" (check {', '.join(fields)})" if fields else ""
 
 
-def plan_configmap(name: str, namespace: str, uid: str, plan_json: str) -> dict[str, Any]:
+def plan_configmap(owner: Owner, plan_json: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": plan_configmap_name(name),
-            "namespace": namespace,
-            "labels": base_labels(name, uid),
-            "ownerReferences": [owner_reference(name, uid)],
+            "name": plan_configmap_name(owner.name),
+            "namespace": owner.namespace,
+            "labels": base_labels(owner),
+            "ownerReferences": [owner.reference()],
         },
         "data": {contract.PLAN_CONFIGMAP_KEY: plan_json},
     }
@@ -293,9 +282,7 @@ def model_delivery(gen: Generator) -> tuple[list[dict[str, Any]], list[dict[str,
 
 def _job(
     *,
-    name: str,
-    namespace: str,
-    uid: str,
+    owner: Owner,
     spec: DataFoundryJobSpec,
     config: OperatorConfig,
     job_name: str,
@@ -307,13 +294,13 @@ def _job(
     job_extra: dict[str, Any],
     shm: str | None = None,
 ) -> dict[str, Any]:
-    labels = {**base_labels(name, uid), LABEL_STAGE: stage, LABEL_ROUND: str(round_)}
+    labels = {**base_labels(owner), LABEL_STAGE: stage, LABEL_ROUND: str(round_)}
     if shard is not None:
         labels[LABEL_SHARD] = str(shard)
     job_labels = dict(labels)
     if spec.queue_name:
         job_labels[KUEUE_QUEUE_LABEL] = spec.queue_name
-    volumes, mounts = _volumes(name, spec, shm=shm)
+    volumes, mounts = _volumes(owner.name, spec, shm=shm)
     container = {
         "image": config.filter_image,
         "imagePullPolicy": "IfNotPresent",
@@ -357,9 +344,9 @@ def _job(
         "kind": "Job",
         "metadata": {
             "name": job_name,
-            "namespace": namespace,
+            "namespace": owner.namespace,
             "labels": job_labels,
-            "ownerReferences": [owner_reference(name, uid)],
+            "ownerReferences": [owner.reference()],
         },
         "spec": {
             # Kueue admits suspended Jobs; without a queue they start at once.
@@ -380,7 +367,7 @@ def _job(
 
 
 def generate_job(
-    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, records: int
+    owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, records: int
 ) -> dict[str, Any]:
     """One Indexed Job per round: shard k is pod index k (`JOB_COMPLETION_INDEX`)."""
     gen = spec.generator
@@ -424,8 +411,8 @@ def generate_job(
         "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
     }
     job = _job(
-        name=name, namespace=namespace, uid=uid, spec=spec, config=config,
-        job_name=generate_job_name(name, round_), stage="generate", round_=round_, shard=None,
+        owner=owner, spec=spec, config=config,
+        job_name=generate_job_name(owner.name, round_), stage="generate", round_=round_, shard=None,
         container=container, pod_extra=pod_extra, shm=config.shm_size if gpus else None,
         job_extra={
             "completionMode": "Indexed",
@@ -442,7 +429,7 @@ def generate_job(
 
 
 def _cpu_job(
-    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig,
+    owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig,
     stage: ChildStage, job_name: str, round_: int, shard: int | None, args: list[str],
 ) -> dict[str, Any]:
     container = {
@@ -455,30 +442,27 @@ def _cpu_job(
         "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
     }
     return _job(
-        name=name, namespace=namespace, uid=uid, spec=spec, config=config, job_name=job_name,
+        owner=owner, spec=spec, config=config, job_name=job_name,
         stage=stage, round_=round_, shard=shard, container=container, pod_extra={},
         job_extra={"completions": 1, "parallelism": 1, "backoffLimit": spec.backoff_limit},
     )
 
 
 def filter_job(
-    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, shard: int
+    owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, shard: int
 ) -> dict[str, Any]:
     """One Job per generated shard, created as soon as that shard's generation is done."""
     args = [*contract.worker_args("filter", round_), "--shard", str(shard)]
-    job = _cpu_job(name, namespace, uid, spec, config, "filter", filter_job_name(name, round_, shard),
-                   round_, shard, args)
+    job = _cpu_job(owner, spec, config, "filter", filter_job_name(owner.name, round_, shard), round_, shard, args)
     if spec.input is not None:  # curation: the filter pod calls the judge's endpoint
         job["spec"]["template"]["spec"]["containers"][0]["env"] += _judge_env(spec)
     return job
 
 
-def dedup_job(
-    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int
-) -> dict[str, Any]:
+def dedup_job(owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int) -> dict[str, Any]:
     """The global near-duplicate pass over every shard filtered so far."""
     args = contract.worker_args("dedup", round_)
-    return _cpu_job(name, namespace, uid, spec, config, "dedup", dedup_job_name(name, round_), round_, None, args)
+    return _cpu_job(owner, spec, config, "dedup", dedup_job_name(owner.name, round_), round_, None, args)
 
 
 def images(spec: DataFoundryJobSpec, config: OperatorConfig) -> dict[str, str]:
@@ -492,13 +476,12 @@ def images(spec: DataFoundryJobSpec, config: OperatorConfig) -> dict[str, str]:
 
 
 def publish_job(
-    name: str, namespace: str, uid: str, spec: DataFoundryJobSpec, config: OperatorConfig, rounds: int,
-    *, gpu_hours: float | None = None,
+    owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, rounds: int, *, gpu_hours: float | None = None,
 ) -> dict[str, Any]:
     """Mix replay data and write the final shards, the manifest and the dataset card (which record
     the images of the job, from `images`)."""
     args = [*contract.worker_args("publish", rounds - 1)]
-    job = _cpu_job(name, namespace, uid, spec, config, "publish", publish_job_name(name), rounds - 1, None, args)
+    job = _cpu_job(owner, spec, config, "publish", publish_job_name(owner.name), rounds - 1, None, args)
     job["spec"]["template"]["spec"]["containers"][0]["env"] += [
         {"name": contract.ENV_IMAGES[role], "value": ref} for role, ref in images(spec, config).items()]
     if gpu_hours is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -64,7 +64,6 @@ class OperatorConfig:
     shm_size: str = "8Gi"
     #: Passed on to every worker (DATAFOUNDRY_MAX_LINE_BYTES); None: the workers' default (64 MiB).
     max_line_bytes: int | None = None
-    extra_labels: dict[str, str] = field(default_factory=dict)
     #: The chart's `workers.env` / `workers.envFrom` (Kubernetes EnvVar / EnvFromSource dicts), added to
     #: every worker container before the job's own `spec.workers`.
     worker_env: tuple[dict[str, Any], ...] = ()

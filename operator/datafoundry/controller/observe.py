@@ -38,8 +38,6 @@ class ChildJob:
     round: int
     shard: int | None
     completions: int
-    succeeded: int
-    failed: int
     active: int
     #: Active pods that are Ready (running), as opposed to waiting for a node or an image.
     ready: int
@@ -47,32 +45,22 @@ class ChildJob:
     complete: bool
     failed_reason: str | None
     failed_message: str
-    suspended: bool
     deleting: bool
-    args: tuple[str, ...]
-    created: str | None
     completion_time: str | None
 
     @property
     def finished(self) -> bool:
         return self.complete or self.failed_reason is not None
 
-    def arg(self, flag: str) -> str | None:
-        """The value after `flag` in the container args (how a round's size is remembered)."""
-        args = list(self.args)
-        return args[args.index(flag) + 1] if flag in args[:-1] else None
-
 
 def job_essentials(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a Job that `child_job` reads. The operator indexes every child Job in memory, and a
-    whole Job (pod template, managed fields) is tens of kilobytes as Python objects: with thousands of
-    Jobs that was most of the operator's memory."""
+    """Only the parts of a Job that `child_job` reads: `child_job(job_essentials(j)) == child_job(j)`.
+    The operator keeps every child Job in memory, and a whole Job (pod template, managed fields) is
+    tens of kilobytes as Python objects."""
     meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-    containers = (spec.get("template") or {}).get("spec", {}).get("containers") or [{}]
     return {
-        "metadata": {k: meta[k] for k in ("name", "labels", "creationTimestamp", "deletionTimestamp") if k in meta},
-        "spec": {**{k: spec[k] for k in ("completions", "completionMode", "suspend") if k in spec},
-                 "template": {"spec": {"containers": [{"args": list(containers[0].get("args") or ())}]}}},
+        "metadata": {k: meta[k] for k in ("name", "labels", "deletionTimestamp") if k in meta},
+        "spec": {k: spec[k] for k in ("completions", "completionMode") if k in spec},
         "status": obj.get("status") or {},
     }
 
@@ -112,7 +100,6 @@ def child_job(obj: Mapping[str, Any]) -> ChildJob:
     labels = meta.get("labels", {})
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     failed = conditions.get("Failed")
-    containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
     completions = int(spec.get("completions") or 1)
     completed = parse_indexes(status.get("completedIndexes"))
     if spec.get("completionMode") != "Indexed" and status.get("succeeded"):
@@ -124,18 +111,13 @@ def child_job(obj: Mapping[str, Any]) -> ChildJob:
         round=int(labels.get(LABEL_ROUND, "0")),
         shard=int(shard) if shard is not None else None,
         completions=completions,
-        succeeded=int(status.get("succeeded") or 0),
-        failed=int(status.get("failed") or 0),
         active=int(status.get("active") or 0),
         ready=int(status.get("ready") or 0),
         completed_indexes=completed,
         complete="Complete" in conditions,
         failed_reason=failed.get("reason", "Failed") if failed else None,
         failed_message=failed.get("message", "") if failed else "",
-        suspended=bool(spec.get("suspend")) or "Suspended" in conditions,
         deleting=bool(meta.get("deletionTimestamp")),
-        args=tuple(containers[0].get("args") or ()),
-        created=meta.get("creationTimestamp"),
         completion_time=status.get("completionTime"),
     )
 
@@ -214,7 +196,6 @@ def pod_config_error(obj: Mapping[str, Any]) -> PodConfigError | None:
 class Observed:
     jobs: tuple[ChildJob, ...]
     pods: tuple[PodOutcome, ...]
-    plan_exists: bool
     config_errors: tuple[PodConfigError, ...] = ()
 
     def job(self, name: str) -> ChildJob | None:
@@ -232,9 +213,8 @@ class Observed:
         return failed[-1] if failed else None
 
 
-def observe(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]], plan_exists: bool) -> Observed:
+def observe(jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> Observed:
     pods = list(pods)
     outcomes = tuple(o for o in (pod_outcome(p) for p in pods) if o is not None)
     errors = tuple(e for e in (pod_config_error(p) for p in pods) if e is not None)
-    return Observed(jobs=tuple(child_job(j) for j in jobs), pods=outcomes, plan_exists=plan_exists,
-                    config_errors=errors)
+    return Observed(jobs=tuple(child_job(j) for j in jobs), pods=outcomes, config_errors=errors)

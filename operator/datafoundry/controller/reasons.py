@@ -5,7 +5,6 @@ from __future__ import annotations
 # Conditions
 ACCEPTED = "Accepted"
 INVALID_SPEC = "InvalidSpec"
-IMMUTABLE_FIELD_CHANGED = "ImmutableFieldChanged"
 STAGE_RUNNING = "StageRunning"
 SUSPENDED = "Suspended"
 RESUMED = "Resumed"
@@ -17,13 +16,11 @@ POD_CONFIG_ERROR = "PodConfigError"
 PUBLISHED = "Published"
 BUDGET_EXHAUSTED = "BudgetExhausted"
 ALL_SHARDS_DONE = "AllShardsDone"
-WAITING = "Waiting"
 
 # Events (paired)
 CREATED_JOB = "CreatedJob"
 FAILED_TO_CREATE_JOB = "FailedToCreateJob"
 CREATED_PLAN = "CreatedPlan"
-FAILED_TO_CREATE_PLAN = "FailedToCreatePlan"
 DELETED_JOB = "DeletedJob"
 FAILED_TO_DELETE_JOB = "FailedToDeleteJob"
 CLEANED_STAGING = "CleanedStaging"

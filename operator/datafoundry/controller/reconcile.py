@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import gpu, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import ChildJob, Observed, PodConfigError
+from datafoundry.controller.owner import Owner
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
 from datafoundry.pipeline.plan import first_round_records, top_up_records
 
@@ -162,9 +163,7 @@ def _result_overdue(job: ChildJob, now: datetime) -> bool:
 
 def decide(
     *,
-    name: str,
-    namespace: str,
-    uid: str,
+    owner: Owner,
     spec: DataFoundryJobSpec,
     observed: Observed,
     config: OperatorConfig,
@@ -191,7 +190,8 @@ def decide(
     if spec.suspend:
         d.suspended = True
         d.deletes = _unfinished(observed)
-    args = (name, namespace, uid, spec, config)
+    name = owner.name
+    args = (owner, spec, config)
     target = spec.target.records
     prior = Counts()  # cumulative counts after the last finished dedup
     round_ = 0
@@ -334,3 +334,11 @@ def decide(
     if gpu.spent(max_gpu_hours, gpu_hours):
         d.warning = f"the generator pods used {gpu_budget} (the last round ran to its end)"
     return d
+
+
+def refused(decision: Decision, observed: Observed, message: str) -> Decision:
+    """`decision` when the API server refused a child it creates: nothing more is created, every
+    unfinished child is deleted and the job fails (a spec it accepted produced a child it refuses, and
+    no retry fixes that). The counts and stage of `decision` stand."""
+    return replace(decision, failed=(reasons.FAILED_TO_CREATE_JOB, message), creates=[],
+                   deletes=_unfinished(observed))

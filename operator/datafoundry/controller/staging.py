@@ -1,8 +1,8 @@
-"""Staging cleanup (operator side); live progress is read by `datafoundry.controller.live`.
+"""Removing a deleted job's staging objects (everything under its `_staging/<uid>/`); the published
+dataset is never touched.
 
 The operator reaches the job's output with its own identity (its environment or pod identity),
-never with the job's Secret. Where it has no access, live progress is simply absent and the
-final counts still arrive through the pods' termination messages.
+never with the job's Secret.
 """
 
 from __future__ import annotations
