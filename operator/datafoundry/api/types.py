@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
 
-from datafoundry.api._base import CelRule
+from datafoundry.api.rules import CelRule
 
 # Bounds. Every string and list in the schema is bounded: CEL rules are cost-checked by the
 # API server against these bounds, and unbounded values make that estimate explode.
