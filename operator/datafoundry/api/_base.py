@@ -1,4 +1,4 @@
-"""Shared building blocks of the API models: the API base and strict spec types.
+"""Shared building blocks of the API models: the camelCase base, the API base, strict spec types.
 
 Cross-field rules are declared once on the models (``rules.py``); :class:`APIModel` puts them in
 the CRD's schema and checks them on validation.
@@ -22,17 +22,18 @@ from datafoundry.api.rules import Violation
 CROSS_FIELD_ERROR = "cross_field"
 
 
-class APIModel(BaseModel):
-    """Base of all spec/status models: camelCase YAML, unknown fields are errors, and the
-    cross-field rules declared on the model (``rules.py``) are in its CRD schema and checked on
-    validation."""
+class CamelModel(BaseModel):
+    """A model whose fields are camelCase on the wire (YAML, JSON) and snake_case in Python;
+    either spelling is accepted on input. Unknown fields are ignored."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra=rules.add_rules_to_schema,
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class APIModel(CamelModel):
+    """Base of all spec/status models: unknown fields are errors, and the cross-field rules
+    declared on the model (``rules.py``) are in its CRD schema and checked on validation."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=rules.add_rules_to_schema)
 
     def _list_entry_violations(self) -> Iterator[Violation]:
         """Duplicates in lists the CRD declares ``x-kubernetes-list-type`` ``set`` (equal items) or
