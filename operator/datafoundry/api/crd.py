@@ -22,17 +22,7 @@ from typing import Any
 
 import yaml
 
-from datafoundry.api.meta import (
-    CATEGORIES,
-    CRD_NAME,
-    GROUP,
-    KIND,
-    MAX_NAME_LENGTH,
-    PLURAL,
-    SHORT_NAMES,
-    SINGULAR,
-    VERSION,
-)
+from datafoundry.api import meta
 from datafoundry.api.resource import DataFoundryJob
 from datafoundry.api.rules import CelRule
 from datafoundry.api.types import DNS_LABEL
@@ -190,7 +180,7 @@ def _metadata_schema() -> Schema:
     return {
         "type": "object",
         "properties": {
-            "name": {"type": "string", "maxLength": MAX_NAME_LENGTH, "pattern": DNS_LABEL},
+            "name": {"type": "string", "maxLength": meta.MAX_NAME_LENGTH, "pattern": DNS_LABEL},
         },
     }
 
@@ -260,23 +250,23 @@ def build_crd() -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": CRD_NAME,
+            "name": meta.CRD_NAME,
             "labels": {"app.kubernetes.io/name": "datafoundry", "app.kubernetes.io/part-of": "datafoundry"},
         },
         "spec": {
-            "group": GROUP,
+            "group": meta.GROUP,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": list(CATEGORIES),
+                "kind": meta.KIND,
+                "listKind": f"{meta.KIND}List",
+                "plural": meta.PLURAL,
+                "singular": meta.SINGULAR,
+                "shortNames": list(meta.SHORT_NAMES),
+                "categories": list(meta.CATEGORIES),
             },
             "scope": "Namespaced",
             "versions": [
                 {
-                    "name": VERSION,
+                    "name": meta.VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},

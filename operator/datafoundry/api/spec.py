@@ -19,7 +19,6 @@ from datafoundry.api.rules import exactly_one_of, item_rule, rule
 from datafoundry.api.types import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
-    HTTP_URL,
     IMAGE_REF,
     LABEL_KEY,
     LABEL_VALUE,
@@ -27,14 +26,15 @@ from datafoundry.api.types import (
     MAX_LONG_TEXT,
     MAX_NAME,
     MAX_TEXT,
-    MAX_URI,
     MODEL_REF,
     NO_CONTROL,
     ConfigKey,
     DataURI,
     FreeFormObject,
+    HttpURL,
     LanguageTag,
     Quantity,
+    RecordField,
     SecretName,
     SeedItem,
     SmallFreeFormObject,
@@ -223,12 +223,8 @@ class Documents(SpecModel):
         default=DataFormat.AUTO,
         description="Format of the documents; auto detects from the object name (.jsonl, .parquet, else text).",
     )
-    text_field: str = Field(
-        default="text",
-        min_length=1,
-        max_length=MAX_NAME,
-        pattern=NO_CONTROL,
-        description="Field holding the document text in JSONL/Parquet documents.",
+    text_field: RecordField = Field(
+        default="text", description="Field holding the document text in JSONL/Parquet documents."
     )
     chunk_chars: int = Field(default=2000, ge=100, le=100_000, description="Chunk size in characters.")
     chunk_overlap_chars: int = Field(
@@ -459,10 +455,8 @@ class Engine(SpecModel):
     """Inference engine: vLLM inside the generator pods, or an existing OpenAI-compatible server."""
 
     type: EngineType = Field(default=EngineType.VLLM, description="vllm (in-pod vLLM) or openai (HTTP endpoint).")
-    endpoint: str | None = Field(
+    endpoint: HttpURL | None = Field(
         default=None,
-        max_length=MAX_URI,
-        pattern=HTTP_URL,
         description="Base URL of the OpenAI-compatible API, e.g. http://vllm.serving:8000/v1 (openai only).",
     )
     model_name: str | None = Field(
@@ -593,10 +587,8 @@ class HuggingFace(SpecModel):
         description="Secret key holding a Hugging Face access token (gated or private models), given to the "
         "generator container as HF_TOKEN through a secretKeyRef: the operator never reads it.",
     )
-    endpoint: str | None = Field(
+    endpoint: HttpURL | None = Field(
         default=None,
-        max_length=MAX_URI,
-        pattern=HTTP_URL,
         description="Hub endpoint for a mirror or an air-gapped cluster's proxy, set as HF_ENDPOINT in the "
         "generator container, e.g. https://hf-mirror.internal.example.com.",
     )
@@ -743,13 +735,7 @@ class Input(SpecModel):
         min_length=1, max_length=64, description="Objects, prefixes or files with the records (JSONL or Parquet)."
     )
     format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
-    text_field: str = Field(
-        default="text",
-        min_length=1,
-        max_length=MAX_NAME,
-        pattern=NO_CONTROL,
-        description="Field holding the text that filters inspect.",
-    )
+    text_field: RecordField = Field(default="text", description="Field holding the text that filters inspect.")
     shards: int = Field(default=1, ge=1, le=MAX_SHARDS, description="Filter shards to split the input into.")
 
 
@@ -1186,13 +1172,7 @@ class Replay(SpecModel):
         description="Fraction of the published records that are replay records, 0 <= ratio < 1.",
     )
     format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
-    text_field: str = Field(
-        default="text",
-        min_length=1,
-        max_length=MAX_NAME,
-        pattern=NO_CONTROL,
-        description="Field holding the text of replay records.",
-    )
+    text_field: RecordField = Field(default="text", description="Field holding the text of replay records.")
 
 
 class Mix(SpecModel):
@@ -1261,11 +1241,9 @@ class Output(SpecModel):
         ),
     )
     credentials: Credentials | None = Field(default=None, description="S3 credentials; required for s3:// uris.")
-    endpoint_url: str | None = Field(
+    endpoint_url: HttpURL | None = Field(
         default=None,
         alias="endpointURL",
-        max_length=MAX_URI,
-        pattern=HTTP_URL,
         description="S3 endpoint for non-AWS stores (MinIO, SeaweedFS, Ceph), e.g. https://s3.example.com.",
     )
     endpoint_ca: CARef | None = Field(

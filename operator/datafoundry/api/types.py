@@ -79,6 +79,10 @@ DataURI = Annotated[
     AfterValidator(_no_dot_dot),
 ]
 SecretName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_SUBDOMAIN)]
+#: An http(s) URL of a service the pods call.
+HttpURL = Annotated[str, Field(max_length=MAX_URI, pattern=HTTP_URL)]
+#: The name of a field of the records (a JSONL key, a Parquet column).
+RecordField = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=NO_CONTROL)]
 ConfigKey = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=CONFIG_KEY)]
 LanguageTag = Annotated[str, Field(min_length=2, max_length=35, pattern=LANGUAGE_TAG)]
 
