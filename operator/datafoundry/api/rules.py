@@ -21,7 +21,10 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.alias_generators import to_snake
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 Reason = Literal["FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"]
 
@@ -94,6 +97,7 @@ class Rule:
                 yield Violation(join_path(f"{where}[{i}]", self.item), self.message)
 
 
+#: A rule's predicate: a model method returning whether the model satisfies the rule.
 Check = TypeVar("Check", bound=Callable[..., bool])
 _RULE = "__datafoundry_rule__"
 
@@ -130,6 +134,32 @@ def item_rule(
     return _declare(Rule(cel, message, _unset, path, reason, item=item))
 
 
+@dataclasses.dataclass(frozen=True)
+class ValueRule:
+    """A rule on one value, declared once as ``Annotated`` metadata of its type: ``check`` runs
+    after the value's own validation (a ``ValueError`` with ``message`` when it fails), and the
+    value's schema node carries ``cel`` with the same message."""
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool]
+
+    def _validate(self, value: Any) -> Any:
+        if not self.check(value):
+            raise ValueError(self.message)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        out.setdefault("x-kubernetes-validations", []).append(CelRule(self.cel, self.message).to_schema())
+        return out
+
+
 _declared: dict[type, tuple[Rule, ...]] = {}
 
 
@@ -161,8 +191,10 @@ def add_rules_to_schema(schema: dict[str, Any], model: type) -> None:
 
 __all__ = [
     "CelRule",
+    "Check",
     "Reason",
     "Rule",
+    "ValueRule",
     "Violation",
     "add_rules_to_schema",
     "exactly_one_of",

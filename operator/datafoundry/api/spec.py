@@ -10,12 +10,13 @@ validation both come from that declaration.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from datafoundry.api._base import APIEnum, SpecModel, has
-from datafoundry.api.rules import exactly_one_of, item_rule, rule
+from datafoundry.api.rules import Check, exactly_one_of, item_rule, rule
 from datafoundry.api.types import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -447,8 +448,10 @@ class Strategy(SpecModel):
     )
 
 
-def _openai_only(field: str) -> str:
-    return f"self.type == 'openai' || !has(self.{field})"
+def _openai_only(field: str) -> Callable[[Check], Check]:
+    """Declare the rule that the Engine field ``field`` is set only with type openai."""
+    return rule(f"self.type == 'openai' || !has(self.{field})", f"{field} is only allowed when type is openai", field,
+                "FieldValueForbidden")
 
 
 class Engine(SpecModel):
@@ -479,17 +482,15 @@ class Engine(SpecModel):
     def _openai_has_endpoint(self) -> bool:
         return self.type != EngineType.OPENAI or has(self.endpoint)
 
-    @rule(_openai_only("endpoint"), "endpoint is only allowed when type is openai", "endpoint", "FieldValueForbidden")
+    @_openai_only("endpoint")
     def _endpoint_only_for_openai(self) -> bool:
         return self.type == EngineType.OPENAI or not has(self.endpoint)
 
-    @rule(_openai_only("apiKeySecretRef"), "apiKeySecretRef is only allowed when type is openai", "apiKeySecretRef",
-          "FieldValueForbidden")
+    @_openai_only("apiKeySecretRef")
     def _api_key_only_for_openai(self) -> bool:
         return self.type == EngineType.OPENAI or not has(self.api_key_secret_ref)
 
-    @rule(_openai_only("modelName"), "modelName is only allowed when type is openai", "modelName",
-          "FieldValueForbidden")
+    @_openai_only("modelName")
     def _model_name_only_for_openai(self) -> bool:
         return self.type == EngineType.OPENAI or not has(self.model_name)
 

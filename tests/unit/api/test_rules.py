@@ -15,7 +15,7 @@ from datafoundry.api import DataFoundryJobSpec, FieldError
 from datafoundry.api.crd import openapi_schema
 from datafoundry.api.rules import rules_of
 from datafoundry.api.validate import validate_manifest
-from fixtures.rule_examples import EXAMPLES, Example, cases, declared_rules
+from fixtures.rule_examples import EXAMPLES, Example, cases, declared_rules, manifest
 
 RULES = declared_rules()
 
@@ -56,3 +56,10 @@ def test_a_curation_judge_without_a_model_is_named_once_where_the_api_server_nam
                     "filters": [{"type": "judge"}]}}
     _, errors = validate_manifest(doc)
     assert errors == [FieldError("spec", "exactly one of generator or input must be set")]
+
+
+def test_a_value_rule_gives_the_crd_and_validation_one_message() -> None:
+    uri = openapi_schema()["properties"]["spec"]["properties"]["output"]["properties"]["uri"]
+    (cel,) = uri["x-kubernetes-validations"]
+    _, errors = validate_manifest(manifest("dot-dot", {"output": {"uri": "file:///tmp/a/../b"}}))
+    assert errors == [FieldError("spec.output.uri", f"Value error, {cel['message']}")]
