@@ -12,7 +12,9 @@ Every field path validate names must be among the server's; the server may name 
 an object's CEL rules even when one of its fields is already wrong (see `disagreement`).
 
 Server round trips are bounded: batches of manifests in one kubectl call each, 150 manifests in all.
-Also here: the 256 KiB last-applied-configuration limit, and the rules that were tautologies.
+Also here: each declared cross-field rule's CEL on its passing and failing example (the predicate's
+side is in tests/unit/api/test_rules.py), the 256 KiB last-applied-configuration limit, and the
+rules that were tautologies.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from hypothesis import strategies as st
 
 from datafoundry.api.validate import ANNOTATIONS_LIMIT, last_applied_size, size_warning, validate_manifest
 from fixtures.cluster import REPO, Kube
+from fixtures.rule_examples import cases
 
 pytestmark = pytest.mark.integration
 
@@ -350,6 +353,21 @@ def test_a_variant_field_required_by_a_union_rule_is_refused(kube: Kube, crd: No
     (server,) = apply_batch(kube, agree_namespace, [yaml.safe_dump(doc)])
     assert server == {"spec.filters[0].evalSets"}
     assert offline_paths(yaml.safe_dump(doc)) == {"spec.filters[0].evalSets"}
+
+
+def test_every_rules_cel_decides_as_its_predicate(kube: Kube, crd: None, agree_namespace: str) -> None:
+    """The API server accepts each declared rule's passing manifest and refuses its failing one,
+    naming only the rule's field (or the list holding it), as validation does."""
+    examples = cases()
+    texts = [yaml.safe_dump(doc, allow_unicode=True, sort_keys=False) for _, _, doc in examples]
+    problems = []
+    for (example, passes, _), server in zip(examples, apply_batch(kube, agree_namespace, texts), strict=True):
+        if passes and server is not None:
+            problems.append(f"{example.rule}: the passing manifest was refused naming {sorted(server)}")
+        elif not passes and (server is None or not all(same_field(example.path, s) for s in server)):
+            problems.append(f"{example.rule}: the failing manifest was "
+                            + ("accepted" if server is None else f"refused naming {sorted(server)}"))
+    assert not problems, "\n".join(problems)
 
 
 # ------------------------------------------------------------------ the last-applied-configuration limit

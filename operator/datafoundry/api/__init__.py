@@ -7,6 +7,7 @@ Import the models from here::
 
 from __future__ import annotations
 
+from datafoundry.api._base import CamelModel
 from datafoundry.api.errors import FieldError, field_errors
 from datafoundry.api.meta import (
     API_VERSION,
@@ -46,6 +47,7 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "CamelModel",
     "Condition",
     "ConditionType",
     "DataFoundryJob",

@@ -1,8 +1,7 @@
-"""Shared building blocks of the API models: the base model, CEL rules and cross-field checks.
+"""Shared building blocks of the API models: the camelCase base, the API base, strict spec types.
 
-Every cross-field rule exists twice: as a CEL ``x-kubernetes-validations`` rule in the CRD (the
-API server enforces it at ``kubectl apply``) and as a Python check in :meth:`APIModel.violations`
-(``datafoundry validate`` and the operator enforce it). Both report the same field path.
+Cross-field rules are declared once on the models (``rules.py``); :class:`APIModel` puts them in
+the CRD's schema and checks them on validation.
 """
 
 from __future__ import annotations
@@ -10,88 +9,56 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, NamedTuple, Self, cast, get_args
+from typing import Any, Self, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError, core_schema
+
+from datafoundry.api import rules
+from datafoundry.api.rules import Violation
 
 #: Error type of cross-field violations raised by :class:`APIModel`; see ``errors.py``.
 CROSS_FIELD_ERROR = "cross_field"
 
-Reason = Literal["FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"]
+
+class CamelModel(BaseModel):
+    """A model whose fields are camelCase on the wire (YAML, JSON) and snake_case in Python;
+    either spelling is accepted on input. Unknown fields are ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class CelRule(NamedTuple):
-    """One ``x-kubernetes-validations`` entry."""
+class APIModel(CamelModel):
+    """Base of all spec/status models: unknown fields are errors, and the cross-field rules
+    declared on the model (``rules.py``) are in its CRD schema and checked on validation."""
 
-    rule: str
-    message: str
-    field_path: str | None = None
-    reason: Reason = "FieldValueInvalid"
+    model_config = ConfigDict(extra="forbid", json_schema_extra=rules.add_rules_to_schema)
 
-    def to_schema(self) -> dict[str, str]:
-        out = {"rule": self.rule, "message": self.message}
-        if self.field_path:
-            out["fieldPath"] = self.field_path
-        out["reason"] = self.reason
-        return out
-
-
-class Violation(NamedTuple):
-    """A cross-field rule broken by a model instance.
-
-    ``field`` is relative to the model that found it, in YAML spelling (``ratio``,
-    ``task.documents``, ``strategies[1].name``); empty for the model itself.
-    """
-
-    field: str
-    message: str
-
-
-def _add_cel_rules(schema: dict[str, Any], cls: type[Any]) -> None:
-    rules: tuple[CelRule, ...] = getattr(cls, "cel_rules", ())
-    if rules:
-        schema["x-kubernetes-validations"] = [r.to_schema() for r in rules]
-    extra: dict[str, Any] = getattr(cls, "schema_extra", {})
-    schema.update(extra)
-
-
-class APIModel(BaseModel):
-    """Base of all spec/status models: camelCase YAML, unknown fields are errors."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra=_add_cel_rules,
-    )
-
-    #: CEL rules attached to this model's schema node in the CRD.
-    cel_rules: ClassVar[tuple[CelRule, ...]] = ()
-    #: Extra OpenAPI keys for this model's schema node (e.g. ``x-kubernetes-map-type``).
-    schema_extra: ClassVar[dict[str, Any]] = {}
-
-    def violations(self) -> Iterator[Violation]:
-        """Cross-field rules; the Python twin of :attr:`cel_rules`. Override in subclasses."""
-        return iter(())
-
-    def _set_list_violations(self) -> Iterator[Violation]:
-        """Duplicates in lists the CRD declares ``x-kubernetes-list-type: set`` (the API server
-        refuses them as ``Duplicate value`` at the item's index)."""
+    def _list_entry_violations(self) -> Iterator[Violation]:
+        """Duplicates in lists the CRD declares ``x-kubernetes-list-type`` ``set`` (equal items) or
+        ``map`` (equal keys): the API server refuses them as ``Duplicate value`` at the item's index."""
         for name, info in type(self).model_fields.items():
-            extra = info.json_schema_extra
-            if not isinstance(extra, dict) or extra.get("x-kubernetes-list-type") != "set":
-                continue
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            items = getattr(self, name) or ()
+            match extra.get("x-kubernetes-list-type"):
+                case "set":
+                    keyed = [(item, f"duplicate value {str(item)!r}") for item in items]
+                case "map":
+                    (key,) = cast(list[str], extra["x-kubernetes-list-map-keys"])
+                    values = [getattr(item, to_snake(key)) for item in items]
+                    keyed = [(value, f"duplicate entry with {key} {str(value)!r}") for value in values]
+                case _:
+                    continue
             seen: list[Any] = []
-            for i, item in enumerate(getattr(self, name) or ()):
-                if item in seen:
-                    yield Violation(f"{info.alias or name}[{i}]", f"duplicate value {str(item)!r}")
-                seen.append(item)
+            for i, (value, message) in enumerate(keyed):
+                if value in seen:
+                    yield Violation(f"{info.alias or name}[{i}]", message)
+                seen.append(value)
 
     @model_validator(mode="after")
     def _check_cross_field_rules(self) -> Self:
-        found = [*self._set_list_violations(), *self.violations()]
+        found = [*self._list_entry_violations(), *rules.violations(self)]
         if found:
             raise PydanticCustomError(
                 CROSS_FIELD_ERROR,

@@ -15,12 +15,13 @@ equals ``oldSelf.spec``). :func:`immutable_changes` is the Python twin for the o
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, Field
 
-from datafoundry.api._base import APIModel, CelRule
+from datafoundry.api._base import APIModel
 from datafoundry.api.meta import API_VERSION, KIND, MAX_NAME_LENGTH
+from datafoundry.api.rules import CelRule
 from datafoundry.api.spec import Budget, DataFoundryJobSpec
 from datafoundry.api.status import DataFoundryJobStatus
 from datafoundry.api.types import DNS_LABEL
@@ -106,7 +107,9 @@ class DataFoundryJob(APIModel):
     dataset in object storage: it generates records with an LLM (or reads existing ones), filters,
     deduplicates and mixes them, and publishes the dataset with a manifest."""
 
-    cel_rules: ClassVar = _root_rules()
+    # Transition rules compare the object with oldSelf: they have no predicate on one object, so
+    # they are CEL only; immutable_changes() is their Python twin.
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [r.to_schema() for r in _root_rules()]})
 
     api_version: Literal["datafoundry.io/v1alpha1"] = Field(default="datafoundry.io/v1alpha1", description=API_VERSION)
     kind: Literal["DataFoundryJob"] = Field(default="DataFoundryJob", description=KIND)

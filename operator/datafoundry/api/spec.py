@@ -2,24 +2,24 @@
 
 The models are the single source of truth: ``crd.py`` turns them into the CRD's OpenAPI schema
 (descriptions become ``kubectl explain`` text), and ``datafoundry validate`` and the operator
-validate manifests with them. Cross-field rules live next to each model twice: as CEL
-(``cel_rules``, enforced by the API server) and as Python (``violations()``), reporting the same
-field paths.
+validate manifests with them. Each cross-field rule is declared once, next to its model, as a
+predicate method with its CEL expression, message and field path (``rules.py``): the CRD and
+validation both come from that declaration.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from datafoundry.api._base import APIEnum, CelRule, SpecModel, Violation, has
+from datafoundry.api._base import APIEnum, SpecModel, has
+from datafoundry.api.rules import Check, exactly_one_of, item_rule, rule
 from datafoundry.api.types import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
-    HTTP_URL,
     IMAGE_REF,
     LABEL_KEY,
     LABEL_VALUE,
@@ -27,14 +27,15 @@ from datafoundry.api.types import (
     MAX_LONG_TEXT,
     MAX_NAME,
     MAX_TEXT,
-    MAX_URI,
     MODEL_REF,
     NO_CONTROL,
     ConfigKey,
     DataURI,
     FreeFormObject,
+    HttpURL,
     LanguageTag,
     Quantity,
+    RecordField,
     SecretName,
     SeedItem,
     SmallFreeFormObject,
@@ -170,17 +171,9 @@ def _defaults(model: type[SpecModel]) -> dict[str, Any]:
     return model().model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _map_list(*keys: str) -> dict[str, Any]:
-    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
-
-
-def _duplicates(items: list[Any], key: str, field: str) -> Iterator[Violation]:
-    seen: set[Any] = set()
-    for i, item in enumerate(items):
-        value = getattr(item, key)
-        if value in seen:
-            yield Violation(f"{field}[{i}]", f"duplicate entry with {key} {str(value)!r}")
-        seen.add(value)
+def _map_list(key: str) -> dict[str, Any]:
+    """A list keyed by ``key``: the API server and validation refuse two entries with one key."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,8 +197,6 @@ class Seeds(SpecModel):
     """Example records that show the generator what good output looks like. Exactly one of
     ``inline`` or ``uri``."""
 
-    cel_rules: ClassVar = (CelRule("has(self.inline) != has(self.uri)", "exactly one of inline or uri must be set"),)
-
     inline: list[SeedItem] | None = Field(
         default=None,
         min_length=1,
@@ -220,33 +211,21 @@ class Seeds(SpecModel):
         description="Object or file with seed examples (JSONL, one example per line): s3://bucket/key or file://path.",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if has(self.inline) == has(self.uri):
-            yield Violation("", "exactly one of inline or uri must be set")
+    @exactly_one_of("inline", "uri")
+    def _one_source(self) -> bool:
+        return has(self.inline) != has(self.uri)
 
 
 class Documents(SpecModel):
     """A grounding corpus: documents are chunked and used as context, e.g. by the documentQA strategy."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            "self.chunkOverlapChars < self.chunkChars",
-            "chunkOverlapChars must be smaller than chunkChars",
-            ".chunkOverlapChars",
-        ),
-    )
 
     uri: DataURI = Field(description="Object, prefix or file with the documents: s3://bucket/prefix/ or file://path.")
     format: DataFormat = Field(
         default=DataFormat.AUTO,
         description="Format of the documents; auto detects from the object name (.jsonl, .parquet, else text).",
     )
-    text_field: str = Field(
-        default="text",
-        min_length=1,
-        max_length=MAX_NAME,
-        pattern=NO_CONTROL,
-        description="Field holding the document text in JSONL/Parquet documents.",
+    text_field: RecordField = Field(
+        default="text", description="Field holding the document text in JSONL/Parquet documents."
     )
     chunk_chars: int = Field(default=2000, ge=100, le=100_000, description="Chunk size in characters.")
     chunk_overlap_chars: int = Field(
@@ -256,9 +235,10 @@ class Documents(SpecModel):
         default=None, ge=1, le=100_000_000, description="Use at most this many chunks (sampled with the job seed)."
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.chunk_overlap_chars >= self.chunk_chars:
-            yield Violation("chunkOverlapChars", "chunkOverlapChars must be smaller than chunkChars")
+    @rule("self.chunkOverlapChars < self.chunkChars", "chunkOverlapChars must be smaller than chunkChars",
+          "chunkOverlapChars")
+    def _overlap_below_chunk(self) -> bool:
+        return self.chunk_overlap_chars < self.chunk_chars
 
 
 class Topic(SpecModel):
@@ -285,21 +265,6 @@ class ClassLabel(SpecModel):
 
 class Task(SpecModel):
     """What the dataset is for: the kind of records and the domain they must match."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            "self.type != 'classification' || has(self.labels)",
-            "labels are required for classification tasks",
-            ".labels",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            "!has(self.labels) || self.type == 'classification'",
-            "labels are only allowed for classification tasks",
-            ".labels",
-            "FieldValueForbidden",
-        ),
-    )
 
     type: TaskType = Field(default=TaskType.INSTRUCTION, description="Kind of records to produce.")
     domain: str = Field(
@@ -334,15 +299,15 @@ class Task(SpecModel):
         description="Extra guidance for the generator (style, length, things to avoid).",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.type == TaskType.CLASSIFICATION and self.labels is None:
-            yield Violation("labels", "labels are required for classification tasks")
-        if self.labels is not None and self.type != TaskType.CLASSIFICATION:
-            yield Violation("labels", "labels are only allowed for classification tasks")
-        if self.taxonomy:
-            yield from _duplicates(self.taxonomy, "name", "taxonomy")
-        if self.labels:
-            yield from _duplicates(self.labels, "name", "labels")
+    @rule("self.type != 'classification' || has(self.labels)", "labels are required for classification tasks",
+          "labels", "FieldValueRequired")
+    def _classification_has_labels(self) -> bool:
+        return self.type != TaskType.CLASSIFICATION or has(self.labels)
+
+    @rule("!has(self.labels) || self.type == 'classification'", "labels are only allowed for classification tasks",
+          "labels", "FieldValueForbidden")
+    def _labels_only_for_classification(self) -> bool:
+        return not has(self.labels) or self.type == TaskType.CLASSIFICATION
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,15 +360,6 @@ class Budget(SpecModel):
 class Toleration(SpecModel):
     """A pod toleration (core/v1 Toleration)."""
 
-    cel_rules: ClassVar = (
-        CelRule(
-            "self.operator != 'Exists' || !has(self.value)",
-            "value must be empty when operator is Exists",
-            ".value",
-            "FieldValueForbidden",
-        ),
-    )
-
     key: str | None = Field(
         default=None, max_length=316, pattern=LABEL_KEY, description="Taint key; empty with Exists matches all taints."
     )
@@ -416,39 +372,33 @@ class Toleration(SpecModel):
         default=None, ge=0, le=31_536_000, description="How long a NoExecute taint is tolerated."
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.operator == "Exists" and self.value is not None:
-            yield Violation("value", "value must be empty when operator is Exists")
+    @rule("self.operator != 'Exists' || !has(self.value)", "value must be empty when operator is Exists", "value",
+          "FieldValueForbidden")
+    def _no_value_with_exists(self) -> bool:
+        return self.operator != "Exists" or not has(self.value)
 
 
 #: A resource name or label key (map keys): a qualified name with an optional DNS-subdomain prefix,
-#: checked by CEL rules and `violations()` (a key pattern would not make a structural schema).
+#: checked by the rules of the models holding the map (a key pattern would not make a structural schema).
 ResourceName = Annotated[str, Field(max_length=316)]
 _LABEL_KEY_RE = re.compile(LABEL_KEY)
 _LABEL_KEY_CEL = LABEL_KEY.replace("\\.", "[.]")  # a CEL string literal has no `\.` escape
 
 
-def _bad_keys(field: str, mapping: dict[str, Any] | None, what: str) -> Iterator[Violation]:
-    for key in mapping or {}:
-        if not _LABEL_KEY_RE.fullmatch(key):
-            yield Violation(field, f"{key!r} is not a valid {what}")
+def _label_keys(field: str) -> str:
+    """CEL: every key of the optional map ``field`` is a label key (the Python twin: :func:`_all_label_keys`)."""
+    return f"!has(self.{field}) || self.{field}.all(k, k.matches('{_LABEL_KEY_CEL}'))"
+
+
+def _all_label_keys(mapping: dict[str, Any] | None) -> bool:
+    return all(_LABEL_KEY_RE.fullmatch(key) for key in mapping or {})
+
+
+_RESOURCE_NAMES = "resource names must be qualified names (cpu, memory, nvidia.com/gpu)"
 
 
 class Resources(SpecModel):
     """Resource requests/limits added to the generator container (GPUs come from gpusPerShard)."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            f"!has(self.requests) || self.requests.all(k, k.matches('{_LABEL_KEY_CEL}'))",
-            "resource names must be qualified names (cpu, memory, nvidia.com/gpu)",
-            ".requests",
-        ),
-        CelRule(
-            f"!has(self.limits) || self.limits.all(k, k.matches('{_LABEL_KEY_CEL}'))",
-            "resource names must be qualified names (cpu, memory, nvidia.com/gpu)",
-            ".limits",
-        ),
-    )
 
     requests: dict[ResourceName, Quantity] | None = Field(
         default=None, max_length=16, description="Resource requests, e.g. {cpu: '8', memory: 64Gi}."
@@ -457,9 +407,13 @@ class Resources(SpecModel):
         default=None, max_length=16, description="Resource limits, e.g. {memory: 64Gi}."
     )
 
-    def violations(self) -> Iterator[Violation]:
-        yield from _bad_keys("requests", self.requests, "resource name (cpu, memory, nvidia.com/gpu)")
-        yield from _bad_keys("limits", self.limits, "resource name (cpu, memory, nvidia.com/gpu)")
+    @rule(_label_keys("requests"), _RESOURCE_NAMES, "requests")
+    def _request_names(self) -> bool:
+        return _all_label_keys(self.requests)
+
+    @rule(_label_keys("limits"), _RESOURCE_NAMES, "limits")
+    def _limit_names(self) -> bool:
+        return _all_label_keys(self.limits)
 
 
 class Sampling(SpecModel):
@@ -494,41 +448,18 @@ class Strategy(SpecModel):
     )
 
 
+def _openai_only(field: str) -> Callable[[Check], Check]:
+    """Declare the rule that the Engine field ``field`` is set only with type openai."""
+    return rule(f"self.type == 'openai' || !has(self.{field})", f"{field} is only allowed when type is openai", field,
+                "FieldValueForbidden")
+
+
 class Engine(SpecModel):
     """Inference engine: vLLM inside the generator pods, or an existing OpenAI-compatible server."""
 
-    cel_rules: ClassVar = (
-        CelRule(
-            "self.type != 'openai' || has(self.endpoint)",
-            "endpoint is required when type is openai",
-            ".endpoint",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            "self.type == 'openai' || !has(self.endpoint)",
-            "endpoint is only allowed when type is openai",
-            ".endpoint",
-            "FieldValueForbidden",
-        ),
-        CelRule(
-            "self.type == 'openai' || !has(self.apiKeySecretRef)",
-            "apiKeySecretRef is only allowed when type is openai",
-            ".apiKeySecretRef",
-            "FieldValueForbidden",
-        ),
-        CelRule(
-            "self.type == 'openai' || !has(self.modelName)",
-            "modelName is only allowed when type is openai",
-            ".modelName",
-            "FieldValueForbidden",
-        ),
-    )
-
     type: EngineType = Field(default=EngineType.VLLM, description="vllm (in-pod vLLM) or openai (HTTP endpoint).")
-    endpoint: str | None = Field(
+    endpoint: HttpURL | None = Field(
         default=None,
-        max_length=MAX_URI,
-        pattern=HTTP_URL,
         description="Base URL of the OpenAI-compatible API, e.g. http://vllm.serving:8000/v1 (openai only).",
     )
     model_name: str | None = Field(
@@ -546,18 +477,22 @@ class Engine(SpecModel):
         default=5, ge=0, le=100, description="Retries with backoff on 429/5xx and network errors (openai)."
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.type == EngineType.OPENAI:
-            if self.endpoint is None:
-                yield Violation("endpoint", "endpoint is required when type is openai")
-        else:
-            for field, value in (
-                ("endpoint", self.endpoint),
-                ("apiKeySecretRef", self.api_key_secret_ref),
-                ("modelName", self.model_name),
-            ):
-                if value is not None:
-                    yield Violation(field, f"{field} is only allowed when type is openai")
+    @rule("self.type != 'openai' || has(self.endpoint)", "endpoint is required when type is openai", "endpoint",
+          "FieldValueRequired")
+    def _openai_has_endpoint(self) -> bool:
+        return self.type != EngineType.OPENAI or has(self.endpoint)
+
+    @_openai_only("endpoint")
+    def _endpoint_only_for_openai(self) -> bool:
+        return self.type == EngineType.OPENAI or not has(self.endpoint)
+
+    @_openai_only("apiKeySecretRef")
+    def _api_key_only_for_openai(self) -> bool:
+        return self.type == EngineType.OPENAI or not has(self.api_key_secret_ref)
+
+    @_openai_only("modelName")
+    def _model_name_only_for_openai(self) -> bool:
+        return self.type == EngineType.OPENAI or not has(self.model_name)
 
 
 class Screens(SpecModel):
@@ -617,10 +552,6 @@ def is_hf_model(model: str) -> bool:
 class ModelCache(SpecModel):
     """Where the generator pods download an s3:// or Hugging Face model, instead of each pod's /tmp."""
 
-    cel_rules: ClassVar = (
-        CelRule("has(self.claimName) != has(self.sizeLimit)", "exactly one of claimName or sizeLimit must be set"),
-    )
-
     claim_name: str | None = Field(
         default=None,
         max_length=MAX_NAME,
@@ -644,9 +575,9 @@ class ModelCache(SpecModel):
         ),
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if has(self.claim_name) == has(self.size_limit):
-            yield Violation("", "exactly one of claimName or sizeLimit must be set")
+    @exactly_one_of("claimName", "sizeLimit")
+    def _claim_or_size(self) -> bool:
+        return has(self.claim_name) != has(self.size_limit)
 
 
 class HuggingFace(SpecModel):
@@ -657,10 +588,8 @@ class HuggingFace(SpecModel):
         description="Secret key holding a Hugging Face access token (gated or private models), given to the "
         "generator container as HF_TOKEN through a secretKeyRef: the operator never reads it.",
     )
-    endpoint: str | None = Field(
+    endpoint: HttpURL | None = Field(
         default=None,
-        max_length=MAX_URI,
-        pattern=HTTP_URL,
         description="Hub endpoint for a mirror or an air-gapped cluster's proxy, set as HF_ENDPOINT in the "
         "generator container, e.g. https://hf-mirror.internal.example.com.",
     )
@@ -668,41 +597,6 @@ class HuggingFace(SpecModel):
 
 class Generator(SpecModel):
     """How records are generated: model, engine, sharding, placement, sampling and strategies."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            "self.gpusPerShard == 0 || self.gpusPerShard % self.tensorParallelSize == 0",
-            "tensorParallelSize must divide gpusPerShard",
-            ".tensorParallelSize",
-        ),
-        CelRule(
-            "!has(self.strategies) || self.strategies.exists(s, s.weight > 0)",
-            "at least one strategy must have a weight above 0",
-            ".strategies",
-        ),
-        CelRule(
-            f"!has(self.nodeSelector) || self.nodeSelector.all(k, k.matches('{_LABEL_KEY_CEL}'))",
-            "node selector keys must be label keys",
-            ".nodeSelector",
-        ),
-        CelRule(
-            "!has(self.modelRevision) || !self.modelRevision.contains('..')",
-            "modelRevision must not contain '..' (git refs cannot)",
-            ".modelRevision",
-        ),
-        CelRule(
-            f"!has(self.modelCache) || ({_VLLM_CEL} && {_DOWNLOADED_MODEL_CEL})",
-            "modelCache needs engine.type vllm and an s3:// or Hugging Face model (nothing else is downloaded)",
-            ".modelCache",
-            "FieldValueForbidden",
-        ),
-        CelRule(
-            f"!has(self.huggingFace) || ({_VLLM_CEL} && {_HF_MODEL_CEL})",
-            "huggingFace needs engine.type vllm and a Hugging Face model id",
-            ".huggingFace",
-            "FieldValueForbidden",
-        ),
-    )
 
     model: str = Field(
         min_length=1,
@@ -798,22 +692,36 @@ class Generator(SpecModel):
         description="Hub token and endpoint for a Hugging Face model id (engine vllm).",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.model_cache is not None and not (self.engine.type == EngineType.VLLM
-                                                 and not self.model.startswith(("pvc://", "/"))):
-            yield Violation("modelCache", "modelCache needs engine.type vllm and an s3:// or Hugging Face model "
-                            "(nothing else is downloaded)")
-        if self.hugging_face is not None and not (self.engine.type == EngineType.VLLM and is_hf_model(self.model)):
-            yield Violation("huggingFace", "huggingFace needs engine.type vllm and a Hugging Face model id")
-        if self.gpus_per_shard and self.gpus_per_shard % self.tensor_parallel_size:
-            yield Violation("tensorParallelSize", "tensorParallelSize must divide gpusPerShard")
-        if self.model_revision is not None and ".." in self.model_revision:
-            yield Violation("modelRevision", "modelRevision must not contain '..' (git refs cannot)")
-        yield from _bad_keys("nodeSelector", self.node_selector, "label key")
-        if self.strategies is not None:
-            yield from _duplicates(self.strategies, "name", "strategies")
-            if not any(s.weight > 0 for s in self.strategies):
-                yield Violation("strategies", "at least one strategy must have a weight above 0")
+    @rule("self.gpusPerShard == 0 || self.gpusPerShard % self.tensorParallelSize == 0",
+          "tensorParallelSize must divide gpusPerShard", "tensorParallelSize")
+    def _tensor_parallel_divides_gpus(self) -> bool:
+        return self.gpus_per_shard % self.tensor_parallel_size == 0
+
+    @rule("!has(self.strategies) || self.strategies.exists(s, s.weight > 0)",
+          "at least one strategy must have a weight above 0", "strategies")
+    def _a_strategy_with_weight(self) -> bool:
+        return self.strategies is None or any(s.weight > 0 for s in self.strategies)
+
+    @rule(_label_keys("nodeSelector"), "node selector keys must be label keys", "nodeSelector")
+    def _node_selector_keys(self) -> bool:
+        return _all_label_keys(self.node_selector)
+
+    @rule("!has(self.modelRevision) || !self.modelRevision.contains('..')",
+          "modelRevision must not contain '..' (git refs cannot)", "modelRevision")
+    def _revision_without_dot_dot(self) -> bool:
+        return self.model_revision is None or ".." not in self.model_revision
+
+    @rule(f"!has(self.modelCache) || ({_VLLM_CEL} && {_DOWNLOADED_MODEL_CEL})",
+          "modelCache needs engine.type vllm and an s3:// or Hugging Face model (nothing else is downloaded)",
+          "modelCache", "FieldValueForbidden")
+    def _model_cache_for_downloads(self) -> bool:
+        downloaded = not self.model.startswith(("pvc://", "/"))
+        return self.model_cache is None or (self.engine.type == EngineType.VLLM and downloaded)
+
+    @rule(f"!has(self.huggingFace) || ({_VLLM_CEL} && {_HF_MODEL_CEL})",
+          "huggingFace needs engine.type vllm and a Hugging Face model id", "huggingFace", "FieldValueForbidden")
+    def _hugging_face_for_hub_models(self) -> bool:
+        return self.hugging_face is None or (self.engine.type == EngineType.VLLM and is_hf_model(self.model))
 
 
 # --------------------------------------------------------------------------------------------
@@ -828,13 +736,7 @@ class Input(SpecModel):
         min_length=1, max_length=64, description="Objects, prefixes or files with the records (JSONL or Parquet)."
     )
     format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
-    text_field: str = Field(
-        default="text",
-        min_length=1,
-        max_length=MAX_NAME,
-        pattern=NO_CONTROL,
-        description="Field holding the text that filters inspect.",
-    )
+    text_field: RecordField = Field(default="text", description="Field holding the text that filters inspect.")
     shards: int = Field(default=1, ge=1, le=MAX_SHARDS, description="Filter shards to split the input into.")
 
 
@@ -866,25 +768,17 @@ class SchemaFilter(FilterBase):
     type: Literal[FilterType.SCHEMA] = Field(description="Filter type.")
 
 
+def _ordered(low: str, high: str) -> str:
+    """CEL: the optional fields ``low`` and ``high``, where both are set, are in order (Python: :func:`_le`)."""
+    return f"!has(self.{low}) || !has(self.{high}) || self.{low} <= self.{high}"
+
+
+def _le(low: float | None, high: float | None) -> bool:
+    return low is None or high is None or low <= high
+
+
 class LengthFilter(FilterBase):
     """Drop records that are too short or too long."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            "has(self.minChars) || has(self.maxChars) || has(self.minTokens) || has(self.maxTokens)",
-            "a length filter needs at least one of minChars, maxChars, minTokens, maxTokens",
-        ),
-        CelRule(
-            "!has(self.minChars) || !has(self.maxChars) || self.minChars <= self.maxChars",
-            "minChars must not exceed maxChars",
-            ".minChars",
-        ),
-        CelRule(
-            "!has(self.minTokens) || !has(self.maxTokens) || self.minTokens <= self.maxTokens",
-            "minTokens must not exceed maxTokens",
-            ".minTokens",
-        ),
-    )
 
     type: Literal[FilterType.LENGTH] = Field(description="Filter type.")
     min_chars: int | None = Field(default=None, ge=0, le=10_000_000, description="Minimum characters (length).")
@@ -902,13 +796,18 @@ class LengthFilter(FilterBase):
         description="Maximum tokens, counted with the generator's tokenizer (length).",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if all(v is None for v in (self.min_chars, self.max_chars, self.min_tokens, self.max_tokens)):
-            yield Violation("", "a length filter needs at least one of minChars, maxChars, minTokens, maxTokens")
-        if self.min_chars is not None and self.max_chars is not None and self.min_chars > self.max_chars:
-            yield Violation("minChars", "minChars must not exceed maxChars")
-        if self.min_tokens is not None and self.max_tokens is not None and self.min_tokens > self.max_tokens:
-            yield Violation("minTokens", "minTokens must not exceed maxTokens")
+    @rule("has(self.minChars) || has(self.maxChars) || has(self.minTokens) || has(self.maxTokens)",
+          "a length filter needs at least one of minChars, maxChars, minTokens, maxTokens")
+    def _a_bound(self) -> bool:
+        return any(has(v) for v in (self.min_chars, self.max_chars, self.min_tokens, self.max_tokens))
+
+    @rule(_ordered("minChars", "maxChars"), "minChars must not exceed maxChars", "minChars")
+    def _chars_ordered(self) -> bool:
+        return _le(self.min_chars, self.max_chars)
+
+    @rule(_ordered("minTokens", "maxTokens"), "minTokens must not exceed maxTokens", "minTokens")
+    def _tokens_ordered(self) -> bool:
+        return _le(self.min_tokens, self.max_tokens)
 
 
 class LanguageFilter(FilterBase):
@@ -978,15 +877,6 @@ class QualityFilter(FilterBase):
     answers are not judged by rules made for web pages; code and JSON are not prose. Stop-word
     lists: en, ko, de, fr, es, it, pt, nl, ru, uk, pl, sv, tr, id, vi (others skip that rule; zh, ja,
     th, lo, km, my skip the word rules). Drops are counted by rule (see disabledRules)."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            "!has(self.minMeanWordLength) || !has(self.maxMeanWordLength) "
-            "|| self.minMeanWordLength <= self.maxMeanWordLength",
-            "minMeanWordLength must not exceed maxMeanWordLength",
-            ".minMeanWordLength",
-        ),
-    )
 
     type: Literal[FilterType.QUALITY] = Field(description="Filter type.")
     language: LanguageTag | None = Field(
@@ -1150,10 +1040,10 @@ class QualityFilter(FilterBase):
         "not count (quality).",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        low, high = self.min_mean_word_length, self.max_mean_word_length
-        if low is not None and high is not None and low > high:
-            yield Violation("minMeanWordLength", "minMeanWordLength must not exceed maxMeanWordLength")
+    @rule(_ordered("minMeanWordLength", "maxMeanWordLength"), "minMeanWordLength must not exceed maxMeanWordLength",
+          "minMeanWordLength")
+    def _mean_word_length_ordered(self) -> bool:
+        return _le(self.min_mean_word_length, self.max_mean_word_length)
 
 
 class PiiFilter(FilterBase):
@@ -1185,14 +1075,6 @@ class ExactDedupFilter(FilterBase):
 class MinHashFilter(FilterBase):
     """Drop near-duplicates with MinHash LSH across all shards."""
 
-    cel_rules: ClassVar = (
-        CelRule(
-            "(has(self.numPerm) ? self.numPerm : 128) % (has(self.bands) ? self.bands : 16) == 0",
-            "bands must divide numPerm",
-            ".bands",
-        ),
-    )
-
     type: Literal[FilterType.MINHASH] = Field(description="Filter type.")
     threshold: float = Field(
         default=0.8,
@@ -1209,9 +1091,11 @@ class MinHashFilter(FilterBase):
         description="Shingle size in words: default 5 for minhash, 13 for decontamination (minhash, decontamination).",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.num_perm % self.bands:
-            yield Violation("bands", "bands must divide numPerm")
+    # Union properties carry no defaults in the CRD (see crd.py), so the CEL spells them out.
+    @rule("(has(self.numPerm) ? self.numPerm : 128) % (has(self.bands) ? self.bands : 16) == 0",
+          "bands must divide numPerm", "bands")
+    def _bands_divide_permutations(self) -> bool:
+        return self.num_perm % self.bands == 0
 
 
 class DecontaminationFilter(FilterBase):
@@ -1273,18 +1157,6 @@ AnyFilter = (
 Filter = Annotated[AnyFilter, Field(discriminator="type")]
 
 _FILTER_NAME = "(has(f.name) ? f.name : f.type)"
-_FILTERS_RULES = (
-    CelRule(
-        f"self.all(x, self.exists_one(f, {_FILTER_NAME} == {_FILTER_NAME.replace('f.', 'x.')}))",
-        "filter names must be unique (name defaults to type)",
-    ),
-    CelRule(
-        "self.all(x, !(x.type in ["
-        + ", ".join(f"'{t}'" for t in SINGLETON_FILTERS)
-        + "]) || self.exists_one(f, f.type == x.type))",
-        "filter types " + ", ".join(SINGLETON_FILTERS) + " may appear at most once",
-    ),
-)
 
 # --------------------------------------------------------------------------------------------
 # mix, output
@@ -1301,13 +1173,7 @@ class Replay(SpecModel):
         description="Fraction of the published records that are replay records, 0 <= ratio < 1.",
     )
     format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
-    text_field: str = Field(
-        default="text",
-        min_length=1,
-        max_length=MAX_NAME,
-        pattern=NO_CONTROL,
-        description="Field holding the text of replay records.",
-    )
+    text_field: RecordField = Field(default="text", description="Field holding the text of replay records.")
 
 
 class Mix(SpecModel):
@@ -1330,22 +1196,16 @@ class S3SecretRef(SpecModel):
 class Credentials(SpecModel):
     """S3 credentials: exactly one of secretRef or inheritFromIdentity: true."""
 
-    cel_rules: ClassVar = (
-        CelRule(
-            "has(self.secretRef) != self.inheritFromIdentity",
-            "exactly one of secretRef or inheritFromIdentity: true must be set",
-        ),
-    )
-
     secret_ref: S3SecretRef | None = Field(default=None, description="Secret with the access keys.")
     inherit_from_identity: bool = Field(
         default=False,
         description="Use the pods' own identity (IRSA, workload identity, instance profile) instead of keys.",
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if has(self.secret_ref) == self.inherit_from_identity:
-            yield Violation("", "exactly one of secretRef or inheritFromIdentity: true must be set")
+    @rule("has(self.secretRef) != self.inheritFromIdentity",
+          "exactly one of secretRef or inheritFromIdentity: true must be set")
+    def _keys_or_identity(self) -> bool:
+        return has(self.secret_ref) != self.inherit_from_identity
 
 
 class CARef(SpecModel):
@@ -1359,27 +1219,6 @@ class CARef(SpecModel):
 class Output(SpecModel):
     """Where and how the dataset is published. Its connection settings also apply to every other
     s3:// URI in the spec (seeds, documents, input, replay, evalSets)."""
-
-    cel_rules: ClassVar = (
-        CelRule(
-            "!self.uri.startsWith('s3://') || has(self.credentials)",
-            "credentials are required for an s3:// uri",
-            ".credentials",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            "!has(self.shardSizeRecords) || !has(self.shardSizeBytes)",
-            "set at most one of shardSizeRecords and shardSizeBytes",
-            ".shardSizeBytes",
-            "FieldValueForbidden",
-        ),
-        CelRule(
-            "!has(self.endpointCA) || has(self.endpointURL)",
-            "endpointCA requires endpointURL",
-            ".endpointCA",
-            "FieldValueForbidden",
-        ),
-    )
 
     uri: DataURI = Field(description="Destination prefix: s3://bucket/prefix or file://path.")
     format: OutputFormat = Field(default=OutputFormat.JSONL, description="Shard format.")
@@ -1403,11 +1242,9 @@ class Output(SpecModel):
         ),
     )
     credentials: Credentials | None = Field(default=None, description="S3 credentials; required for s3:// uris.")
-    endpoint_url: str | None = Field(
+    endpoint_url: HttpURL | None = Field(
         default=None,
         alias="endpointURL",
-        max_length=MAX_URI,
-        pattern=HTTP_URL,
         description="S3 endpoint for non-AWS stores (MinIO, SeaweedFS, Ceph), e.g. https://s3.example.com.",
     )
     endpoint_ca: CARef | None = Field(
@@ -1418,13 +1255,20 @@ class Output(SpecModel):
         default=AddressingStyle.AUTO, description="S3 addressing style (path for most non-AWS stores)."
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.uri.startswith("s3://") and self.credentials is None:
-            yield Violation("credentials", "credentials are required for an s3:// uri")
-        if self.shard_size_records is not None and self.shard_size_bytes is not None:
-            yield Violation("shardSizeBytes", "set at most one of shardSizeRecords and shardSizeBytes")
-        if self.endpoint_ca is not None and self.endpoint_url is None:
-            yield Violation("endpointCA", "endpointCA requires endpointURL")
+    @rule("!self.uri.startsWith('s3://') || has(self.credentials)", "credentials are required for an s3:// uri",
+          "credentials", "FieldValueRequired")
+    def _s3_has_credentials(self) -> bool:
+        return not self.uri.startswith("s3://") or has(self.credentials)
+
+    @rule("!has(self.shardSizeRecords) || !has(self.shardSizeBytes)",
+          "set at most one of shardSizeRecords and shardSizeBytes", "shardSizeBytes", "FieldValueForbidden")
+    def _one_shard_size(self) -> bool:
+        return not (has(self.shard_size_records) and has(self.shard_size_bytes))
+
+    @rule("!has(self.endpointCA) || has(self.endpointURL)", "endpointCA requires endpointURL", "endpointCA",
+          "FieldValueForbidden")
+    def _ca_with_endpoint(self) -> bool:
+        return not has(self.endpoint_ca) or has(self.endpoint_url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1445,28 +1289,18 @@ class ConfigMapKeyRef(SpecModel):
 class EnvVarSource(SpecModel):
     """Where a variable's value comes from: exactly one of secretKeyRef or configMapKeyRef."""
 
-    cel_rules: ClassVar = (
-        CelRule("has(self.secretKeyRef) != has(self.configMapKeyRef)",
-                "exactly one of secretKeyRef or configMapKeyRef must be set"),
-    )
-
     secret_key_ref: SecretKeyRef | None = Field(
         default=None, description="A key of a Secret (resolved by the kubelet)."
     )
     config_map_key_ref: ConfigMapKeyRef | None = Field(default=None, description="A key of a ConfigMap.")
 
-    def violations(self) -> Iterator[Violation]:
-        if has(self.secret_key_ref) == has(self.config_map_key_ref):
-            yield Violation("", "exactly one of secretKeyRef or configMapKeyRef must be set")
+    @exactly_one_of("secretKeyRef", "configMapKeyRef")
+    def _one_source(self) -> bool:
+        return has(self.secret_key_ref) != has(self.config_map_key_ref)
 
 
 class EnvVar(SpecModel):
     """One environment variable of the worker containers (the Kubernetes EnvVar, without fieldRef)."""
-
-    cel_rules: ClassVar = (
-        CelRule("!(has(self.value) && has(self.valueFrom))", "value and valueFrom are mutually exclusive",
-                ".valueFrom", "FieldValueForbidden"),
-    )
 
     name: str = Field(min_length=1, max_length=128, pattern=ENV_NAME, description="Variable name.")
     value: str | None = Field(
@@ -1477,9 +1311,10 @@ class EnvVar(SpecModel):
     )
     value_from: EnvVarSource | None = Field(default=None, description="Value from a Secret or ConfigMap key.")
 
-    def violations(self) -> Iterator[Violation]:
-        if self.value is not None and self.value_from is not None:
-            yield Violation("valueFrom", "value and valueFrom are mutually exclusive")
+    @rule("!(has(self.value) && has(self.valueFrom))", "value and valueFrom are mutually exclusive", "valueFrom",
+          "FieldValueForbidden")
+    def _value_or_value_from(self) -> bool:
+        return not (has(self.value) and has(self.value_from))
 
 
 class NameRef(SpecModel):
@@ -1491,11 +1326,6 @@ class NameRef(SpecModel):
 class EnvFromSource(SpecModel):
     """Every key of a ConfigMap or Secret as a variable: exactly one of configMapRef or secretRef."""
 
-    cel_rules: ClassVar = (
-        CelRule("has(self.configMapRef) != has(self.secretRef)",
-                "exactly one of configMapRef or secretRef must be set"),
-    )
-
     config_map_ref: NameRef | None = Field(default=None, description="ConfigMap whose keys become variables.")
     secret_ref: NameRef | None = Field(
         default=None, description="Secret whose keys become variables (resolved by the kubelet)."
@@ -1504,9 +1334,9 @@ class EnvFromSource(SpecModel):
         default=None, max_length=128, pattern=ENV_NAME, description="Prepended to every key's variable name."
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if has(self.config_map_ref) == has(self.secret_ref):
-            yield Violation("", "exactly one of configMapRef or secretRef must be set")
+    @exactly_one_of("configMapRef", "secretRef")
+    def _one_source(self) -> bool:
+        return has(self.config_map_ref) != has(self.secret_ref)
 
 
 class Workers(SpecModel):
@@ -1531,10 +1361,6 @@ class Workers(SpecModel):
         json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
 
-    def violations(self) -> Iterator[Violation]:
-        if self.env is not None:
-            yield from _duplicates(self.env, "name", "env")
-
 
 # --------------------------------------------------------------------------------------------
 # the spec
@@ -1555,76 +1381,6 @@ class DataFoundryJobSpec(SpecModel):
     activeDeadlineSeconds, ttlSecondsAfterFinished and raising budget limits are allowed.
     """
 
-    cel_rules: ClassVar = (
-        CelRule("has(self.generator) != has(self.input)", "exactly one of generator or input must be set"),
-        CelRule(f"!{_GEN} || has(self.task)", "task is required when generator is set", ".task", "FieldValueRequired"),
-        CelRule(
-            f"!({_uses_strategy('documentQA')}) || (has(self.task) && has(self.task.documents))",
-            "the documentQA strategy requires task.documents",
-            ".task.documents",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            f"!({_uses_strategy('taxonomy')}) || (has(self.task) && has(self.task.taxonomy))",
-            "the taxonomy strategy requires task.taxonomy",
-            ".task.taxonomy",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            f"!{_GEN} || !{_STRATS} || !self.generator.strategies.exists(s, s.name in ['selfInstruct', 'evolInstruct'])"
-            " || (has(self.task) && has(self.task.seeds))",
-            "the selfInstruct and evolInstruct strategies require task.seeds",
-            ".task.seeds",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            f"!{_GEN} || {_STRATS} || !has(self.task) || self.task.type in ['dialogue', 'preference']"
-            " || has(self.task.seeds) || has(self.task.documents) || has(self.task.taxonomy)",
-            "without generator.strategies the task needs seeds, documents or a taxonomy",
-            ".task.seeds",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            f"!{_GEN} || !{_STRATS} || !has(self.task) || self.task.type != 'preference'"
-            " || self.generator.strategies.exists(s, s.name == 'preferencePairs')",
-            "preference tasks need the preferencePairs strategy",
-            ".generator.strategies",
-        ),
-        CelRule(
-            f"!({_uses_strategy('preferencePairs')}) || (has(self.task) && self.task.type == 'preference')",
-            "the preferencePairs strategy requires task.type preference",
-            ".generator.strategies",
-        ),
-        CelRule(
-            "!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
-            " || (has(self.task) && has(self.task.outputSchema))",
-            "the schema filter requires task.outputSchema",
-            ".task.outputSchema",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            "!has(self.input) || !has(self.filters) || self.filters.all(f, f.type != 'judge' || has(f.model))",
-            "judge filters need a model when there is no generator",
-            ".filters",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            "!has(self.input) || !has(self.filters)"
-            " || self.filters.all(f, f.type != 'judge' || (has(f.engine) && f.engine.type == 'openai'))",
-            "judge filters of a curation job score through an endpoint: they need engine.type openai",
-            ".filters",
-            "FieldValueRequired",
-        ),
-        CelRule(
-            f"!{_GEN} || !has(self.filters) || self.filters.all(f, f.type != 'judge' || !has(f.model)"
-            " || f.model == self.generator.model"
-            " || (has(f.engine) && f.engine.type == 'openai')"
-            " || (!has(f.engine) && has(self.generator.engine) && self.generator.engine.type == 'openai'))",
-            "a judge with its own model needs engine.type openai (the generator pods load only the generator's model)",
-            ".filters",
-        ),
-    )
-
     task: Task | None = Field(
         default=None, description="What the dataset is for; required with generator, optional with input."
     )
@@ -1644,10 +1400,7 @@ class DataFoundryJobSpec(SpecModel):
         default=None,
         max_length=MAX_FILTERS,
         description="Filters applied in order; each record must pass all of them. Unset: no filtering.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "atomic",
-            "x-kubernetes-validations": [dict(r.to_schema()) for r in _FILTERS_RULES],
-        },
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
     mix: Mix | None = Field(default=None, description="Data mixed into the output (replay).")
     output: Output = Field(description="Where the dataset is published.")
@@ -1682,63 +1435,108 @@ class DataFoundryJobSpec(SpecModel):
         default=None, ge=1, le=31_536_000, description="Fail the job when it runs longer than this."
     )
 
-    def _judge_violations(self) -> Iterator[Violation]:
+    def _uses(self, *names: StrategyName) -> bool:
+        """generator.strategies names one of ``names`` (CEL: ``_uses_strategy``)."""
         gen = self.generator
-        for i, f in enumerate(self.filters or ()):
-            if not isinstance(f, JudgeFilter):
-                continue
-            engine = f.engine or (gen.engine if gen is not None else None)
-            through_endpoint = engine is not None and engine.type == EngineType.OPENAI
-            if gen is None and f.model is None:
-                yield Violation(f"filters[{i}].model", "judge filters need a model when there is no generator")
-            if gen is None and (f.engine is None or f.engine.type != EngineType.OPENAI):
-                yield Violation(f"filters[{i}].engine", "judge filters of a curation job score through an endpoint: "
-                                "they need engine.type openai")
-            if gen is not None and f.model not in (None, gen.model) and not through_endpoint:
-                yield Violation(f"filters[{i}].engine", "a judge with its own model needs engine.type openai "
-                                "(the generator pods load only the generator's model)")
+        return gen is not None and gen.strategies is not None and any(s.name in names for s in gen.strategies)
 
-    def violations(self) -> Iterator[Violation]:
+    @rule(f"self.all(x, self.exists_one(f, {_FILTER_NAME} == {_FILTER_NAME.replace('f.', 'x.')}))",
+          "filter names must be unique (name defaults to type)", on="filters")
+    def _filter_names_unique(self) -> bool:
+        names = [f.effective_name for f in self.filters or ()]
+        return len(set(names)) == len(names)
+
+    @rule(f"self.all(x, !(x.type in [{', '.join(repr(str(t)) for t in SINGLETON_FILTERS)}])"
+          " || self.exists_one(f, f.type == x.type))",
+          f"filter types {', '.join(SINGLETON_FILTERS)} may appear at most once", on="filters")
+    def _singleton_filters_once(self) -> bool:
+        types = [f.type for f in self.filters or () if f.type in SINGLETON_FILTERS]
+        return len(set(types)) == len(types)
+
+    @rule("has(self.generator) != has(self.input)", "exactly one of generator or input must be set")
+    def _generator_or_input(self) -> bool:
+        return has(self.generator) != has(self.input)
+
+    @rule(f"!{_GEN} || has(self.task)", "task is required when generator is set", "task", "FieldValueRequired")
+    def _task_with_generator(self) -> bool:
+        return self.generator is None or has(self.task)
+
+    @rule(f"!({_uses_strategy('documentQA')}) || (has(self.task) && has(self.task.documents))",
+          "the documentQA strategy requires task.documents", "task.documents", "FieldValueRequired")
+    def _document_qa_has_documents(self) -> bool:
+        return not self._uses(StrategyName.DOCUMENT_QA) or (self.task is not None and has(self.task.documents))
+
+    @rule(f"!({_uses_strategy('taxonomy')}) || (has(self.task) && has(self.task.taxonomy))",
+          "the taxonomy strategy requires task.taxonomy", "task.taxonomy", "FieldValueRequired")
+    def _taxonomy_strategy_has_taxonomy(self) -> bool:
+        return not self._uses(StrategyName.TAXONOMY) or (self.task is not None and has(self.task.taxonomy))
+
+    @rule(f"!{_GEN} || !{_STRATS} || !self.generator.strategies.exists(s, s.name in ['selfInstruct', 'evolInstruct'])"
+          " || (has(self.task) && has(self.task.seeds))",
+          "the selfInstruct and evolInstruct strategies require task.seeds", "task.seeds", "FieldValueRequired")
+    def _instruct_strategies_have_seeds(self) -> bool:
+        uses = self._uses(StrategyName.SELF_INSTRUCT, StrategyName.EVOL_INSTRUCT)
+        return not uses or (self.task is not None and has(self.task.seeds))
+
+    @rule(f"!{_GEN} || {_STRATS} || !has(self.task) || self.task.type in ['dialogue', 'preference']"
+          " || has(self.task.seeds) || has(self.task.documents) || has(self.task.taxonomy)",
+          "without generator.strategies the task needs seeds, documents or a taxonomy", "task.seeds",
+          "FieldValueRequired")
+    def _default_strategies_have_material(self) -> bool:
         gen, task = self.generator, self.task
-        if has(gen) == has(self.input):
-            yield Violation("", "exactly one of generator or input must be set")
-        if self.filters is not None:
-            names = [f.effective_name for f in self.filters]
-            if len(set(names)) != len(names):
-                yield Violation("filters", "filter names must be unique (name defaults to type)")
-            types = [f.type for f in self.filters if f.type in SINGLETON_FILTERS]
-            if len(set(types)) != len(types):
-                yield Violation("filters", "filter types " + ", ".join(SINGLETON_FILTERS) + " may appear at most once")
-            if any(f.type == FilterType.SCHEMA for f in self.filters) and (task is None or task.output_schema is None):
-                yield Violation("task.outputSchema", "the schema filter requires task.outputSchema")
-            yield from self._judge_violations()
-        if gen is None:
-            return
-        if task is None:
-            yield Violation("task", "task is required when generator is set")
-        names_used = {s.name for s in gen.strategies or ()}
-        if StrategyName.DOCUMENT_QA in names_used and (task is None or task.documents is None):
-            yield Violation("task.documents", "the documentQA strategy requires task.documents")
-        if StrategyName.TAXONOMY in names_used and (task is None or task.taxonomy is None):
-            yield Violation("task.taxonomy", "the taxonomy strategy requires task.taxonomy")
-        needs_seeds = names_used & {StrategyName.SELF_INSTRUCT, StrategyName.EVOL_INSTRUCT}
-        if needs_seeds and (task is None or task.seeds is None):
-            yield Violation("task.seeds", "the selfInstruct and evolInstruct strategies require task.seeds")
-        if task is None:
-            return
-        if (
-            gen.strategies is None
-            and task.type not in (TaskType.DIALOGUE, TaskType.PREFERENCE)
-            and task.seeds is None
-            and task.documents is None
-            and task.taxonomy is None
-        ):
-            yield Violation("task.seeds", "without generator.strategies the task needs seeds, documents or a taxonomy")
-        if gen.strategies is not None:
-            if task.type == TaskType.PREFERENCE and StrategyName.PREFERENCE_PAIRS not in names_used:
-                yield Violation("generator.strategies", "preference tasks need the preferencePairs strategy")
-            if StrategyName.PREFERENCE_PAIRS in names_used and task.type != TaskType.PREFERENCE:
-                yield Violation("generator.strategies", "the preferencePairs strategy requires task.type preference")
+        if gen is None or gen.strategies is not None or task is None:
+            return True
+        return task.type in (TaskType.DIALOGUE, TaskType.PREFERENCE) or any(
+            has(v) for v in (task.seeds, task.documents, task.taxonomy))
+
+    @rule(f"!{_GEN} || !{_STRATS} || !has(self.task) || self.task.type != 'preference'"
+          " || self.generator.strategies.exists(s, s.name == 'preferencePairs')",
+          "preference tasks need the preferencePairs strategy", "generator.strategies")
+    def _preference_task_has_pairs(self) -> bool:
+        gen, task = self.generator, self.task
+        if gen is None or gen.strategies is None or task is None or task.type != TaskType.PREFERENCE:
+            return True
+        return self._uses(StrategyName.PREFERENCE_PAIRS)
+
+    @rule(f"!({_uses_strategy('preferencePairs')}) || (has(self.task) && self.task.type == 'preference')",
+          "the preferencePairs strategy requires task.type preference", "generator.strategies")
+    def _pairs_need_preference_task(self) -> bool:
+        task = self.task
+        return not self._uses(StrategyName.PREFERENCE_PAIRS) or (task is not None and task.type == TaskType.PREFERENCE)
+
+    @rule("!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
+          " || (has(self.task) && has(self.task.outputSchema))",
+          "the schema filter requires task.outputSchema", "task.outputSchema", "FieldValueRequired")
+    def _schema_filter_has_schema(self) -> bool:
+        uses = any(f.type == FilterType.SCHEMA for f in self.filters or ())
+        return not uses or (self.task is not None and has(self.task.output_schema))
+
+    @item_rule("!has(self.input) || !has(self.filters) || self.filters.all(f, f.type != 'judge' || has(f.model))",
+               "judge filters need a model when there is no generator", "filters", "model", "FieldValueRequired")
+    def _curation_judge_has_model(self, entry: AnyFilter) -> bool:
+        return self.input is None or not isinstance(entry, JudgeFilter) or has(entry.model)
+
+    @item_rule("!has(self.input) || !has(self.filters)"
+               " || self.filters.all(f, f.type != 'judge' || (has(f.engine) && f.engine.type == 'openai'))",
+               "judge filters of a curation job score through an endpoint: they need engine.type openai",
+               "filters", "engine", "FieldValueRequired")
+    def _curation_judge_through_endpoint(self, entry: AnyFilter) -> bool:
+        if self.input is None or not isinstance(entry, JudgeFilter):
+            return True
+        return entry.engine is not None and entry.engine.type == EngineType.OPENAI
+
+    @item_rule(f"!{_GEN} || !has(self.filters) || self.filters.all(f, f.type != 'judge' || !has(f.model)"
+               " || f.model == self.generator.model"
+               " || (has(f.engine) && f.engine.type == 'openai')"
+               " || (!has(f.engine) && has(self.generator.engine) && self.generator.engine.type == 'openai'))",
+               "a judge with its own model needs engine.type openai (the generator pods load only the generator's "
+               "model)", "filters", "engine")
+    def _own_judge_model_through_endpoint(self, entry: AnyFilter) -> bool:
+        gen = self.generator
+        if gen is None or not isinstance(entry, JudgeFilter) or entry.model in (None, gen.model):
+            return True
+        engine = entry.engine if entry.engine is not None else gen.engine
+        return engine.type == EngineType.OPENAI
 
 
 def effective_strategies(spec: DataFoundryJobSpec) -> list[Strategy]:

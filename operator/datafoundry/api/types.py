@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
 
-from datafoundry.api._base import CelRule
+from datafoundry.api.rules import ValueRule
 
 # Bounds. Every string and list in the schema is bounded: CEL rules are cost-checked by the
 # API server against these bounds, and unbounded values make that estimate explode.
@@ -59,26 +59,17 @@ SHA256_HEX: Final = r"^[a-f0-9]{64}$"
 DOT_DOT_SEGMENT: Final = r"(^|/)[.][.](/|$)"
 _DOT_DOT_RE = re.compile(DOT_DOT_SEGMENT)
 
-
-def _no_dot_dot(value: str) -> str:
-    if _DOT_DOT_RE.search(value):
-        raise ValueError("must not contain a '..' path segment")
-    return value
-
-
 DataURI = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=MAX_URI,
-        pattern=DATA_URI,
-        json_schema_extra={"x-kubernetes-validations": [
-            CelRule(f"!self.matches('{DOT_DOT_SEGMENT}')", "must not contain a '..' path segment").to_schema()
-        ]},
-    ),
-    AfterValidator(_no_dot_dot),
+    Field(min_length=1, max_length=MAX_URI, pattern=DATA_URI),
+    ValueRule(f"!self.matches('{DOT_DOT_SEGMENT}')", "must not contain a '..' path segment",
+              lambda value: not _DOT_DOT_RE.search(value)),
 ]
 SecretName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_SUBDOMAIN)]
+#: An http(s) URL of a service the pods call.
+HttpURL = Annotated[str, Field(max_length=MAX_URI, pattern=HTTP_URL)]
+#: The name of a field of the records (a JSONL key, a Parquet column).
+RecordField = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=NO_CONTROL)]
 ConfigKey = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=CONFIG_KEY)]
 LanguageTag = Annotated[str, Field(min_length=2, max_length=35, pattern=LANGUAGE_TAG)]
 

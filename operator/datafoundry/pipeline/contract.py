@@ -42,8 +42,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from datafoundry.api import CamelModel
 
 PLAN_PATH = "/etc/datafoundry/plan.json"
 PLAN_MOUNT_DIR = "/etc/datafoundry"
@@ -107,10 +108,8 @@ WorkerStage = Literal["generate", "filter", "dedup", "publish"]
 ShardState = Literal["running", "done", "failed"]
 
 
-class Progress(BaseModel):
+class Progress(CamelModel):
     """What one shard of one stage has done so far; the operator sums these into the status."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     stage: WorkerStage
     round: int = Field(ge=0)

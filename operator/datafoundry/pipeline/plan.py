@@ -13,8 +13,9 @@ import json
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from datafoundry.api import CamelModel
 
 PLAN_VERSION = 1
 
@@ -25,8 +26,8 @@ NON_RECIPE_FIELDS = frozenset(
 )
 
 
-class JobRef(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class JobRef(CamelModel):
+    """The job a plan was made for."""
 
     name: str
     namespace: str
@@ -34,10 +35,8 @@ class JobRef(BaseModel):
     generation: int = 1
 
 
-class Plan(BaseModel):
+class Plan(CamelModel):
     """Everything a worker needs besides its stage, round, shard and credentials."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     version: int = PLAN_VERSION
     job: JobRef
