@@ -57,9 +57,10 @@ crds: venv ## regenerate crds/ from the API models
 	$(VENV)/bin/datafoundry crd --output crds/datafoundryjob.yaml
 
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import layering (lint-imports, contracts in pyproject.toml)
 	$(VENV)/bin/ruff check operator tests hack
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: test
 test: venv system-deps controlplane tiny-model model lint ## install everything the tests need and run them all
