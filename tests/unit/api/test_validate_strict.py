@@ -27,7 +27,7 @@ from datafoundry.api.types import DATA_URI, HTTP_URL, MODEL_REF, NO_CONTROL
 from datafoundry.api.validate import ANNOTATIONS_LIMIT, last_applied_size, size_warning
 from datafoundry.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 VALID = REPO / "tests" / "fixtures" / "manifests" / "valid"
 
 
