@@ -25,7 +25,7 @@ from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
 from datafoundry.pipeline.plan import JobRef, build_plan
 from datafoundry.storage import ObjectStore, open_store
-from fixtures.cluster import S3
+from datafoundry.testing.testbed import S3
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

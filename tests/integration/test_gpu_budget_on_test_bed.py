@@ -19,9 +19,9 @@ from test_operator import apply, child_jobs, events, get, manifest, wait_for, wa
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.pipeline import layout
-from fixtures.cluster import S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import Operator
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import Operator
+from datafoundry.testing.testbed import S3, Kube
 
 pytestmark = pytest.mark.integration
 
