@@ -62,6 +62,14 @@ lint: venv ## ruff, mypy and the import layering (lint-imports, contracts in pyp
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The inner loop: no control plane, no S3 server, no vLLM, nothing marked slow. The workers run on a
+# file:// store (tests/unit/workers/). `make test` runs everything, these included.
+UNIT_MARKERS := not slow and not vllm and not integration and not prometheus and not gpu
+
+.PHONY: unit
+unit: venv ## the inner loop (seconds): unit tests and the workers on a file:// store; no cluster, S3 or vLLM
+	$(VENV)/bin/pytest -q tests/unit -m "$(UNIT_MARKERS)" $(PYTEST_ARGS)
+
 .PHONY: test
 test: venv system-deps controlplane tiny-model model lint ## install everything the tests need and run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

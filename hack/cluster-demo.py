@@ -5,7 +5,7 @@
    manager, scheduler, kwok GPU/CPU nodes and SeaweedFS S3.
 2. Installs the CRD, the operator's least-privilege RBAC and ServiceAccount, and runs
    `datafoundry operator` under that identity.
-3. Runs the test pod runner (tests/fixtures/podrunner.py): kwok nodes run no containers, so each
+3. Runs the test pod runner (datafoundry.testing.podrunner): kwok nodes run no containers, so each
    worker pod's real command, args and env run as a local process, with SmolLM2-135M-Instruct on CPU.
 4. `kubectl apply` of examples/quickstart.yaml (model: SmolLM2-135M-Instruct; output: the local S3),
    then `kubectl get dfj -w` until the job is Succeeded or Failed.

@@ -6,7 +6,7 @@ job (from the API server's audit log) and operator RSS idle and with N live jobs
 
 Starts its own test bed in .local/bench (or reuses LOCAL_DIR if it is up), runs the operator as a
 separate process under its least-privilege ServiceAccount, and the test pod runner with the
-contract worker (tests/fixtures/contract_worker.py), so the numbers are the operator's and the
+contract worker (datafoundry.testing.contract_worker), so the numbers are the operator's and the
 cluster's, not the data workers'.
 """
 

@@ -1,7 +1,7 @@
 """The operator's whole state machine on the real control plane and S3, with the chart's RBAC.
 
 Worker pods run as local processes through the test pod runner, with the test-only contract
-worker (tests/fixtures/contract_worker.py), so these tests prove the operator, not the data.
+worker (datafoundry.testing.contract_worker), so these tests prove the operator, not the data.
 """
 
 from __future__ import annotations

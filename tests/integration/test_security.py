@@ -3,7 +3,7 @@ RBAC, every worker pod passes the restricted Pod Security Standard, and one tena
 another tenant's namespace or Secret through the operator.
 
 The operator runs as a separate process under its own ServiceAccount token (`operator` fixture);
-worker pods run as local processes through the test kubelet (`fixtures.podrunner`).
+worker pods run as local processes through the test kubelet (`datafoundry.testing.podrunner`).
 """
 
 from __future__ import annotations

@@ -229,6 +229,7 @@ def big_manifest(seeds: int, chars: int = 2700) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.slow  # validates a manifest of over 500 KB
 def test_a_manifest_over_256_kib_validates_with_a_warning(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     doc = big_manifest(200)
