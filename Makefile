@@ -57,9 +57,18 @@ crds: venv ## regenerate crds/ from the API models
 	$(VENV)/bin/datafoundry crd --output crds/datafoundryjob.yaml
 
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import layering (lint-imports, contracts in pyproject.toml)
 	$(VENV)/bin/ruff check operator tests hack
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# The inner loop: no control plane, no S3 server, no vLLM, nothing marked slow. The workers run on a
+# file:// store (tests/unit/workers/). `make test` runs everything, these included.
+UNIT_MARKERS := not slow and not vllm and not integration and not prometheus and not gpu
+
+.PHONY: unit
+unit: venv ## the inner loop (seconds): unit tests and the workers on a file:// store; no cluster, S3 or vLLM
+	$(VENV)/bin/pytest -q tests/unit -m "$(UNIT_MARKERS)" $(PYTEST_ARGS)
 
 .PHONY: test
 test: venv system-deps controlplane tiny-model model lint ## install everything the tests need and run them all

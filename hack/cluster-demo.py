@@ -5,7 +5,7 @@
    manager, scheduler, kwok GPU/CPU nodes and SeaweedFS S3.
 2. Installs the CRD, the operator's least-privilege RBAC and ServiceAccount, and runs
    `datafoundry operator` under that identity.
-3. Runs the test pod runner (tests/fixtures/podrunner.py): kwok nodes run no containers, so each
+3. Runs the test pod runner (datafoundry.testing.podrunner): kwok nodes run no containers, so each
    worker pod's real command, args and env run as a local process, with SmolLM2-135M-Instruct on CPU.
 4. `kubectl apply` of examples/quickstart.yaml (model: SmolLM2-135M-Instruct; output: the local S3),
    then `kubectl get dfj -w` until the job is Succeeded or Failed.
@@ -26,23 +26,20 @@ import uuid
 from pathlib import Path
 
 import yaml
+from kubernetes import client as k8s
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from kubernetes import client as k8s  # noqa: E402
-
-from fixtures.cluster import S3, connect_local  # noqa: E402
-from fixtures.models import vllm_cpu_env  # noqa: E402
-from fixtures.podrunner import REAL_WORKER, PodRunner  # noqa: E402
-from fixtures.running_operator import (  # noqa: E402
+from datafoundry.engines.server import free_port, vllm_cpu_env
+from datafoundry.testing.podrunner import REAL_WORKER, PodRunner
+from datafoundry.testing.running_operator import (
     S3_SECRET,
     Operator,
-    free_port,
     install_crd,
     prepare_job_namespace,
     setup_operator_rbac,
 )
+from datafoundry.testing.testbed import S3, connect_local
+
+REPO = Path(__file__).resolve().parents[1]
 
 NAMESPACE = "demo"
 

@@ -6,7 +6,7 @@ job (from the API server's audit log) and operator RSS idle and with N live jobs
 
 Starts its own test bed in .local/bench (or reuses LOCAL_DIR if it is up), runs the operator as a
 separate process under its least-privilege ServiceAccount, and the test pod runner with the
-contract worker (tests/fixtures/contract_worker.py), so the numbers are the operator's and the
+contract worker (datafoundry.testing.contract_worker), so the numbers are the operator's and the
 cluster's, not the data workers'.
 """
 
@@ -22,23 +22,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
+from kubernetes import client as k8s
 
-from kubernetes import client as k8s  # noqa: E402
-
-from fixtures.cluster import S3, connect_local  # noqa: E402
-from fixtures.podrunner import CONTRACT_WORKER, PodRunner  # noqa: E402
-from fixtures.running_operator import (  # noqa: E402
+from datafoundry.engines.server import free_port
+from datafoundry.testing.podrunner import CONTRACT_WORKER, PodRunner
+from datafoundry.testing.running_operator import (
     OPERATOR_NS,
     OPERATOR_SA,
     S3_SECRET,
     Operator,
-    free_port,
     install_crd,
     prepare_job_namespace,
     setup_operator_rbac,
 )
+from datafoundry.testing.testbed import S3, connect_local
+
+REPO = Path(__file__).resolve().parents[2]
 
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
 

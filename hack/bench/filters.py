@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "operator"))
 
 BASE_WORDS = (
     "time year people way day man thing woman life child world school state family student group country "

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from datafoundry.testing.models import make_tiny_model
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "operator"), str(REPO / "tests")]
 
 SEEDS = [
     {"instruction": "How do I restart a deployment?", "response": "Run kubectl rollout restart deployment/NAME."},
@@ -48,12 +48,6 @@ def cpu_env() -> None:
     for k, v in {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
                  "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
         os.environ.setdefault(k, v)
-
-
-def tiny_model() -> str:
-    out = subprocess.run([sys.executable, str(REPO / "hack" / "make-tiny-model.py")], capture_output=True,
-                         text=True, check=True, timeout=900)
-    return [line for line in out.stdout.splitlines() if line.strip()][-1].strip()
 
 
 def make_spec(model: str, out_uri: str, args: argparse.Namespace, engine: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +238,7 @@ def main() -> int:
     p.add_argument("--skip-server", action="store_true")
     args = p.parse_args()
     cpu_env()
-    model = args.model or tiny_model()
+    model = args.model or str(make_tiny_model())
     with tempfile.TemporaryDirectory(prefix="df-bench-") as tmp:
         root = Path(tmp)
         result: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "offline": offline(model, root, args)}

@@ -65,7 +65,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "operator"))
 
 CORPORA = REPO / "tests" / "unit" / "filters" / "corpora" / "real" / "en"
 BUDGET = 0.15

@@ -41,12 +41,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from kubernetes import client as k8s  # noqa: E402
-from scale_parts import (  # noqa: E402
+from kubernetes import client as k8s
+from scale_parts import (
     GROUP_PATH,
     Api,
     Observer,
@@ -59,17 +55,19 @@ from scale_parts import (  # noqa: E402
     rss_mib,
 )
 
-from fixtures.cluster import connect_local  # noqa: E402
-from fixtures.running_operator import (  # noqa: E402
+from datafoundry.engines.server import free_port
+from datafoundry.testing.running_operator import (
     OPERATOR_NS,
     OPERATOR_SA,
     S3_SECRET,
     Operator,
-    free_port,
     install_crd,
     prepare_job_namespace,
     setup_operator_rbac,
 )
+from datafoundry.testing.testbed import connect_local
+
+REPO = Path(__file__).resolve().parents[2]
 
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "seaweedfs")

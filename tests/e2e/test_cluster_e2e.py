@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from datafoundry.report import build as quality_report
-from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import PodRunner
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import S3_SECRET, Operator
+from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.prometheus import PrometheusError
-from fixtures.running_operator import S3_SECRET, Operator
 
 pytestmark = pytest.mark.integration
 

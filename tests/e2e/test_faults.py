@@ -35,19 +35,18 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from fixtures.cluster import REPO, S3, Kube
-from fixtures.faults import Dataset, TestbedControl, assert_same_dataset, read_dataset
-from fixtures.models import VLLMServer
-from fixtures.podrunner import REAL_WORKER, PodRunner
-from fixtures.running_operator import (
+from datafoundry.engines.server import VLLMServer, free_port
+from datafoundry.testing.podrunner import REAL_WORKER, PodRunner
+from datafoundry.testing.running_operator import (
     S3_SECRET,
     Operator,
     created_children,
-    free_port,
     prepare_job_namespace,
     setup_operator_rbac,
     wait_established,
 )
+from datafoundry.testing.testbed import REPO, S3, Kube
+from fixtures.faults import Dataset, TestbedControl, assert_same_dataset, read_dataset
 from fixtures.s3proxy import S3FaultProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm, pytest.mark.slow]

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from datafoundry.engines.server import free_port
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
-from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import S3_SECRET, Operator, free_port
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import S3_SECRET, Operator
+from datafoundry.testing.testbed import REPO, S3, Kube
 
 pytestmark = pytest.mark.integration
 

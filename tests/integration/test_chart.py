@@ -24,10 +24,11 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.controller.rbac import policy_rules
-from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import PodRunner
+from datafoundry.engines.server import free_port
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import Operator, write_token_kubeconfig
+from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.prometheus import PrometheusServer
-from fixtures.running_operator import Operator, _token_kubeconfig, free_port
 
 CHART = REPO / "charts" / "datafoundry"
 HELM_VERSION = "v3.22.0"
@@ -413,8 +414,8 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
         # The operator from the rendered Deployment, with the chart's ServiceAccount token.
         tmp = Path(tempfile.mkdtemp(prefix="df-chart-"))
         op_kubeconfig, worker_kubeconfig = tmp / "operator", tmp / "worker"
-        _token_kubeconfig(kube, rel_ns, sa, op_kubeconfig)
-        _token_kubeconfig(kube, job_ns, "datafoundry-worker", worker_kubeconfig)
+        write_token_kubeconfig(kube, rel_ns, sa, op_kubeconfig)
+        write_token_kubeconfig(kube, job_ns, "datafoundry-worker", worker_kubeconfig)
         args = [a for a in container["args"][1:] if not a.startswith(("--metrics-port", "--health-port", "--bind"))]
         assert f"--namespace={job_ns}" in args and f"--peering={fullname}" in args
         log_dir = REPO / ".local" / "test" / "logs"
@@ -548,8 +549,8 @@ def test_helm_install_cluster_wide_rbac(helm: str, kube: Kube, namespace: str, r
              "-f", _values_file(values), "--timeout", "120s")
     try:
         tmp = Path(tempfile.mkdtemp(prefix="df-chart-"))
-        _token_kubeconfig(kube, rel_ns, f"{release}-datafoundry-operator", tmp / "operator")
-        _token_kubeconfig(kube, namespace, "datafoundry-worker", tmp / "worker")
+        write_token_kubeconfig(kube, rel_ns, f"{release}-datafoundry-operator", tmp / "operator")
+        write_token_kubeconfig(kube, namespace, "datafoundry-worker", tmp / "worker")
         assert can_i(kube, tmp / "operator", "watch", "datafoundryjobs", None)
         assert can_i(kube, tmp / "operator", "patch", "clusterkopfpeerings.kopf.dev", None)
         assert can_i(kube, tmp / "operator", "update", "datafoundryjobs/finalizers", namespace)

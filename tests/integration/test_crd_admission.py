@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from fixtures.cluster import Kube
+from datafoundry.testing.testbed import Kube
 
 pytestmark = pytest.mark.integration
 MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"

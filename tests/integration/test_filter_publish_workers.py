@@ -17,312 +17,18 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
-from datafoundry.pipeline.plan import JobRef, build_plan
-from datafoundry.storage import ObjectStore, open_store
-from fixtures.cluster import S3
+from datafoundry.storage import ObjectStore
+from datafoundry.testing.prose import EVAL_QUESTIONS, GERMAN, edit_words, paraphrase, question, record, text
+from datafoundry.testing.testbed import S3
+from datafoundry.testing.workers import WorkerJob, all_filters, gen_spec
 
 pytestmark = pytest.mark.integration
-T = TypeVar("T")
-
-REPO = Path(__file__).resolve().parents[2]
-DATAFOUNDRY = str(Path(sys.executable).with_name("datafoundry"))
-
-GERMAN = ("Der schnelle braune Fuchs springt über den faulen Hund und läuft danach in den Wald, "
-          "wo er sich unter einem großen Baum ausruht und auf den Abend wartet. Die Kinder spielen "
-          "im Garten, während ihre Eltern in der Küche das Abendessen für die ganze Familie kochen.")
-
-
-# Natural English for the records: sentences assembled from grammatical templates and phrase banks
-# (subjects, verbs, objects, adjuncts, whole clauses), seeded, no phrase or template twice in one
-# text. Real prose with stop words and full stops that the language and quality filters keep (a
-# filter is proven on text it must keep, never passed with word salad), and so many combinations
-# that distinct records share no long word sequence: MinHash and decontamination see them unrelated.
-SUBJECTS = [
-    "the warehouse team", "our night shift", "the new driver", "the dispatch manager", "a small supplier",
-    "the finance office", "every site lead", "the customer service desk", "the regional planner",
-    "our oldest client", "the safety officer", "the loading crew", "the purchasing clerk", "a temporary worker",
-    "the fleet mechanic", "the quality inspector", "the head of operations", "the route planner",
-    "the inventory analyst", "the office manager", "a junior accountant", "the harbour agent",
-    "the weekend supervisor", "the sales assistant", "the training coordinator", "our courier partner",
-    "the cold storage team", "the returns clerk", "the yard marshal", "the shift leader",
-]
-# (base form, past tense) of verbs that take an object
-VERBS = [
-    ("check", "checked"), ("review", "reviewed"), ("move", "moved"), ("count", "counted"),
-    ("label", "labelled"), ("repair", "repaired"), ("reschedule", "rescheduled"), ("approve", "approved"),
-    ("cancel", "cancelled"), ("pack", "packed"), ("weigh", "weighed"), ("inspect", "inspected"),
-    ("return", "returned"), ("update", "updated"), ("sign", "signed"), ("load", "loaded"),
-    ("store", "stored"), ("sort", "sorted"), ("track", "tracked"), ("clean", "cleaned"),
-    ("photograph", "photographed"), ("replace", "replaced"), ("measure", "measured"), ("collect", "collected"),
-    ("deliver", "delivered"), ("print", "printed"), ("forward", "forwarded"), ("order", "ordered"),
-]
-OBJECTS = [
-    "the late shipment", "every pallet in aisle four", "the monthly fuel report", "the broken scanner",
-    "three crates of glassware", "the delivery schedule", "the spare tyres", "the new contract",
-    "the returned parcels", "the customs forms", "a list of open orders", "the cold storage log",
-    "the invoices from March", "the damaged boxes", "the shelving plan", "the driver timesheets",
-    "a sample of the new packaging", "the stock in the back room", "the keys to the second van",
-    "the labels for the export order", "the temperature records", "the supplier price list",
-    "the first aid kit", "the tool cabinet", "two crates of fresh fruit", "the lost property box",
-    "the weekly rota", "the insurance papers", "the order for the bakery", "the old forklift",
-]
-ADJUNCTS = [
-    "before the trucks left", "after lunch on Friday", "with the help of two volunteers", "in less than an hour",
-    "during the morning inspection", "at the loading dock", "without telling the office",
-    "for the second time this week", "as soon as the rain stopped", "near the main gate",
-    "while the manager was away", "on the way back from the port", "late in the evening",
-    "early on Monday morning", "in front of the customer", "with a borrowed ladder",
-    "under the supervision of the auditor", "by the end of the shift", "despite the heavy traffic",
-    "in the corner of the yard", "just before closing time", "after the fire drill",
-    "in the small meeting room", "on the top floor of the depot", "with more care than usual",
-]
-CLAUSES = [
-    "the forklift battery ran out", "a customer called about a missing box", "the road to the harbour was closed",
-    "the printer jammed again", "two drivers were on holiday", "the stock count did not match",
-    "the heating failed in the cold room", "a pallet fell from the top shelf", "the new software crashed",
-    "the ferry was delayed by a storm", "the bank rejected a payment", "the inspector arrived without warning",
-    "a van broke down on the motorway", "the alarm went off at night", "the supplier raised its prices",
-    "someone left the side door open", "the scales gave strange readings", "a parcel came back unopened",
-    "the phone lines were down all morning", "the fuel card stopped working", "the roof leaked over bay six",
-    "a large order arrived a day early", "the barcode labels were printed twice", "the lift in the office broke",
-]
-REASONS = [
-    "the labels were wrong", "the old rack was not safe", "nothing should get lost over the holidays",
-    "the customer wanted a full record", "the auditors were coming next week", "the numbers looked too good",
-    "the last delivery had been late", "the contract had changed in January", "the boxes were far too heavy",
-    "the manager asked for a second opinion", "the weather report was bad", "half of the stock was expired",
-    "the van had to be back by noon", "the insurer needed photographs", "the previous count was a guess",
-]
-HELPERS = ["a colleague from accounts", "the whole team", "an outside electrician", "the night guard",
-           "a patient customer", "two students on placement", "the owner of the company", "a neighbour"]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
-NUMBERS = ["two", "three", "four", "five", "six", "seven", "eight"]
-
-SENTENCES = [
-    "{S} {past} {o} {a}.",
-    "{A}, {s} {past} {o}.",
-    "{S} {past} {o} because {r}.",
-    "When {c}, {s} {past} {o} {a}.",
-    "{S} had to {base} {o} again, since {r}.",
-    "It took {n} hours to {base} {o}, and {s} {past} {o2} {a}.",
-    "Nobody expected that {c}, so {s} {past} {o} {a}.",
-    "{S} will {base} {o} on {day} and {base2} {o2} {a}.",
-    "After {c}, {s} decided to {base} {o} with {h}.",
-    "The problem was that {c}, so {s} {past} {o} to fix it.",
-    "Because {r}, {s} asked {h} to {base} {o} {a}.",
-    "{S} said that {c} and that it would take {n} days to {base} {o}.",
-]
-QUESTIONS = [
-    "How should {s} {base} {o} {a}?",
-    "Explain why {s} {past} {o} {a}.",
-    "Write a short note for {s} about how to {base} {o}.",
-    "What went wrong when {c}, and what should {s} do next?",
-    "Describe the best way to {base} {o} when {c}.",
-    "Summarise what {s} did after {c}.",
-    "Is it a good idea to {base} {o} {a}, and why?",
-    "Give {s} some advice on how to {base} {o} if {c}.",
-]
-
-
-class _Deck:
-    """Draws phrases without repeats within one text: a record does not say the same thing twice."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.left: dict[int, list[Any]] = {}
-
-    def draw(self, bank: list[T]) -> T:
-        left = self.left.setdefault(id(bank), [])
-        if not left:
-            left.extend(self.rng.sample(bank, len(bank)))
-        return left.pop()
-
-
-def _fill(deck: _Deck, templates: list[str]) -> str:
-    (base, past), (base2, _) = deck.draw(VERBS), deck.draw(VERBS)
-    s = deck.draw(SUBJECTS)
-    out = deck.draw(templates).format(
-        S=s, s=s, A=(a := deck.draw(ADJUNCTS)), a=a, base=base, past=past, base2=base2, o=deck.draw(OBJECTS),
-        o2=deck.draw(OBJECTS), c=deck.draw(CLAUSES), r=deck.draw(REASONS), h=deck.draw(HELPERS),
-        day=deck.draw(DAYS), n=deck.draw(NUMBERS))
-    return out[0].upper() + out[1:]
-
-
-def question(rng: random.Random) -> str:
-    return _fill(_Deck(rng), QUESTIONS)
-
-
-def text(rng: random.Random, sentences: int = 6) -> str:
-    deck = _Deck(rng)
-    return " ".join(_fill(deck, SENTENCES) for _ in range(sentences))
-
-
-def record(rng: random.Random, tag: str) -> dict[str, Any]:
-    return {"id": tag, "instruction": question(rng), "response": text(rng)}
-
-
-def edit_words(value: str, every: int, rng: random.Random) -> str:
-    """Replace every `every`-th word (from the middle of the first interval), keeping its
-    capital letter and the punctuation around it."""
-    words = value.split(" ")
-    for i in range(every // 2, len(words), every):
-        core = words[i].strip(".,;:?!")
-        new = rng.choice(["blue", "seven", "window", "careful", "paper", "orange"])
-        if core:
-            words[i] = words[i].replace(core, new.capitalize() if core[0].isupper() else new, 1)
-    return " ".join(words)
-
-
-def paraphrase(value: str, rng: random.Random) -> str:
-    """The same sentences about other people and things: every subject and object phrase of
-    `value` replaced by one it does not use (a related record, far from a near duplicate)."""
-    def cap(phrase: str) -> str:
-        return phrase[0].upper() + phrase[1:]
-
-    for bank in (SUBJECTS, OBJECTS):
-        used = [p for p in bank if p in value or cap(p) in value]
-        fresh = rng.sample([p for p in bank if p not in used], len(used))
-        for old, new in zip(used, fresh, strict=True):
-            value = value.replace(old, new).replace(cap(old), cap(new))
-    return value
-
-
-#: A small benchmark (yes/no questions about general knowledge): nothing the records say by chance.
-EVAL_QUESTIONS = [
-    "A train leaves the station at nine and travels at sixty miles per hour for two hours. "
-    "Has it covered more than one hundred miles by eleven o'clock?",
-    "The moon takes about twenty-seven days to travel once around the earth. "
-    "Does it also turn once on its own axis in that time?",
-    "Plants take in carbon dioxide from the air and release oxygen while they make sugar from sunlight. "
-    "Is this process called photosynthesis?",
-    "A farmer has seventeen sheep, and all but nine of them run away through a hole in the fence. "
-    "Are nine sheep left on the farm?",
-    "Water expands when it freezes, which is why a full glass bottle can crack in the freezer. "
-    "Is ice less dense than liquid water?",
-]
-
-
-# --------------------------------------------------------------------------------------------
-# harness
-# --------------------------------------------------------------------------------------------
-
-
-class Job:
-    def __init__(self, s3: S3, tmp_path: Path) -> None:
-        self.s3 = s3
-        self.tmp = tmp_path
-        self.uid = str(uuid.uuid4())
-        self.prefix = f"tests/workers-{self.uid[:8]}"
-        self.env = {**os.environ, **{k: v for k, v in s3.env.items() if k.startswith("AWS_")}}
-
-    def setup(self, spec: dict[str, Any]) -> Job:
-        """Write the plan of `spec` (output under this job's prefix) and open the output store."""
-        spec["output"] = {"uri": f"s3://{self.s3.bucket}/{self.prefix}/out",
-                          "credentials": {"secretRef": {"name": "s3"}}, **spec.get("output", {})}
-        self.spec = spec
-        self.plan = build_plan(JobRef(name="wk", namespace="t", uid=self.uid, generation=2), spec)
-        self.plan_path = self.tmp / f"plan-{self.uid[:8]}.json"
-        self.plan_path.write_text(self.plan.to_json())
-        self.store: ObjectStore = open_store(spec["output"]["uri"], self.env)
-        return self
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.s3.bucket}/{self.prefix}/{key}"
-
-    def put(self, key: str, data: bytes) -> str:
-        self.s3.client.put_object(Bucket=self.s3.bucket, Key=f"{self.prefix}/{key}", Body=data)
-        return self.uri(key)
-
-    def stage_gen(self, round_: int, shard: int, parts: list[list[dict[str, Any]] | bytes]) -> None:
-        n = 0
-        for i, part in enumerate(parts):
-            data = part if isinstance(part, bytes) else "".join(json.dumps(r) + "\n" for r in part).encode()
-            n += len(part) if not isinstance(part, bytes) else data.count(b"\n")
-            self.store.put(layout.part_key(self.uid, "gen", round_, shard, i), data)
-        done = Progress(stage="generate", round=round_, shard=shard, state="done", generated=n,
-                        prompt_tokens=10 * n, completion_tokens=100 * n)
-        self.store.put(layout.done_key(self.uid, "gen", round_, shard), done.to_json().encode())
-
-    def worker(self, stage: str, round_: int = 0, shard: int | None = None, *extra: str,
-               wrap: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[int, Progress | None, str]:
-        """Run one worker (`extra` args appended, `wrap` prepended to the command line)."""
-        term = self.tmp / f"term-{stage}-{round_}-{shard}-{uuid.uuid4().hex[:6]}"
-        args = [*wrap, DATAFOUNDRY, "worker", stage, "--plan", str(self.plan_path), "--round", str(round_), *extra]
-        if shard is not None:
-            args += ["--shard", str(shard)]
-        proc = subprocess.run(args, env={**self.env, **(env or {}), "DATAFOUNDRY_TERMINATION_LOG": str(term)},
-                              capture_output=True, text=True, timeout=300)
-        progress = Progress.model_validate_json(term.read_text()) if term.exists() else None
-        return proc.returncode, progress, proc.stderr
-
-    def ok(self, stage: str, round_: int = 0, shard: int | None = None) -> Progress:
-        rc, progress, stderr = self.worker(stage, round_, shard)
-        assert rc == 0, f"{stage} exited {rc}:\n{stderr[-4000:]}"
-        assert progress is not None and progress.state == "done"
-        return progress
-
-    def objects(self, prefix: str) -> dict[str, bytes]:
-        return {k: self.store.get(k) or b"" for k in self.store.list(prefix)}
-
-    def published(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        manifest = json.loads(self.store.get(layout.MANIFEST) or b"null")
-        records: list[dict[str, Any]] = []
-        for shard in manifest["shards"]:
-            data = self.store.get(shard["key"]) or b""
-            assert hashlib.sha256(data).hexdigest() == shard["sha256"]
-            assert len(data) == shard["bytes"]
-            if shard["key"].endswith(".parquet"):
-                import pyarrow.parquet as pq
-
-                rows = pq.read_table(io.BytesIO(data)).to_pylist()
-            else:
-                if shard["key"].endswith(".zst"):
-                    import zstandard
-
-                    data = zstandard.ZstdDecompressor().decompress(data)
-                rows = [json.loads(line) for line in data.decode().splitlines()]
-            assert len(rows) == shard["records"]
-            records += rows
-        return manifest, records
-
-    def download(self, dest: Path) -> list[str]:
-        files = []
-        for key in self.store.list("data/"):
-            path = dest / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self.store.get(key) or b"")
-            files.append(str(path))
-        return files
-
-
-def gen_spec(**extra: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "task": {"domain": "operations of a small logistics company", "language": "en",
-                 "seeds": {"inline": [{"instruction": "q", "response": "a"}]}},
-        "target": {"records": 1000},
-        "generator": {"model": "org/tiny", "shards": 2},
-        "seed": 7,
-    }
-    spec.update(extra)
-    return spec
-
-
-def all_filters(eval_uri: str) -> list[dict[str, Any]]:
-    return [
-        {"type": "length", "minChars": 40},
-        {"type": "language"},
-        {"type": "quality"},
-        {"type": "pii", "kinds": ["email", "phone", "creditCard", "ipAddress", "url"]},
-        {"type": "decontamination", "evalSets": [eval_uri]},
-        {"type": "exactDedup"},
-        {"type": "minhash", "threshold": 0.8, "numPerm": 128, "bands": 16},
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,7 +39,7 @@ def all_filters(eval_uri: str) -> list[dict[str, Any]]:
 def test_filter_dedup_publish_known_outcomes(s3: S3, tmp_path: Path) -> None:
     rng = random.Random(5)
     eval_items = [{"id": f"q{i}", "question": q, "answer": "yes"} for i, q in enumerate(EVAL_QUESTIONS)]
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     eval_uri = job.put("evals/mybench.jsonl", "".join(json.dumps(e) + "\n" for e in eval_items).encode())
     replay = [{"text": text(rng, 3), "id": f"replay-{i}"} for i in range(300)]
     replay_uri = job.put("replay/general.jsonl", "".join(json.dumps(r) + "\n" for r in replay).encode())
@@ -457,7 +163,7 @@ def test_publish_crash_before_manifest_then_identical_rerun(s3: S3, tmp_path: Pa
     from datafoundry.workers.publish import publish_dataset
 
     rng = random.Random(9)
-    job = Job(s3, tmp_path).setup(gen_spec(
+    job = WorkerJob.on_s3(s3, tmp_path).setup(gen_spec(
         filters=[{"type": "exactDedup"}, {"type": "minhash"}],
         output={"format": "parquet", "compression": "zstd", "shardSizeRecords": 40}))
     for k in range(2):
@@ -509,7 +215,7 @@ def test_curation_mode_end_to_end(s3: S3, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     rng = random.Random(11)
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     rows = [{"content": text(rng, 4), "n": i} for i in range(90)]
     dup = {**rows[0], "n": 999}
     job.put("input/a.jsonl", "".join(json.dumps(r) + "\n" for r in rows[:40]).encode())
@@ -536,7 +242,7 @@ def test_curation_mode_end_to_end(s3: S3, tmp_path: Path) -> None:
 
 def test_malformed_lines_reported_and_threshold_fails(s3: S3, tmp_path: Path) -> None:
     rng = random.Random(13)
-    job = Job(s3, tmp_path).setup(gen_spec(filters=[{"type": "length", "minChars": 10}]))
+    job = WorkerJob.on_s3(s3, tmp_path).setup(gen_spec(filters=[{"type": "length", "minChars": 10}]))
     good = "".join(json.dumps(record(rng, f"g{i}")) + "\n" for i in range(150))
     job.stage_gen(0, 0, [(good + "{not json\n").encode()])
     p = job.ok("filter", 0, 0)
@@ -556,14 +262,14 @@ def test_malformed_lines_reported_and_threshold_fails(s3: S3, tmp_path: Path) ->
 
 def test_missing_eval_set_and_replay_source_fail_clearly(s3: S3, tmp_path: Path) -> None:
     rng = random.Random(17)
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     missing_eval = job.uri("evals/nope.jsonl")
     job.setup(gen_spec(filters=[{"type": "decontamination", "evalSets": [missing_eval]}]))
     job.stage_gen(0, 0, [[record(rng, "x")]])
     rc, progress, _ = job.worker("filter", 0, 0)
     assert rc == EXIT_BAD_INPUT and progress is not None and missing_eval in progress.message
 
-    job2 = Job(s3, tmp_path)
+    job2 = WorkerJob.on_s3(s3, tmp_path)
     job2.setup(gen_spec(generator={"model": "org/tiny", "shards": 1},
                         mix={"replay": {"uri": job2.uri("replay/none/"), "ratio": 0.1}}))
     job2.stage_gen(0, 0, [[record(rng, "y")]])
@@ -612,7 +318,7 @@ CASES = [(role, damage) for role in ROLES for damage in DAMAGE
          if not (role in ("seeds", "documents") and damage == "truncated-gzip")]
 
 
-def _run_role(job: Job, role: str, uri: str, rng: random.Random) -> tuple[int, Progress | None, str]:
+def _run_role(job: WorkerJob, role: str, uri: str, rng: random.Random) -> tuple[int, Progress | None, str]:
     """Set the job up so that `uri` is read in `role`, run the stages before it, then the stage that reads it."""
     if role == "input":
         job.setup({"target": {"records": 10}, "input": {"uris": [uri]}, "filters": [{"type": "exactDedup"}]})
@@ -641,7 +347,7 @@ def test_damaged_object_fails_naming_object_and_line_and_publishes_nothing(
     import re
 
     name, data, error = DAMAGE[damage]
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     uri = job.put(f"damaged/{name}", data)
     rc, progress, stderr = _run_role(job, role, uri, random.Random(3))
     assert rc == EXIT_BAD_INPUT, f"{role}/{damage}: exit {rc}\n{stderr[-3000:]}"
@@ -658,13 +364,13 @@ def test_damaged_object_fails_naming_object_and_line_and_publishes_nothing(
 
 
 def test_documents_text_object_in_utf16_or_over_the_size_limit_is_refused(s3: S3, tmp_path: Path) -> None:
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     utf16 = job.put("docs/handbook.txt", "Chapter 1\nLeave policy.\n".encode("utf-16"))
     rc, progress, _ = _run_role(job, "documents", utf16, random.Random(1))
     assert rc == EXIT_BAD_INPUT and progress is not None
     assert f"documents {utf16} line 1: not UTF-8 text (UTF-16/32: byte order mark)" in progress.message
     big = job.put("docs/big.txt", b"word " * 50_000)  # 250 kB, limit set to 100 kB below
-    job2 = Job(s3, tmp_path)
+    job2 = WorkerJob.on_s3(s3, tmp_path)
     job2.setup(gen_spec(task={"domain": "ops", "documents": {"uri": big}},
                         generator={"model": "org/tiny", "shards": 1,
                                    "engine": {"type": "openai", "endpoint": DEAD_ENDPOINT}}))
@@ -674,7 +380,7 @@ def test_documents_text_object_in_utf16_or_over_the_size_limit_is_refused(s3: S3
 
 
 def test_long_seed_line_is_refused_without_reading_it_whole(s3: S3, tmp_path: Path) -> None:
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     uri = job.put("seeds/long.jsonl", ("\n".join(GOOD_LINES[:2]) + "\n").encode()
                   + b'{"instruction": "' + b"a" * 3_000_000 + b'"}\n')
     job.setup(gen_spec(task={"domain": "ops", "seeds": {"uri": uri}},
@@ -733,7 +439,7 @@ def test_a_1gib_line_is_streamed_past_with_bounded_memory(s3: S3, tmp_path: Path
             left -= len(chunk)
         yield b'"}\n' + after
 
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     key = f"{job.prefix}/input/huge.jsonl"
     try:
         size = _upload_streamed(s3, key, pieces())

@@ -26,10 +26,11 @@ import jsonschema
 import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.engines.server import VLLMServer, free_port, vllm_cpu_env
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.plan import JobRef, build_plan
-from fixtures.cluster import S3
-from fixtures.models import VLLMServer, free_port, vllm_cpu_env
+from datafoundry.testing.testbed import S3
+from datafoundry.testing.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 
@@ -411,13 +412,14 @@ class FaultyProxy:
 
 
 def _wait_for(predicate: Any, timeout: float, proc: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
+    def probe() -> bool:
+        if predicate():
+            return True
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"worker exited {proc.returncode} early")
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
+        return False
+
+    wait_for("the worker", probe, timeout, interval=0.02)
 
 
 def test_killed_worker_resumes_to_the_same_records(s3: S3, tmp_path: Path, prefix: str,

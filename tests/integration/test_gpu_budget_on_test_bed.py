@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from test_filter_publish_workers import Job
 from test_operator import apply, child_jobs, events, get, manifest, wait_for, wait_phase
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.pipeline import layout
-from fixtures.cluster import S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import Operator
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import Operator
+from datafoundry.testing.testbed import S3, Kube
+from datafoundry.testing.workers import WorkerJob
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +166,7 @@ def test_plan_hash_stays_the_configmaps_after_a_budget_raise_and_a_restart(
 
 
 def test_the_publish_worker_records_the_hours_in_the_manifest_and_the_card(s3: S3, tmp_path: Path) -> None:
-    job = Job(s3, tmp_path)
+    job = WorkerJob.on_s3(s3, tmp_path)
     job.put("input/a.jsonl", b"".join(json.dumps({"content": f"A sentence number {i} about GPUs and their hours."})
                                       .encode() + b"\n" for i in range(5)))
     job.setup({"target": {"records": 5}, "input": {"uris": [job.uri("input/")], "shards": 1, "textField": "content"},

@@ -27,9 +27,9 @@ from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.pipeline import contract
-from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import S3_SECRET, Operator, prepare_job_namespace
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import S3_SECRET, Operator, prepare_job_namespace
+from datafoundry.testing.testbed import REPO, S3, Kube
 
 pytestmark = pytest.mark.integration
 

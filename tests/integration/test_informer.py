@@ -12,7 +12,7 @@ from datafoundry.controller import kube as opkube
 from datafoundry.controller.children import LABEL_JOB_UID
 from datafoundry.controller.informer import Children
 from datafoundry.controller.observe import job_essentials
-from fixtures.cluster import Kube
+from datafoundry.testing.testbed import Kube
 
 pytestmark = pytest.mark.integration
 

@@ -36,10 +36,10 @@ from kubernetes import client as k8s
 from test_chart import deployment_container, helm, render  # noqa: F401 - `helm` is a fixture
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from datafoundry.engines.server import vllm_cpu_env
-from fixtures.cluster import REPO, S3, Kube
-from fixtures.podrunner import CONTRACT_WORKER, REAL_WORKER, PodRunner
-from fixtures.running_operator import S3_SECRET, Operator, free_port
+from datafoundry.engines.server import free_port, vllm_cpu_env
+from datafoundry.testing.podrunner import CONTRACT_WORKER, REAL_WORKER, PodRunner
+from datafoundry.testing.running_operator import S3_SECRET, Operator
+from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.s3proxy import S3FaultProxy
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """The operator's whole state machine on the real control plane and S3, with the chart's RBAC.
 
 Worker pods run as local processes through the test pod runner, with the test-only contract
-worker (tests/fixtures/contract_worker.py), so these tests prove the operator, not the data.
+worker (datafoundry.testing.contract_worker), so these tests prove the operator, not the data.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import pytest
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from fixtures.cluster import S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import S3_SECRET, Operator, created_children
+from datafoundry.testing import waiting
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import S3_SECRET, Operator, created_children
+from datafoundry.testing.testbed import S3, Kube
 
 pytestmark = pytest.mark.integration
 
@@ -43,15 +44,8 @@ def get(kube: Kube, ns: str, name: str) -> dict[str, Any]:
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 120, op: Operator | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.5)
-    logs = f"\noperator log:\n{op.log_tail()}" if op else ""
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}{logs}")
+    """`waiting.wait_for` with the operator's log tail in the failure."""
+    return waiting.wait_for(what, probe, timeout, details=(lambda: f"operator log:\n{op.log_tail()}") if op else None)
 
 
 def phase(kube: Kube, ns: str, name: str) -> str | None:

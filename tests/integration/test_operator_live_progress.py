@@ -9,9 +9,9 @@ from test_operator import apply, child_jobs, get, manifest, wait_for, wait_phase
 
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
-from fixtures.cluster import S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import Operator
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import Operator
+from datafoundry.testing.testbed import S3, Kube
 
 pytestmark = pytest.mark.integration
 

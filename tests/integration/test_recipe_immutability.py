@@ -15,7 +15,7 @@ from kubernetes import client as k8s
 
 from datafoundry.api import IMMUTABLE_FIELDS
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from fixtures.cluster import REPO, Kube
+from datafoundry.testing.testbed import REPO, Kube
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from datafoundry.pipeline import layout
 from datafoundry.storage import open_store
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS, S3Store
 from datafoundry.storage.settings import output_env
-from fixtures.cluster import S3
+from datafoundry.testing.testbed import S3
 
 pytestmark = pytest.mark.integration
 

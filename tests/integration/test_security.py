@@ -3,7 +3,7 @@ RBAC, every worker pod passes the restricted Pod Security Standard, and one tena
 another tenant's namespace or Secret through the operator.
 
 The operator runs as a separate process under its own ServiceAccount token (`operator` fixture);
-worker pods run as local processes through the test kubelet (`fixtures.podrunner`).
+worker pods run as local processes through the test kubelet (`datafoundry.testing.podrunner`).
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.controller.rbac import policy_rules
-from fixtures.cluster import S3, Kube, fresh_namespace
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import (
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import (
     OPERATOR_NS,
     S3_SECRET,
     WORKER_SA,
     Operator,
-    _token_kubeconfig,
     prepare_job_namespace,
+    write_token_kubeconfig,
 )
+from datafoundry.testing.testbed import S3, Kube, fresh_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def forbidden(proc: subprocess.CompletedProcess[str]) -> bool:
 
 def token_kubeconfig(kube: Kube, ns: str, sa: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix="df-sec-")) / "kubeconfig"
-    _token_kubeconfig(kube, ns, sa, path)
+    write_token_kubeconfig(kube, ns, sa, path)
     return path
 
 

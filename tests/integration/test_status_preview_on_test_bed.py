@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from datafoundry.publish import formats
-from fixtures.cluster import S3, Kube
+from datafoundry.testing.testbed import S3, Kube
 
 pytestmark = pytest.mark.integration
 MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"

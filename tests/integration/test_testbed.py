@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +15,12 @@ from botocore.exceptions import ClientError
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from fixtures.cluster import S3, Kube
+from datafoundry.testing.testbed import S3, Kube
+from datafoundry.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 K8S_VERSION = "v1.35.4"
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 90, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
 def test_api_server_reports_its_real_version(kube: Kube) -> None:

@@ -12,9 +12,9 @@ import pytest
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from fixtures.cluster import S3, Kube
-from fixtures.podrunner import PodRunner
-from fixtures.running_operator import S3_SECRET, Operator
+from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.running_operator import S3_SECRET, Operator
+from datafoundry.testing.testbed import S3, Kube
 
 pytestmark = pytest.mark.integration
 TTL = 5

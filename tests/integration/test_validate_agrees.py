@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from datafoundry.api.validate import ANNOTATIONS_LIMIT, last_applied_size, size_warning, validate_manifest
-from fixtures.cluster import REPO, Kube
+from datafoundry.testing.testbed import REPO, Kube
 from fixtures.rule_examples import cases
 
 pytestmark = pytest.mark.integration
@@ -298,7 +298,7 @@ RESULTS: list[tuple[str, bool]] = []
 
 @pytest.fixture(scope="module")
 def agree_namespace(kube: Kube) -> Iterator[str]:
-    from fixtures.cluster import fresh_namespace
+    from datafoundry.testing.testbed import fresh_namespace
 
     with fresh_namespace(kube) as name:
         yield name

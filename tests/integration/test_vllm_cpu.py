@@ -13,7 +13,7 @@ import pytest
 from openai import OpenAI
 from vllm_offline_probe import PERSON_SCHEMA
 
-from fixtures.models import VLLMServer, vllm_cpu_env
+from datafoundry.engines.server import VLLMServer, vllm_cpu_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 

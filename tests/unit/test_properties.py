@@ -41,6 +41,9 @@ from datafoundry.records.lines import iter_lines
 from datafoundry.records.read import LineErrors, iter_jsonl, strict_jsonl
 from datafoundry.workers.recipe_filters import build_chain
 
+# many random cases, seconds each: out of `make unit`, in `make test`
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 VALID = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "tests" / "fixtures" / "manifests" / "valid").glob(
     "*.yaml"))] + [yaml.safe_load(p.read_text()) for p in sorted((REPO / "examples").glob("*.yaml"))]

@@ -1,6 +1,6 @@
 """Every field of a `quality` filter in the spec reaches the filter the worker builds.
 
-`test_filters_quality.py::test_each_rule_keeps_and_drops` proves each rule keeps and drops with its
+`test_quality.py::test_each_rule_keeps_and_drops` proves each rule keeps and drops with its
 threshold; this proves the spec's field is that threshold (a field the worker forgot to pass would
 leave the default, which none of the values below is).
 """

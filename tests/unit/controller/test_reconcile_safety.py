@@ -15,19 +15,18 @@ from datafoundry.controller.observe import observe, pod_config_error
 from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import decide, referenced_objects
 from datafoundry.pipeline.plan import JobRef, build_plan
+from datafoundry.testing import specs
 
 UID = "11111111-2222-3333-4444-555555555555"
 
 
 def make_spec(**overrides: Any) -> DataFoundryJobSpec:
-    spec: dict[str, Any] = {
-        "task": {"domain": "ops", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
-        "target": {"records": 10},
-        "generator": {"model": "org/tiny", "engine": {"type": "openai", "endpoint": "http://llm:8000/v1",
-                                                     "apiKeySecretRef": {"name": "llm", "key": "token"}}},
-        "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "tenant-b-s3"}},
-                   "endpointURL": "https://s3.example.com", "endpointCA": {"kind": "ConfigMap", "name": "ca"}},
-    }
+    """An OpenAI-compatible endpoint with a key Secret, a tenant's S3 Secret, endpoint and CA."""
+    spec = specs.spec_dict(output={"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "tenant-b-s3"}},
+                                   "endpointURL": "https://s3.example.com",
+                                   "endpointCA": {"kind": "ConfigMap", "name": "ca"}})
+    spec["generator"] = {"model": "org/tiny", "engine": {"type": "openai", "endpoint": "http://llm:8000/v1",
+                                                         "apiKeySecretRef": {"name": "llm", "key": "token"}}}
     spec.update(overrides)
     return DataFoundryJobSpec.model_validate(spec)
 

@@ -15,7 +15,7 @@ from datafoundry.api.crd import HEADER, build_crd, render_crd_yaml
 from datafoundry.api.resource import IMMUTABLE_FIELDS
 from datafoundry.api.spec import Budget, Engine, Sampling
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CRD_FILE = REPO / "crds" / "datafoundryjob.yaml"
 
 Node = dict[str, Any]

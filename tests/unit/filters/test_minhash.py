@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from filter_corpus import random_text, replace_words, vocabulary
 
 from datafoundry.filters import FilterChain, MinHasher, MinHashFilter, ShardSignatures, cluster_duplicates
 from datafoundry.filters.minhash import estimate_similarity, from_npy, optimal_bands, shingle_words, to_npy
+
+from .filter_corpus import random_text, replace_words, vocabulary
 
 VOCAB = vocabulary()
 BASES = [random_text(100, seed=100 + i, vocab=VOCAB) for i in range(4)]

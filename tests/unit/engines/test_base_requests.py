@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.engines import sampling_config
 from datafoundry.engines.base import Request, SamplingConfig
@@ -41,6 +43,7 @@ def test_a_prefilled_reply_is_continued_and_stops_at_the_line_end() -> None:
     assert ASK.continues and not PLAIN.continues
 
 
+@pytest.mark.slow  # imports vLLM
 def test_vllm_sampling_params_carry_stop_and_repetition_penalty() -> None:
     from datafoundry.engines.vllm import VLLMEngine
 

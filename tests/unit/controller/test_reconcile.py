@@ -15,6 +15,7 @@ from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.status import build_status
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress, termination_message
+from datafoundry.testing import specs
 
 NAME, NS, UID = "demo", "team-a", "11111111-2222-3333-4444-555555555555"
 OWNER = Owner(NS, NAME, UID)
@@ -22,15 +23,9 @@ CONFIG = OperatorConfig()
 
 
 def make_spec(**overrides: Any) -> DataFoundryJobSpec:
-    spec: dict[str, Any] = {
-        "task": {"domain": "Kubernetes operations", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
-        "target": {"records": 100, "overgenerate": 2.0},
-        "budget": {"maxRounds": 3},
-        "generator": {"model": "org/tiny", "shards": 2},
-        "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}},
-    }
-    spec.update(overrides)
-    return DataFoundryJobSpec.model_validate(spec)
+    """Over-generating twice, at most three rounds."""
+    return specs.make_spec(**{"target": {"records": 100, "overgenerate": 2.0}, "budget": {"maxRounds": 3},
+                              **overrides})
 
 
 def job(name: str, stage: str, round_: int, *, shard: int | None = None, completions: int = 1,

@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 
 from datafoundry.report import build
+
+# seconds each: out of `make unit`, in `make test`
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 CORPORA = REPO / "tests" / "unit" / "filters" / "corpora"

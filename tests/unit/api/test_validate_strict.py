@@ -27,7 +27,7 @@ from datafoundry.api.types import DATA_URI, HTTP_URL, MODEL_REF, NO_CONTROL
 from datafoundry.api.validate import ANNOTATIONS_LIMIT, last_applied_size, size_warning
 from datafoundry.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 VALID = REPO / "tests" / "fixtures" / "manifests" / "valid"
 
 
@@ -229,6 +229,7 @@ def big_manifest(seeds: int, chars: int = 2700) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.slow  # validates a manifest of over 500 KB
 def test_a_manifest_over_256_kib_validates_with_a_warning(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     doc = big_manifest(200)

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from filter_corpus import (
+
+from datafoundry.api import spec as api
+from datafoundry.filters import Action, FilterChain, QualityFilter
+from datafoundry.filters.quality import RULES, ends_sentence, split_code
+from datafoundry.filters.stopwords import STOP_WORD_LANGUAGES, profile_for
+from datafoundry.workers.recipe_filters import build_one
+
+from .filter_corpus import (
     NORMAL_RECORDS,
     as_records,
     handwritten,
@@ -25,12 +32,6 @@ from filter_corpus import (
     response_of,
     shuffled_records,
 )
-
-from datafoundry.api import spec as api
-from datafoundry.filters import Action, FilterChain, QualityFilter
-from datafoundry.filters.quality import RULES, ends_sentence, split_code
-from datafoundry.filters.stopwords import STOP_WORD_LANGUAGES, profile_for
-from datafoundry.workers.recipe_filters import build_one
 
 REAL = load_real()
 Record = dict[str, Any]

@@ -24,7 +24,7 @@ from datafoundry.publish.manifest import merge_decontamination
 from datafoundry.storage.settings import output_env
 from datafoundry.workers.recipe_filters import build_chain, find
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "qa-from-documents.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "qa-from-documents.yaml"
 BENCHMARK = "runbook-qa-test"  # the eval set object's name without its extension, as the worker names it
 DECONTAM = "decontamination"  # the filter's name in the example (its type)
 

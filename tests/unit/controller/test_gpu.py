@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_reconcile import CONFIG, NAME, NS, UID, _round, created_names, job, make_spec, pod, run
 
 from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
@@ -20,6 +19,8 @@ from datafoundry.pipeline import contract
 from datafoundry.pipeline.contract import Progress
 from datafoundry.publish import card
 from datafoundry.publish import manifest as mf
+
+from .test_reconcile import CONFIG, NAME, NS, UID, _round, created_names, job, make_spec, pod, run
 
 T0 = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -239,7 +240,7 @@ def test_the_manifest_and_the_card_take_the_hours_from_the_publish_pods_environm
 
 
 def test_datafoundry_status_shows_the_hours() -> None:
-    from test_inspect_cli import JOB, rendered
+    from ..test_inspector import JOB, rendered
 
     job = {**JOB, "status": {**JOB["status"], "progress": {**JOB["status"]["progress"], "gpuHours": 12.3456}}}
     lines = [" ".join(line.split()) for line in rendered(job).splitlines()]

@@ -40,6 +40,7 @@ def test_which_failures_are_retried() -> None:
     assert not retryable(ValueError("a bug"))
 
 
+@pytest.mark.slow  # waits out the outage
 def test_a_call_is_retried_until_it_succeeds() -> None:
     s = store(retry_seconds=30)
     seen: list[str] = []
@@ -70,6 +71,7 @@ def test_errors_that_waiting_cannot_fix_are_raised_at_once() -> None:
     assert seen == []
 
 
+@pytest.mark.slow  # waits out the budget
 def test_a_store_that_stays_down_fails_once_the_budget_is_spent() -> None:
     s = store(env={ENV_RETRY_SECONDS: "1.5"})
     assert s.retry_seconds == 1.5

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import urllib.request
 
 from datafoundry.engines.metrics import GeneratorMetrics
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from datafoundry.engines.server import free_port
 
 
 def test_linger_returns_at_the_next_scrape_with_the_final_counts() -> None:

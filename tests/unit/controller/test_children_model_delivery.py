@@ -21,21 +21,16 @@ from datafoundry.controller.config import ConfigError, OperatorConfig
 from datafoundry.controller.owner import Owner
 from datafoundry.engines import model as m
 from datafoundry.pipeline.contract import BadInput
+from datafoundry.testing import specs
 
 NAME, NS, UID = "demo", "team-a", "11111111-2222-3333-4444-555555555555"
 OWNER = Owner(NS, NAME, UID)
 TOKEN_REF = {"name": "hf", "key": "token"}
 
 
-def make_spec(generator: dict[str, Any] | None = None, **overrides: Any) -> DataFoundryJobSpec:
-    spec: dict[str, Any] = {
-        "task": {"domain": "Kubernetes operations", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
-        "target": {"records": 100},
-        "generator": {"model": "org/tiny", "shards": 2, **(generator or {})},
-        "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}},
-    }
-    spec.update(overrides)
-    return DataFoundryJobSpec.model_validate(spec)
+def make_spec(generator: dict[str, Any] | None = None, **fields: Any) -> DataFoundryJobSpec:
+    """The minimal spec with `generator` merged into its generator section."""
+    return specs.make_spec(generator={**specs.MINIMAL["generator"], **(generator or {})}, **fields)
 
 
 def gen_pod(spec: DataFoundryJobSpec, config: OperatorConfig | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from datafoundry.api.errors import loc_to_path
 from datafoundry.api.spec import DecontaminationFilter, MinHashFilter
 from datafoundry.api.status import Condition, DataFoundryJobStatus, Phase, Progress
 
-VALID = Path(__file__).resolve().parents[1] / "fixtures" / "manifests" / "valid"
+VALID = Path(__file__).resolve().parents[2] / "fixtures" / "manifests" / "valid"
 
 
 def load(name: str) -> dict[str, Any]:
