@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
 from datafoundry.pipeline.plan import JobRef, build_plan
@@ -244,10 +245,10 @@ class Job:
         for i, part in enumerate(parts):
             data = part if isinstance(part, bytes) else "".join(json.dumps(r) + "\n" for r in part).encode()
             n += len(part) if not isinstance(part, bytes) else data.count(b"\n")
-            self.store.put(layout.part_key(self.uid, "gen", round_, shard, i), data)
+            self.store.put(layout.part_key(self.uid, Stage.GENERATE, round_, shard, i), data)
         done = Progress(stage="generate", round=round_, shard=shard, state="done", generated=n,
                         prompt_tokens=10 * n, completion_tokens=100 * n)
-        self.store.put(layout.done_key(self.uid, "gen", round_, shard), done.to_json().encode())
+        self.store.put(layout.done_key(self.uid, Stage.GENERATE, round_, shard), done.to_json().encode())
 
     def worker(self, stage: str, round_: int = 0, shard: int | None = None, *extra: str,
                wrap: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[int, Progress | None, str]:
@@ -551,7 +552,7 @@ def test_malformed_lines_reported_and_threshold_fails(s3: S3, tmp_path: Path) ->
     assert progress is not None and progress.state == "failed"
     assert f"{job.uri('out')}/_staging/{job.uid}/gen/r00/s00001/part-00000.jsonl line 76" in progress.message
     assert "a JSON list, not an object" in progress.message
-    assert not job.store.exists(layout.done_key(job.uid, "filter", 0, 1))
+    assert not job.store.exists(layout.done_key(job.uid, Stage.FILTER, 0, 1))
 
 
 def test_missing_eval_set_and_replay_source_fail_clearly(s3: S3, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from datafoundry.api import keys
 from datafoundry.api.errors import field_errors
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.api.spec import DataFoundryJobSpec
@@ -85,7 +86,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics.preinitialise()
 
 
-CHILDREN = Children(ch.LABEL_JOB_UID, job=job_essentials, pod=pod_essentials)
+CHILDREN = Children(keys.LABEL_JOB_UID, job=job_essentials, pod=pod_essentials)
 
 
 def _wake_all(uids: set[str]) -> None:
@@ -276,7 +277,7 @@ async def reconcile_once(
     c = decision.counts
     metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
                         rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                        shards={s: sc.to_dict() for s, sc in decision.shards.items()},
+                        shards={s: sc.model_dump() for s, sc in decision.shards.items()},
                         quality=(new.get("output") or {}).get("quality"), gpu_hours=account.hours)
     _record_phase(namespace, name, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None

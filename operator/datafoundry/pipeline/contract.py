@@ -45,6 +45,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from datafoundry.api.stages import Stage
+
 PLAN_PATH = "/etc/datafoundry/plan.json"
 PLAN_MOUNT_DIR = "/etc/datafoundry"
 PLAN_CONFIGMAP_KEY = "plan.json"
@@ -95,7 +97,6 @@ EXIT_OK = 0
 EXIT_RETRYABLE = 1
 EXIT_BAD_INPUT = 3
 
-WorkerStage = Literal["generate", "filter", "dedup", "publish"]
 ShardState = Literal["running", "done", "failed"]
 
 
@@ -104,7 +105,7 @@ class Progress(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
-    stage: WorkerStage
+    stage: Stage
     round: int = Field(ge=0)
     shard: int = Field(ge=0)
     state: ShardState = "running"
@@ -166,6 +167,6 @@ def write_termination_message(progress: Progress) -> None:
         pass
 
 
-def worker_args(stage: WorkerStage, round_: int) -> list[str]:
+def worker_args(stage: Stage, round_: int) -> list[str]:
     """The container args of a worker pod (the image's entrypoint is `datafoundry`)."""
-    return ["worker", stage, "--plan", PLAN_PATH, "--round", str(round_)]
+    return ["worker", stage.value, "--plan", PLAN_PATH, "--round", str(round_)]

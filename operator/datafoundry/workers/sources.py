@@ -1,6 +1,6 @@
 """Reading records from object URIs (input, replay, eval sets) and staged JSONL parts.
 
-Every URI in the spec uses the output's connection settings (`source_env`). A URI names one
+Every URI in the spec uses the output's connection settings (`storage.settings.output_env`). A URI names one
 object or a prefix; a prefix stands for every data object under it (names starting with `_` or
 `.` are skipped: `_SUCCESS`, `_DONE.json`, temporary files), in key order. Records are JSON
 objects: JSONL (optionally `.gz`/`.zst`), Parquet rows, or plain text lines (`{text_field: line}`).
@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.storage import ObjectStore, open_store, split_uri
-from datafoundry.storage.settings import output_env
 from datafoundry.workers.common import BadInput
 from datafoundry.workers.lines import (
     READ_SIZE,
@@ -86,11 +84,6 @@ class LineErrors:
 
     def to_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "malformed": self.malformed, "examples": list(self.examples)}
-
-
-def source_env(spec: DataFoundryJobSpec) -> dict[str, str]:
-    """The process environment plus the output's S3 settings (as `load_context` uses them)."""
-    return output_env(spec.output)
 
 
 def _is_data_object(key: str) -> bool:

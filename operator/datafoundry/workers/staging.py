@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.storage import ObjectStore
@@ -27,11 +28,11 @@ DROPS = "drops.json"
 
 
 def filter_key(uid: str, round_: int, shard: int, name: str) -> str:
-    return layout.join(layout.shard_prefix(uid, "filter", round_, shard), name)
+    return layout.join(layout.shard_prefix(uid, Stage.FILTER, round_, shard), name)
 
 
 def drops_key(uid: str, round_: int) -> str:
-    return layout.join(layout.shard_prefix(uid, "dedup", round_, 0), DROPS)
+    return layout.join(layout.shard_prefix(uid, Stage.DEDUP, round_, 0), DROPS)
 
 
 def shard_id(round_: int, shard: int) -> str:
@@ -47,6 +48,6 @@ def put_json(store: ObjectStore, key: str, value: Any) -> None:
     store.put(key, json.dumps(value, sort_keys=True, separators=(",", ":")).encode(), "application/json")
 
 
-def done(store: ObjectStore, uid: str, stage: layout.Stage, round_: int, shard: int) -> Progress | None:
+def done(store: ObjectStore, uid: str, stage: Stage, round_: int, shard: int) -> Progress | None:
     data = store.get(layout.done_key(uid, stage, round_, shard))
     return None if data is None else Progress.model_validate_json(data)
