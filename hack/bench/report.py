@@ -321,6 +321,7 @@ def run_arm(arm: str, root: Path, records: int, result: Path) -> None:
     """Publish the staged records once (arm A, B, B-tracemalloc or B-profile); write the figures to `result`."""
     os.environ["DATAFOUNDRY_TERMINATION_LOG"] = str(root.parent / f"termination-{arm}")
     from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.api.stages import Stage
     from datafoundry.pipeline.plan import JobRef, build_plan
     from datafoundry.report import build as quality
     from datafoundry.report import job as report_job
@@ -331,7 +332,7 @@ def run_arm(arm: str, root: Path, records: int, result: Path) -> None:
 
     spec = job_spec(records, f"file://{root}")
     plan = build_plan(JobRef(name="bench", namespace="bench", uid=UID, generation=1), spec)
-    ctx = WorkerContext(stage="publish", plan=plan, spec=DataFoundryJobSpec.model_validate(plan.spec), round=0,
+    ctx = WorkerContext(stage=Stage.PUBLISH, plan=plan, spec=DataFoundryJobSpec.model_validate(plan.spec), round=0,
                         shard=0, store=open_store(spec["output"]["uri"]))
     times: dict[str, float] = {}
     out: dict[str, Any] = {"arm": arm}
