@@ -17,8 +17,7 @@ from datafoundry.controller import live
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import child_job, job_essentials, observe
-from datafoundry.controller.reconcile import ShardKey
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import Progress, ShardKey
 
 UID = "11111111-2222-3333-4444-555555555555"
 SPEC = DataFoundryJobSpec.model_validate({

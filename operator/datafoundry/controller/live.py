@@ -22,9 +22,8 @@ from functools import lru_cache
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.api.stages import Stage
 from datafoundry.controller.observe import Observed
-from datafoundry.controller.reconcile import ShardKey
 from datafoundry.pipeline import layout
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import Progress, ShardKey
 from datafoundry.storage import split_uri
 from datafoundry.storage.s3 import S3Store
 from datafoundry.storage.settings import output_env

@@ -33,11 +33,10 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import gpu, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import ChildJob, Observed, PodConfigError
-from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
+from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress, ShardKey
 from datafoundry.pipeline.counts import RecordCounts
 from datafoundry.pipeline.plan import another_round, round_records
 
-ShardKey = tuple[Stage, int, int]  # (stage, round, shard)
 RESULT_GRACE_SECONDS = 120
 
 

@@ -30,16 +30,13 @@ from datafoundry.api.spec import DataFoundryJobSpec, Generator
 from datafoundry.api.stages import Stage
 from datafoundry.api.status import Phase
 from datafoundry.pipeline import contract, layout
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import Progress, ShardKey
 from datafoundry.pipeline.counts import RecordCounts
 from datafoundry.pipeline.plan import JobRef, Plan, another_round, build_plan, round_records
 from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.settings import output_env
 
 log = logging.getLogger(__name__)
-
-
-ShardKey = tuple[Stage, int, int]  # (stage, round, shard)
 
 
 class RunFailed(Exception):

@@ -98,6 +98,8 @@ EXIT_RETRYABLE = 1
 EXIT_BAD_INPUT = 3
 
 ShardState = Literal["running", "done", "failed"]
+#: Which shard a `Progress` reports on: (stage, round, shard).
+ShardKey = tuple[Stage, int, int]
 
 
 class Progress(BaseModel):
