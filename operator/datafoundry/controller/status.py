@@ -164,8 +164,21 @@ def status_model(
     )
 
 
-def build_status(old: dict[str, Any], decision: Decision, **kwargs: Any) -> dict[str, Any]:
+def build_status(
+    old: dict[str, Any],
+    decision: Decision,
+    *,
+    generation: int,
+    target: int,
+    output_uri: str,
+    plan_hash: str,
+    plan_config_map: str,
+    now: datetime | None = None,
+    gpu_hours_of_deleted_pods: float = 0.0,
+) -> dict[str, Any]:
     """`status_model`'s dump; a stage the decision keeps no shard counters for is left out."""
-    status = status_model(old, decision, **kwargs)
+    status = status_model(old, decision, generation=generation, target=target, output_uri=output_uri,
+                          plan_hash=plan_hash, plan_config_map=plan_config_map, now=now,
+                          gpu_hours_of_deleted_pods=gpu_hours_of_deleted_pods)
     unset = [stage.value for stage in Stage if stage not in decision.shards]
     return dump(status, exclude={"shards": set(unset)} if unset else None)
