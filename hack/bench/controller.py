@@ -24,6 +24,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from datafoundry.api.meta import API_VERSION, KIND
 from datafoundry.engines.server import free_port
 from datafoundry.testing.podrunner import CONTRACT_WORKER, PodRunner
 from datafoundry.testing.running_operator import (
@@ -65,7 +66,7 @@ def audit_count(audit: Path, since_bytes: int) -> tuple[int, dict[str, int]]:
 
 def job_manifest(name: str, s3: S3, prefix: str, records: int = 20) -> dict[str, Any]:
     return {
-        "apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob", "metadata": {"name": name},
+        "apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name},
         "spec": {
             "task": {"domain": "bench", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
             "target": {"records": records, "overgenerate": 1.5},

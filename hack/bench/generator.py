@@ -72,13 +72,14 @@ def make_spec(model: str, out_uri: str, args: argparse.Namespace, engine: dict[s
 
 def context(spec: dict[str, Any], uid: str) -> Any:
     from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.api.stages import Stage
     from datafoundry.pipeline.plan import JobRef, build_plan
     from datafoundry.storage import open_store
     from datafoundry.workers.common import WorkerContext
 
     plan = build_plan(JobRef(name="bench", namespace="bench", uid=uid), spec)
     model = DataFoundryJobSpec.model_validate(spec)
-    return WorkerContext(stage="generate", plan=plan, spec=model, round=0, shard=0,
+    return WorkerContext(stage=Stage.GENERATE, plan=plan, spec=model, round=0, shard=0,
                          store=open_store(model.output.uri))
 
 

@@ -201,6 +201,7 @@ def job_spec(records: int, uri: str) -> dict[str, Any]:
 
 def stage(root: Path, records: int, seed: int) -> dict[str, Any]:
     """Write what generate, filter and dedup leave for publish under `root` (a file:// store)."""
+    from datafoundry.api.stages import Stage
     from datafoundry.pipeline import layout
     from datafoundry.pipeline.contract import Progress, add_strategy_counts
     from datafoundry.storage import open_store
@@ -244,7 +245,7 @@ def stage(root: Path, records: int, seed: int) -> dict[str, Any]:
             chunk = shard_records[i : i + PART_RECORDS]
             data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk).encode("utf-8")
             nbytes += len(data)
-            key = layout.part_key(UID, "filter", 0, k, len(parts))
+            key = layout.part_key(UID, Stage.FILTER, 0, k, len(parts))
             store.put(key, data, "application/x-ndjson")
             parts.append({"key": key, "records": len(chunk)})
         rejected = {"length": kept // 400, "language": kept // 500, "quality": kept // 60, "judge": kept // 12}
@@ -274,10 +275,10 @@ def stage(root: Path, records: int, seed: int) -> dict[str, Any]:
         gen = Progress(stage="generate", round=0, shard=k, state="done", generated=seen, accepted=seen,
                        prompt_tokens=60 * seen, completion_tokens=250 * seen, strategies=strategies,
                        started_at=now, updated_at=now)
-        store.put(layout.done_key(UID, "gen", 0, k), gen.to_json().encode(), "application/json")
+        store.put(layout.done_key(UID, Stage.GENERATE, 0, k), gen.to_json().encode(), "application/json")
         filt = Progress(stage="filter", round=0, shard=k, state="done", accepted=len(shard_records),
                         rejected=rejected, started_at=now, updated_at=now)
-        store.put(layout.done_key(UID, "filter", 0, k), filt.to_json().encode(), "application/json")
+        store.put(layout.done_key(UID, Stage.FILTER, 0, k), filt.to_json().encode(), "application/json")
     near = {"name": "minhash", "duplicates": near_total, "clusters": near_total, "clusterSizes": {"2": near_total},
             "threshold": 0.8, "numPerm": 128, "bands": 16, "examples": examples}
     staging.put_json(store, staging.drops_key(UID, 0), {
@@ -287,7 +288,7 @@ def stage(root: Path, records: int, seed: int) -> dict[str, Any]:
                      rejected={**rejected_total, "exactDedup": exact_total, "minhash": near_total},
                      prompt_tokens=60 * generated_total, completion_tokens=250 * generated_total,
                      strategies=strategies_total, started_at=now, updated_at=now)
-    store.put(layout.done_key(UID, "dedup", 0, 0), dedup.to_json().encode(), "application/json")
+    store.put(layout.done_key(UID, Stage.DEDUP, 0, 0), dedup.to_json().encode(), "application/json")
     return {"records": records, "staged": records + exact_total + near_total, "bytes": nbytes,
             "bytes_per_record": round(nbytes / (records + exact_total + near_total)),
             "sentences": len(corpus.sentences), "instructions": len(corpus.instructions), "seed": seed}
@@ -319,6 +320,7 @@ def run_arm(arm: str, root: Path, records: int, result: Path) -> None:
     """Publish the staged records once (arm A, B, B-tracemalloc or B-profile); write the figures to `result`."""
     os.environ["DATAFOUNDRY_TERMINATION_LOG"] = str(root.parent / f"termination-{arm}")
     from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.api.stages import Stage
     from datafoundry.pipeline.plan import JobRef, build_plan
     from datafoundry.report import build as quality
     from datafoundry.report import job as report_job
@@ -329,7 +331,7 @@ def run_arm(arm: str, root: Path, records: int, result: Path) -> None:
 
     spec = job_spec(records, f"file://{root}")
     plan = build_plan(JobRef(name="bench", namespace="bench", uid=UID, generation=1), spec)
-    ctx = WorkerContext(stage="publish", plan=plan, spec=DataFoundryJobSpec.model_validate(plan.spec), round=0,
+    ctx = WorkerContext(stage=Stage.PUBLISH, plan=plan, spec=DataFoundryJobSpec.model_validate(plan.spec), round=0,
                         shard=0, store=open_store(spec["output"]["uri"]))
     times: dict[str, float] = {}
     out: dict[str, Any] = {"arm": arm}

@@ -55,6 +55,7 @@ from scale_parts import (
     rss_mib,
 )
 
+from datafoundry.api.meta import API_VERSION, KIND
 from datafoundry.engines.server import free_port
 from datafoundry.testing.running_operator import (
     OPERATOR_NS,
@@ -75,7 +76,7 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 
 def job_manifest(name: str, output_uri: str, endpoint: str, *, records: int, shards: int) -> dict[str, Any]:
     return {
-        "apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob", "metadata": {"name": name},
+        "apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name},
         "spec": {
             "task": {"domain": "bench", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
             "target": {"records": records, "overgenerate": 1.5},

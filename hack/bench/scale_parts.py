@@ -30,18 +30,16 @@ from typing import Any
 import requests
 import yaml
 
+from datafoundry.api.keys import LABEL_JOB_NAME, LABEL_JOB_UID, LABEL_ROUND, LABEL_SHARD, LABEL_STAGE
+from datafoundry.api.meta import API_VERSION, GROUP
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.pipeline.plan import first_round_records, shard_share
 from datafoundry.storage.s3 import S3Store
 
-GROUP_PATH = "/apis/datafoundry.io/v1alpha1"
-MESSAGE_ANNOTATION = "kwok.datafoundry.io/termination-message"
-JOB_UID_LABEL = "datafoundry.io/job-uid"
-JOB_NAME_LABEL = "datafoundry.io/job-name"
-STAGE_LABEL = "datafoundry.io/stage"
-ROUND_LABEL = "datafoundry.io/round"
-SHARD_LABEL = "datafoundry.io/shard"
+GROUP_PATH = f"/apis/{API_VERSION}"
+MESSAGE_ANNOTATION = f"kwok.{GROUP}/termination-message"
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # The contract worker's filter keeps 4 of every 5 records; so do these.
 REJECT_EVERY = 5
@@ -146,7 +144,7 @@ class Workers:
         return f"s3://{self.bucket}/{self.output_prefix}{job}"
 
     def start(self) -> Workers:
-        params = {"labelSelector": JOB_UID_LABEL, "fieldSelector": "status.phase=Running"}
+        params = {"labelSelector": LABEL_JOB_UID, "fieldSelector": "status.phase=Running"}
         path = f"/api/v1/namespaces/{self.namespace}/pods"
         threading.Thread(target=self.api.watch, args=(path, params, self._on_pod, self.stop), daemon=True).start()
         threading.Thread(target=self._dispatch, daemon=True).start()
@@ -164,14 +162,14 @@ class Workers:
             return
         self._seen.add(meta["uid"])
         labels, args = meta.get("labels") or {}, pod["spec"]["containers"][0].get("args") or []
-        stage = labels[STAGE_LABEL]
-        index = labels.get(SHARD_LABEL) or (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or "0"
+        stage = labels[LABEL_STAGE]
+        index = labels.get(LABEL_SHARD) or (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or "0"
         records = int(args[args.index("--records") + 1]) if "--records" in args else 0
         # Generator shards take the full work time; the CPU stages half (they are cheaper in real life too).
         work = self.work_seconds * (1.0 if stage == "generate" else 0.5)
         task = _Task(due=time.monotonic() + work, pod=meta["name"], namespace=meta["namespace"],
-                     uid=labels[JOB_UID_LABEL], job=labels[JOB_NAME_LABEL], stage=stage,
-                     round=int(labels.get(ROUND_LABEL, "0")), shard=int(index), records=records)
+                     uid=labels[LABEL_JOB_UID], job=labels[LABEL_JOB_NAME], stage=stage,
+                     round=int(labels.get(LABEL_ROUND, "0")), shard=int(index), records=records)
         if stage == "generate":
             self._records[(task.uid, task.round)] = records
         if stage in ("generate", "filter"):
@@ -200,10 +198,8 @@ class Workers:
         return f"{self.output_prefix}{task.job}/{key}"
 
     def _begin(self, task: _Task) -> None:
-        p = Progress(stage=task.stage, round=task.round, shard=task.shard, state="running",  # type: ignore[arg-type]
-                     chunks_total=1)
-        stage_dir = "gen" if task.stage == "generate" else task.stage
-        self.store.put(self._key(task, layout.progress_key(task.uid, stage_dir, task.round, task.shard)),  # type: ignore[arg-type]
+        p = Progress(stage=Stage(task.stage), round=task.round, shard=task.shard, state="running", chunks_total=1)
+        self.store.put(self._key(task, layout.progress_key(task.uid, Stage(task.stage), task.round, task.shard)),
                        p.to_json().encode())
 
     def _generated(self, uid: str, round_: int, shard: int) -> int:
@@ -214,7 +210,6 @@ class Workers:
         return generated - generated // REJECT_EVERY
 
     def _finish(self, task: _Task) -> None:
-        stage_dir = {"generate": "gen", "filter": "filter", "dedup": "dedup", "publish": "publish"}[task.stage]
         if task.stage == "generate":
             n = shard_share(task.records, self.shards, task.shard)
             p = Progress(stage="generate", round=task.round, shard=task.shard, state="done", generated=n,
@@ -239,7 +234,7 @@ class Workers:
                              bytes_written=100 * records, manifest_uri=f"{self.output_uri(task.job)}/manifest.json",
                              sha256="0" * 64)
         if task.stage != "publish":
-            self.store.put(self._key(task, layout.done_key(task.uid, stage_dir, task.round, task.shard)),  # type: ignore[arg-type]
+            self.store.put(self._key(task, layout.done_key(task.uid, Stage(task.stage), task.round, task.shard)),
                            p.to_json().encode())
         patch = {"metadata": {"annotations": {MESSAGE_ANNOTATION: p.to_json()}}}
         self.api.request("PATCH", f"/api/v1/namespaces/{task.namespace}/pods/{task.pod}", data=json.dumps(patch),
@@ -324,7 +319,7 @@ class Observer:
             ):
                 return
             labels = meta.get("labels") or {}
-            job, stage = labels.get(JOB_NAME_LABEL, ""), labels.get(STAGE_LABEL, "")
+            job, stage = labels.get(LABEL_JOB_NAME, ""), labels.get(LABEL_STAGE, "")
             with lock:
                 completed.add(meta["uid"])
                 need = 0
@@ -343,7 +338,7 @@ class Observer:
         ns = self.namespace
         threads = [
             threading.Thread(target=api.watch, daemon=True, args=(
-                f"/apis/batch/v1/namespaces/{ns}/jobs", {"labelSelector": JOB_UID_LABEL}, on_child, self.stop)),
+                f"/apis/batch/v1/namespaces/{ns}/jobs", {"labelSelector": LABEL_JOB_UID}, on_child, self.stop)),
             threading.Thread(target=api.watch, daemon=True, args=(
                 f"{GROUP_PATH}/namespaces/{ns}/datafoundryjobs", {}, on_job, self.stop)),
         ]

@@ -226,8 +226,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from datafoundry.api.errors import field_errors
     from datafoundry.api.spec import DataFoundryJobSpec, EngineType
-    from datafoundry.localrun import RunFailed, SharedEngineFailed, prepare, run, shared_engine
-    from datafoundry.localview import live_view
+    from datafoundry.local.runner import RunFailed, SharedEngineFailed, prepare, run, shared_engine
+    from datafoundry.local.view import live_view
 
     try:
         doc = yaml.safe_load(Path(args.file).read_text())

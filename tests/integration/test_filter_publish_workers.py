@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
 from datafoundry.storage import ObjectStore
@@ -183,7 +184,7 @@ def test_publish_crash_before_manifest_then_identical_rerun(s3: S3, tmp_path: Pa
                 raise ConnectionError("simulated crash before the manifest")
             self.inner.put(key, data, content_type)
 
-    ctx = WorkerContext(stage="publish", plan=job.plan, spec=DataFoundryJobSpec.model_validate(job.spec), round=0,
+    ctx = WorkerContext(stage=Stage.PUBLISH, plan=job.plan, spec=DataFoundryJobSpec.model_validate(job.spec), round=0,
                         shard=0, store=ManifestFails(job.store))  # type: ignore[arg-type]
     with pytest.raises(ConnectionError):
         publish_dataset(ctx)
@@ -257,7 +258,7 @@ def test_malformed_lines_reported_and_threshold_fails(s3: S3, tmp_path: Path) ->
     assert progress is not None and progress.state == "failed"
     assert f"{job.uri('out')}/_staging/{job.uid}/gen/r00/s00001/part-00000.jsonl line 76" in progress.message
     assert "a JSON list, not an object" in progress.message
-    assert not job.store.exists(layout.done_key(job.uid, "filter", 0, 1))
+    assert not job.store.exists(layout.done_key(job.uid, Stage.FILTER, 0, 1))
 
 
 def test_missing_eval_set_and_replay_source_fail_clearly(s3: S3, tmp_path: Path) -> None:
@@ -359,8 +360,8 @@ def test_damaged_object_fails_naming_object_and_line_and_publishes_nothing(
     # Nothing partial: no dataset, no manifest, and the failed stage did not mark itself done.
     assert job.store.get(layout.MANIFEST) is None and job.store.get(layout.CARD) is None
     assert not list(job.store.list("data/"))
-    stage = {"input": "filter", "evalSet": "filter", "replay": "publish"}.get(role, "gen")
-    assert not job.store.exists(layout.done_key(job.uid, stage, 0, 0))  # type: ignore[arg-type]
+    stage = {"input": Stage.FILTER, "evalSet": Stage.FILTER, "replay": Stage.PUBLISH}.get(role, Stage.GENERATE)
+    assert not job.store.exists(layout.done_key(job.uid, stage, 0, 0))
 
 
 def test_documents_text_object_in_utf16_or_over_the_size_limit_is_refused(s3: S3, tmp_path: Path) -> None:

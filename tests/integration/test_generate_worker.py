@@ -26,6 +26,7 @@ import jsonschema
 import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.engines.server import VLLMServer, free_port, vllm_cpu_env
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.plan import JobRef, build_plan
@@ -114,12 +115,12 @@ class Run:
             return None
 
     def shard_keys(self, shard: int = 0, round_: int = 0) -> list[str]:
-        prefix = self.key(layout.shard_prefix(self.uid, "gen", round_, shard)) + "/"
+        prefix = self.key(layout.shard_prefix(self.uid, Stage.GENERATE, round_, shard)) + "/"
         pages = self.s3.client.get_paginator("list_objects_v2").paginate(Bucket=self.s3.bucket, Prefix=prefix)
         return sorted(obj["Key"][len(prefix):] for page in pages for obj in page.get("Contents", []))
 
     def parts(self, shard: int = 0) -> dict[str, bytes]:
-        base = layout.shard_prefix(self.uid, "gen", 0, shard)
+        base = layout.shard_prefix(self.uid, Stage.GENERATE, 0, shard)
         out = {}
         for name in self.shard_keys(shard):
             if name.startswith("part-"):
@@ -132,7 +133,7 @@ class Run:
         return [json.loads(line) for data in self.parts(shard).values() for line in data.decode().splitlines()]
 
     def done(self, shard: int = 0) -> dict[str, Any]:
-        data = self.get(layout.done_key(self.uid, "gen", 0, shard))
+        data = self.get(layout.done_key(self.uid, Stage.GENERATE, 0, shard))
         assert data is not None, f"no _DONE.json for shard {shard}"
         result: dict[str, Any] = json.loads(data)
         return result
@@ -290,7 +291,7 @@ def filter_worker(run: Run, shard: int = 0) -> dict[str, Any]:
                            "--shard", str(shard)], env=run.env(), capture_output=True, text=True, timeout=300,
                           check=False)
     ok(proc)
-    summary = run.get(f"{layout.shard_prefix(run.uid, 'filter', 0, shard)}/summary.json")
+    summary = run.get(f"{layout.shard_prefix(run.uid, Stage.FILTER, 0, shard)}/summary.json")
     assert summary is not None
     result: dict[str, Any] = json.loads(summary)
     return result
@@ -432,7 +433,7 @@ def test_killed_worker_resumes_to_the_same_records(s3: S3, tmp_path: Path, prefi
         ok(reference.run(records))
         killed = Run(s3, tmp_path, spec)
         assert killed.spec == reference.spec  # same recipe, other job uid: same records expected
-        first = layout.part_key(killed.uid, "gen", 0, 0, 0)
+        first = layout.part_key(killed.uid, Stage.GENERATE, 0, 0, 0)
         proc = subprocess.Popen(killed.argv(records), env=killed.env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         try:

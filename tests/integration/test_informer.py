@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from datafoundry.api.keys import LABEL_JOB_UID
 from datafoundry.controller import kube as opkube
-from datafoundry.controller.children import LABEL_JOB_UID
 from datafoundry.controller.informer import Children
 from datafoundry.controller.observe import job_essentials
 from datafoundry.testing.testbed import Kube

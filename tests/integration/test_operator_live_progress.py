@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from test_operator import apply, child_jobs, get, manifest, wait_for, wait_phase
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.testing.podrunner import PodRunner
@@ -28,7 +29,7 @@ def test_running_shards_progress_reaches_the_status_before_they_finish(
     uid = get(kube, ns, name)["metadata"]["uid"]
     for shard, generated in ((0, 7), (1, 5)):  # what a worker writes every few seconds
         progress = Progress(stage="generate", round=0, shard=shard, generated=generated, chunks_total=3)
-        key = f"{s3_prefix}{name}/{layout.progress_key(uid, 'gen', 0, shard)}"
+        key = f"{s3_prefix}{name}/{layout.progress_key(uid, Stage.GENERATE, 0, shard)}"
         s3.client.put_object(Bucket=s3.bucket, Key=key, Body=progress.to_json().encode())
 
     def live_counts() -> dict[str, int] | None:

@@ -47,7 +47,7 @@ def test_path_style_from_the_spec_works_against_seaweedfs(
 ) -> None:
     spec = job_spec(s3, s3_prefix, addressingStyle="path")
     # A worker's store: the pod's environment (credentials) plus the plan's output settings.
-    store = open_store(spec.output.uri, output_env(spec.output, credentials(s3)))
+    store = open_store(spec.output.uri, output_env(spec, credentials(s3)))
     assert isinstance(store, S3Store) and store.client.meta.config.s3 == {"addressing_style": "path"}
     urls = record_urls(store)
     store.put("a/part-0.jsonl", b'{"text": "hello"}\n', "application/x-ndjson")
@@ -81,7 +81,7 @@ def test_virtual_style_puts_the_bucket_in_the_host_name(s3: S3, s3_prefix: str) 
     # By IP, botocore always falls back to the path: name the same SeaweedFS by host name.
     endpoint = s3.endpoint_url.replace("127.0.0.1", "localhost")
     spec = job_spec(s3, s3_prefix, addressingStyle="virtual", endpointURL=endpoint)
-    store = open_store(spec.output.uri, {**output_env(spec.output, credentials(s3)), ENV_RETRY_SECONDS: "0"})
+    store = open_store(spec.output.uri, {**output_env(spec, credentials(s3)), ENV_RETRY_SECONDS: "0"})
     assert isinstance(store, S3Store) and store.client.meta.config.s3 == {"addressing_style": "virtual"}
     urls = record_urls(store)
     # <bucket>.localhost does not resolve here (no wildcard DNS), so the request cannot even connect.

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from datafoundry.api.keys import LABEL_STAGE
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.controller.rbac import policy_rules
 from datafoundry.testing.podrunner import PodRunner
@@ -276,10 +277,10 @@ def test_every_worker_pod_is_admitted_under_restricted_pod_security(
     kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(doc))
     wait_phase(kube, ns, "psa", "Succeeded", operator)
     jobs = kube.batch.list_namespaced_job(ns).items
-    stages = {j.metadata.labels["datafoundry.io/stage"] for j in jobs}
+    stages = {j.metadata.labels[LABEL_STAGE] for j in jobs}
     assert stages == {"generate", "filter", "dedup", "publish"}, stages
     pods = kube.core.list_namespaced_pod(ns).items
-    assert {p.metadata.labels["datafoundry.io/stage"] for p in pods} == stages
+    assert {p.metadata.labels[LABEL_STAGE] for p in pods} == stages
     assert any(v.empty_dir and v.empty_dir.medium == "Memory" for p in pods for v in p.spec.volumes)
     events = kube.core.list_namespaced_event(ns).items
     assert not [e.message for e in events if e.reason == "FailedCreate"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
-from datafoundry.controller.reconcile import Counts
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts, termination_message
+from datafoundry.pipeline.counts import RecordCounts
 from datafoundry.publish import card
 
 SPEC = DataFoundryJobSpec.model_validate({
@@ -57,6 +57,6 @@ def test_generator_drops_count_in_the_status_while_the_round_runs() -> None:
                    strategies=SHARD0)
     received = Progress.model_validate_json(termination_message(gen))
     assert received.strategies == SHARD0
-    counts = Counts()
+    counts = RecordCounts()
     counts.add(received, accepted=False)
     assert counts.rejected == {f"{GENERATOR_PREFIX}truncated": 2} and counts.accepted == 0

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 import yaml
 
+from datafoundry.api.stages import Stage
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.pipeline import contract
 from fixtures.images import IMAGES, REPO, parse
@@ -71,7 +72,7 @@ def test_entrypoint_is_the_worker_contract(image: str) -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert "datafoundry" in scripts
     # Worker Jobs set no command, only args starting with `worker <stage>`.
-    assert contract.worker_args("filter", 0)[:2] == ["worker", "filter"]
+    assert contract.worker_args(Stage.FILTER, 0)[:2] == ["worker", "filter"]
     if image == "operator":
         assert yaml.safe_load(stages[-1].last("CMD") or "null") == ["operator"]
 

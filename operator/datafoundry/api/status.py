@@ -79,8 +79,8 @@ class Condition(APIModel):
     message: str = Field(default="", max_length=32768, description="Human-readable details.")
 
 
-class Progress(APIModel):
-    """Record counts aggregated from the workers' progress objects."""
+class ProgressStatus(APIModel):
+    """Record counts aggregated from the workers' progress reports."""
 
     target: int = Field(default=0, ge=0, description="Accepted records wanted (spec.target.records).")
     generated: int = Field(default=0, ge=0, description="Records generated so far (or read, with input).")
@@ -222,7 +222,7 @@ class DataFoundryJobStatus(APIModel):
         description="Conditions: Accepted, Progressing, Generated, Filtered, Published, Succeeded, Failed, Suspended.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    progress: Progress | None = Field(default=None, description="Record counts.")
+    progress: ProgressStatus | None = Field(default=None, description="Record counts.")
     shards: Shards | None = Field(default=None, description="Shard counters per stage.")
     start_time: datetime | None = Field(
         default=None, description="When the first child Job was created; the recipe is immutable from then on."
@@ -253,7 +253,7 @@ __all__ = [
     "DecontaminationStatus",
     "OutputStatus",
     "Phase",
-    "Progress",
+    "ProgressStatus",
     "ShardCounts",
     "Shards",
 ]

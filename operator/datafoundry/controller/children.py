@@ -10,8 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
+from datafoundry.api.keys import (
+    LABEL_JOB_NAME,
+    LABEL_JOB_UID,
+    LABEL_KUEUE_QUEUE,
+    LABEL_MANAGED_BY,
+    LABEL_ROUND,
+    LABEL_SHARD,
+    LABEL_STAGE,
+    MANAGED_BY,
+)
 from datafoundry.api.spec import (
     MODEL_CACHE_MOUNT,
     MODEL_CLAIM_MOUNT_ROOT,
@@ -20,25 +30,15 @@ from datafoundry.api.spec import (
     Generator,
     JudgeFilter,
 )
+from datafoundry.api.stages import Stage
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.owner import Owner
 from datafoundry.pipeline import contract
 from datafoundry.storage.settings import output_settings
 
-GROUP_PREFIX = "datafoundry.io"
-LABEL_JOB_NAME = f"{GROUP_PREFIX}/job-name"
-LABEL_JOB_UID = f"{GROUP_PREFIX}/job-uid"
-LABEL_STAGE = f"{GROUP_PREFIX}/stage"
-LABEL_ROUND = f"{GROUP_PREFIX}/round"
-LABEL_SHARD = f"{GROUP_PREFIX}/shard"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "datafoundry-operator"
-KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 GPU_RESOURCE = "nvidia.com/gpu"
 # Kubernetes label values (and so Job names, which pods carry as a label) stop at 63 characters.
 MAX_CHILD_NAME = 63
-
-ChildStage = Literal["generate", "filter", "dedup", "publish"]
 
 
 def child_name(job: str, suffix: str) -> str:
@@ -56,19 +56,19 @@ def plan_configmap_name(job: str) -> str:
 
 
 def generate_job_name(job: str, round_: int) -> str:
-    return child_name(job, f"gen-r{round_}")
+    return child_name(job, f"{Stage.GENERATE.short}-r{round_}")
 
 
 def filter_job_name(job: str, round_: int, shard: int) -> str:
-    return child_name(job, f"filter-r{round_}-s{shard}")
+    return child_name(job, f"{Stage.FILTER.short}-r{round_}-s{shard}")
 
 
 def dedup_job_name(job: str, round_: int) -> str:
-    return child_name(job, f"dedup-r{round_}")
+    return child_name(job, f"{Stage.DEDUP.short}-r{round_}")
 
 
 def publish_job_name(job: str) -> str:
-    return child_name(job, "publish")
+    return child_name(job, Stage.PUBLISH.short)
 
 
 def base_labels(owner: Owner) -> dict[str, str]:
@@ -286,7 +286,7 @@ def _job(
     spec: DataFoundryJobSpec,
     config: OperatorConfig,
     job_name: str,
-    stage: ChildStage,
+    stage: Stage,
     round_: int,
     shard: int | None,
     container: dict[str, Any],
@@ -294,12 +294,12 @@ def _job(
     job_extra: dict[str, Any],
     shm: str | None = None,
 ) -> dict[str, Any]:
-    labels = {**base_labels(owner), LABEL_STAGE: stage, LABEL_ROUND: str(round_)}
+    labels = {**base_labels(owner), LABEL_STAGE: stage.value, LABEL_ROUND: str(round_)}
     if shard is not None:
         labels[LABEL_SHARD] = str(shard)
     job_labels = dict(labels)
     if spec.queue_name:
-        job_labels[KUEUE_QUEUE_LABEL] = spec.queue_name
+        job_labels[LABEL_KUEUE_QUEUE] = spec.queue_name
     volumes, mounts = _volumes(owner.name, spec, shm=shm)
     container = {
         "image": config.filter_image,
@@ -402,9 +402,9 @@ def generate_job(
     if tolerations:
         pod_extra["tolerations"] = tolerations
     container = {
-        "name": "generate",
+        "name": Stage.GENERATE.value,
         "image": gen.image or config.generator_image,
-        "args": [*contract.worker_args("generate", round_), "--records", str(records)],
+        "args": [*contract.worker_args(Stage.GENERATE, round_), "--records", str(records)],
         # The judge scores each chunk in the generator pod, with the generator's engine or an endpoint.
         "env": [*_engine_env(spec), *_judge_env(spec), *model_env],
         "resources": {"requests": requests, "limits": limits},
@@ -412,7 +412,7 @@ def generate_job(
     }
     job = _job(
         owner=owner, spec=spec, config=config,
-        job_name=generate_job_name(owner.name, round_), stage="generate", round_=round_, shard=None,
+        job_name=generate_job_name(owner.name, round_), stage=Stage.GENERATE, round_=round_, shard=None,
         container=container, pod_extra=pod_extra, shm=config.shm_size if gpus else None,
         job_extra={
             "completionMode": "Indexed",
@@ -430,10 +430,10 @@ def generate_job(
 
 def _cpu_job(
     owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig,
-    stage: ChildStage, job_name: str, round_: int, shard: int | None, args: list[str],
+    stage: Stage, job_name: str, round_: int, shard: int | None, args: list[str],
 ) -> dict[str, Any]:
     container = {
-        "name": stage,
+        "name": stage.value,
         "args": args,
         "resources": {
             "requests": {"cpu": config.filter_cpu, "memory": config.filter_memory},
@@ -452,8 +452,8 @@ def filter_job(
     owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, shard: int
 ) -> dict[str, Any]:
     """One Job per generated shard, created as soon as that shard's generation is done."""
-    args = [*contract.worker_args("filter", round_), "--shard", str(shard)]
-    job = _cpu_job(owner, spec, config, "filter", filter_job_name(owner.name, round_, shard), round_, shard, args)
+    args = [*contract.worker_args(Stage.FILTER, round_), "--shard", str(shard)]
+    job = _cpu_job(owner, spec, config, Stage.FILTER, filter_job_name(owner.name, round_, shard), round_, shard, args)
     if spec.input is not None:  # curation: the filter pod calls the judge's endpoint
         job["spec"]["template"]["spec"]["containers"][0]["env"] += _judge_env(spec)
     return job
@@ -461,8 +461,8 @@ def filter_job(
 
 def dedup_job(owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int) -> dict[str, Any]:
     """The global near-duplicate pass over every shard filtered so far."""
-    args = contract.worker_args("dedup", round_)
-    return _cpu_job(owner, spec, config, "dedup", dedup_job_name(owner.name, round_), round_, None, args)
+    args = contract.worker_args(Stage.DEDUP, round_)
+    return _cpu_job(owner, spec, config, Stage.DEDUP, dedup_job_name(owner.name, round_), round_, None, args)
 
 
 def images(spec: DataFoundryJobSpec, config: OperatorConfig) -> dict[str, str]:
@@ -480,8 +480,8 @@ def publish_job(
 ) -> dict[str, Any]:
     """Mix replay data and write the final shards, the manifest and the dataset card (which record
     the images of the job, from `images`)."""
-    args = [*contract.worker_args("publish", rounds - 1)]
-    job = _cpu_job(owner, spec, config, "publish", publish_job_name(owner.name), rounds - 1, None, args)
+    args = [*contract.worker_args(Stage.PUBLISH, rounds - 1)]
+    job = _cpu_job(owner, spec, config, Stage.PUBLISH, publish_job_name(owner.name), rounds - 1, None, args)
     job["spec"]["template"]["spec"]["containers"][0]["env"] += [
         {"name": contract.ENV_IMAGES[role], "value": ref} for role, ref in images(spec, config).items()]
     if gpu_hours is not None:

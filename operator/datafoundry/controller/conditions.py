@@ -19,6 +19,7 @@ from datafoundry.api.status import PROGRESSING as PROGRESSING
 from datafoundry.api.status import PUBLISHED as PUBLISHED
 from datafoundry.api.status import SUCCEEDED as SUCCEEDED
 from datafoundry.api.status import SUSPENDED as SUSPENDED
+from datafoundry.api.status import Phase
 
 Condition = dict[str, Any]
 Status = Literal["True", "False", "Unknown"]
@@ -66,18 +67,18 @@ def set_condition(
     return sorted(merged, key=lambda c: rank.get(c["type"], len(ORDER)))
 
 
-def phase_of(conditions: Sequence[Condition], stage: str) -> str:
+def phase_of(conditions: Sequence[Condition], stage: Phase) -> Phase:
     """The one-word summary `kubectl get dfj` shows, derived from the conditions.
 
     `stage` is the stage the reconciler is in while Progressing (Generating, Filtering,
     Publishing); it only matters when no terminal or paused condition holds.
     """
     if is_true(conditions, FAILED):
-        return "Failed"
+        return Phase.FAILED
     if is_true(conditions, SUCCEEDED):
-        return "Succeeded"
+        return Phase.SUCCEEDED
     if is_true(conditions, SUSPENDED):
-        return "Suspended"
+        return Phase.SUSPENDED
     if is_true(conditions, PROGRESSING):
         return stage
-    return "Pending"
+    return Phase.PENDING

@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.controller.observe import Observed
-from datafoundry.controller.reconcile import ShardKey
 from datafoundry.pipeline import layout
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import Progress, ShardKey
 from datafoundry.storage import split_uri
 from datafoundry.storage.s3 import S3Store
-from datafoundry.storage.settings import output_settings
+from datafoundry.storage.settings import output_env
 
 log = logging.getLogger(__name__)
-_STAGE_DIR: dict[str, layout.Stage] = {"generate": "gen", "filter": "filter"}
 
 
 def running_shards(observed: Observed) -> list[ShardKey]:
@@ -41,19 +39,19 @@ def running_shards(observed: Observed) -> list[ShardKey]:
     for job in observed.jobs:
         if job.finished or job.deleting or job.ready == 0:
             continue
-        if job.stage == "generate":
-            out += [("generate", job.round, k) for k in range(job.completions) if k not in job.completed_indexes]
-        elif job.stage == "filter" and job.shard is not None:
-            out.append(("filter", job.round, job.shard))
+        if job.stage == Stage.GENERATE:
+            out += [(Stage.GENERATE, job.round, k) for k in range(job.completions) if k not in job.completed_indexes]
+        elif job.stage == Stage.FILTER and job.shard is not None:
+            out.append((Stage.FILTER, job.round, job.shard))
     return out
 
 
 @lru_cache(maxsize=16)
-def _bucket_store(bucket: str, settings: frozenset[tuple[str, str]]) -> S3Store:
+def _bucket_store(bucket: str, env: frozenset[tuple[str, str]]) -> S3Store:
     """One client per bucket and S3 settings (`spec.output`'s endpoint, region, addressing style) for
     every job's reads (boto3 clients are thread-safe; making one costs milliseconds of CPU and about a
     megabyte). No long retries: the next refresh reads again."""
-    return S3Store(bucket, "", env={**os.environ, **dict(settings)}, retry_seconds=0)
+    return S3Store(bucket, "", env=dict(env), retry_seconds=0)
 
 
 def output_bucket(spec: DataFoundryJobSpec) -> tuple[S3Store, str] | None:
@@ -61,7 +59,8 @@ def output_bucket(spec: DataFoundryJobSpec) -> tuple[S3Store, str] | None:
     scheme, bucket, prefix = split_uri(spec.output.uri)
     if scheme != "s3":
         return None
-    return _bucket_store(bucket, frozenset(output_settings(spec.output).items())), prefix
+    # The job's endpoint, region and addressing style; the operator's own credentials and CA bundle.
+    return _bucket_store(bucket, frozenset(output_env(spec, spec_wins=True).items())), prefix
 
 
 def read_shards(spec: DataFoundryJobSpec, uid: str, shards: Collection[ShardKey]) -> dict[ShardKey, Progress]:
@@ -72,7 +71,7 @@ def read_shards(spec: DataFoundryJobSpec, uid: str, shards: Collection[ShardKey]
     store, prefix = found
     out: dict[ShardKey, Progress] = {}
     for stage, round_, shard in shards:
-        data = store.get(layout.join(prefix, layout.progress_key(uid, _STAGE_DIR[stage], round_, shard)))
+        data = store.get(layout.join(prefix, layout.progress_key(uid, stage, round_, shard)))
         if data:
             p = Progress.model_validate_json(data)
             out[(p.stage, p.round, p.shard)] = p

@@ -14,11 +14,12 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from datafoundry.api.stages import Stage
 from datafoundry.api.status import Phase
 
 CONTROLLER = "datafoundryjob"
 PHASES = tuple(p.value for p in Phase)
-STAGES = ("generate", "filter", "dedup", "publish")
+STAGES = tuple(s.value for s in Stage)
 SHARD_STATES = ("active", "succeeded", "failed")
 RESULTS = ("success", "error", "requeue")
 
@@ -135,7 +136,7 @@ def preinitialise() -> None:
     for phase in PHASES:
         jobs.labels(phase).set(0)
         phase_transitions_total.labels(phase)
-    for phase in ("Succeeded", "Failed"):
+    for phase in (Phase.SUCCEEDED.value, Phase.FAILED.value):
         job_duration_seconds.labels(phase)
     for stage in STAGES:
         stage_duration_seconds.labels(stage)

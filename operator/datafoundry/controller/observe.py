@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from datafoundry.controller.children import LABEL_ROUND, LABEL_SHARD, LABEL_STAGE
+from datafoundry.api.keys import LABEL_ROUND, LABEL_SHARD, LABEL_STAGE
+from datafoundry.api.stages import Stage
 from datafoundry.controller.gpu import gpu_usage
 from datafoundry.pipeline.contract import Progress
 
@@ -72,7 +73,7 @@ def pod_essentials(body: Mapping[str, Any]) -> dict[str, Any] | None:
     status = body.get("status") or {}
     phase = status.get("phase")
     meta = body.get("metadata") or {}
-    usage = gpu_usage(body) if (meta.get("labels") or {}).get(LABEL_STAGE) == "generate" else None
+    usage = gpu_usage(body) if (meta.get("labels") or {}).get(LABEL_STAGE) == Stage.GENERATE else None
     if phase not in ("Succeeded", "Failed") and usage is None and pod_config_error(body) is None:
         return None
     annotations = meta.get("annotations") or {}

@@ -27,55 +27,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
+from datafoundry.api.status import Phase, ShardCounts
 from datafoundry.controller import children as ch
 from datafoundry.controller import gpu, reasons
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.observe import ChildJob, Observed, PodConfigError
 from datafoundry.controller.owner import Owner
-from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress
-from datafoundry.pipeline.plan import first_round_records, top_up_records
+from datafoundry.pipeline.contract import EXIT_BAD_INPUT, Progress, ShardKey
+from datafoundry.pipeline.counts import RecordCounts
+from datafoundry.pipeline.plan import another_round, round_records
 
-GENERATING, FILTERING, PUBLISHING = "Generating", "Filtering", "Publishing"
-ShardKey = tuple[str, int, int]  # (stage, round, shard)
 RESULT_GRACE_SECONDS = 120
-
-
-@dataclass
-class Counts:
-    generated: int = 0
-    accepted: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    replay: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, p: Progress, *, accepted: bool = True, generated: bool = True) -> None:
-        if generated:
-            self.generated += p.generated
-            self.prompt_tokens += p.prompt_tokens
-            self.completion_tokens += p.completion_tokens
-        if accepted:
-            self.accepted += p.accepted
-        if accepted or p.stage == "generate":  # a generator's own drops (generator/<reason>)
-            for name, n in p.rejected.items():
-                self.rejected[name] = self.rejected.get(name, 0) + n
-
-    @classmethod
-    def from_progress(cls, p: Progress) -> Counts:
-        c = cls()
-        c.add(p)
-        return c
-
-
-@dataclass
-class ShardCounts:
-    total: int = 0
-    active: int = 0
-    succeeded: int = 0
-    failed: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return {"total": self.total, "active": self.active, "succeeded": self.succeeded, "failed": self.failed}
 
 
 @dataclass
@@ -83,11 +46,12 @@ class Decision:
     creates: list[dict[str, Any]] = field(default_factory=list)
     #: Unfinished child Jobs to delete (suspend, deadline, failure): their finished work stays in S3.
     deletes: list[str] = field(default_factory=list)
-    stage: str = GENERATING
+    stage: Phase = Phase.GENERATING
     round: int = 0
-    counts: Counts = field(default_factory=Counts)
-    shards: dict[str, ShardCounts] = field(
-        default_factory=lambda: {"generate": ShardCounts(), "filter": ShardCounts(), "publish": ShardCounts()}
+    counts: RecordCounts = field(default_factory=RecordCounts)
+    #: The status' shard counters; dedup counts as part of publish.
+    shards: dict[Stage, ShardCounts] = field(
+        default_factory=lambda: {stage: ShardCounts() for stage in (Stage.GENERATE, Stage.FILTER, Stage.PUBLISH)}
     )
     generated_done: bool = False
     filtered_done: bool = False
@@ -193,7 +157,7 @@ def decide(
     name = owner.name
     args = (owner, spec, config)
     target = spec.target.records
-    prior = Counts()  # cumulative counts after the last finished dedup
+    prior = RecordCounts()  # cumulative counts after the last finished dedup
     round_ = 0
     while True:
         d.round = round_
@@ -206,16 +170,13 @@ def decide(
                                 f"accepted {prior.accepted} of {target} records when the generator pods had used "
                                 f"{gpu_budget}: generator round {round_ + 1} is not started")
                     d.deletes = _unfinished(observed)
-                    d.stage, d.counts = GENERATING, prior
+                    d.stage, d.counts = Phase.GENERATING, prior
                     return d
-                if round_ == 0:
-                    records = first_round_records(target, spec.target.overgenerate)
-                else:
-                    records = top_up_records(target, prior.accepted, prior.generated, spec.target.overgenerate)
+                records = round_records(spec, round_, prior.accepted, prior.generated)
                 if gen is None and not d.suspended:
                     d.creates.append(ch.generate_job(*args, round_, records))
-                d.stage, d.counts = GENERATING, prior
-                d.shards["generate"] = ShardCounts(total=spec.generator.shards, active=0)
+                d.stage, d.counts = Phase.GENERATING, prior
+                d.shards[Stage.GENERATE] = ShardCounts(total=spec.generator.shards, active=0)
                 d.waiting = f"creating generator round {round_}" if gen is None else f"waiting for {gen_name} to go"
                 return d
             if gen.failed_reason is not None:
@@ -224,20 +185,20 @@ def decide(
                 return d
             shards = gen.completions
             produced = sorted(gen.completed_indexes)
-            d.shards["generate"] = ShardCounts(
+            d.shards[Stage.GENERATE] = ShardCounts(
                 total=shards, active=gen.active, succeeded=len(produced), failed=0
             )
         else:
             assert spec.input is not None
             gen, shards, produced = None, spec.input.shards, list(range(spec.input.shards))
 
-        counts = Counts(**{**prior.__dict__, "rejected": dict(prior.rejected)})
+        counts = prior.copy()
         if gen is not None:
             for k in range(shards):
                 final = observed.final_progress(gen.name, k) if k in gen.completed_indexes else None
-                p = final or live.get(("generate", round_, k))
+                p = final or live.get((Stage.GENERATE, round_, k))
                 if p is not None:
-                    counts.add(p, accepted=False)
+                    counts.add_shard(p, curation=False)
         filt = ShardCounts(total=shards)
         filters_done = 0
         for k in produced:
@@ -258,30 +219,30 @@ def decide(
             # A finished Job's pod (and its termination message) may not be observed yet: until then
             # its last live progress stands in, so the counts never drop back.
             final = observed.final_progress(fname) if fjob.complete else None
-            p = final or live.get(("filter", round_, k))
+            p = final or live.get((Stage.FILTER, round_, k))
             if p is not None:
-                counts.add(p, generated=gen is None)
+                counts.add_shard(p, curation=gen is None)
         filt.succeeded = filters_done
-        d.shards["filter"] = filt
+        d.shards[Stage.FILTER] = filt
         d.counts = counts
         d.generated_done = gen is None or gen.complete
         if not d.generated_done or filters_done < shards:
-            d.stage = GENERATING if not d.generated_done else FILTERING
+            d.stage = Phase.GENERATING if not d.generated_done else Phase.FILTERING
             return d
 
         dname = ch.dedup_job_name(name, round_)
         dedup = observed.job(dname)
-        d.shards["publish"] = ShardCounts(total=1)
+        d.shards[Stage.PUBLISH] = ShardCounts(total=1)
         if dedup is None or dedup.deleting:
             if dedup is None and not d.suspended:
                 d.creates.append(ch.dedup_job(*args, round_))
-            d.stage = FILTERING
+            d.stage = Phase.FILTERING
             return d
         if dedup.failed_reason is not None:
             d.failed = _failure(observed, dedup, "dedup Job")
             return d
         if not dedup.complete:
-            d.stage, d.shards["publish"].active = FILTERING, 1
+            d.stage, d.shards[Stage.PUBLISH].active = Phase.FILTERING, 1
             return d
         summary = observed.final_progress(dname)
         if summary is None:
@@ -289,18 +250,17 @@ def decide(
             if _result_overdue(dedup, now):
                 d.failed = (reasons.MISSING_RESULT, f"dedup Job {dname} finished without reporting its counts")
             else:
-                d.stage, d.waiting = FILTERING, f"waiting for the result of {dname}"
+                d.stage, d.waiting = Phase.FILTERING, f"waiting for the result of {dname}"
             return d
-        prior = Counts.from_progress(summary)
+        prior = RecordCounts.from_summary(summary)
         d.counts = prior
-        more_rounds = spec.generator is not None and round_ + 1 < spec.budget.max_rounds
-        if prior.accepted < target and more_rounds:
+        if another_round(spec, round_, prior.accepted):
             round_ += 1
             continue
         break
 
     d.filtered_done = True
-    d.stage = PUBLISHING
+    d.stage = Phase.PUBLISHING
     pname = ch.publish_job_name(name)
     pub = observed.job(pname)
     if pub is None or pub.deleting:
@@ -311,7 +271,7 @@ def decide(
         d.failed = _failure(observed, pub, "publish Job")
         return d
     if not pub.complete:
-        d.shards["publish"].active = 1
+        d.shards[Stage.PUBLISH].active = 1
         return d
     result = observed.final_progress(pname)
     if result is None:
@@ -320,7 +280,7 @@ def decide(
         else:
             d.waiting = f"waiting for the result of {pname}"
         return d
-    d.shards["publish"].succeeded = 1
+    d.shards[Stage.PUBLISH].succeeded = 1
     d.published = result
     d.counts.replay = result.accepted - min(result.accepted, prior.accepted)
     if prior.accepted < target:

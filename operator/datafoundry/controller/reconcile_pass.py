@@ -186,7 +186,7 @@ async def reconcile_once(rt: Runtime, state: JobState, body: kopf.Body, owner: O
     c = decision.counts
     metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
                         rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                        shards={s: sc.to_dict() for s, sc in decision.shards.items()},
+                        shards={s: sc.model_dump() for s, sc in decision.shards.items()},
                         quality=(new.get("output") or {}).get("quality"), gpu_hours=account.hours)
     _record_phase(rt.jobs, state, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None

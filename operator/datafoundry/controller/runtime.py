@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import kopf
 
-from datafoundry.controller import children as ch
+from datafoundry.api import keys
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
 from datafoundry.controller.live import LiveProgress
@@ -37,7 +37,7 @@ class Runtime:
             config=config,
             jobs=JobRegistry(),
             live=LiveProgress(config.progress_interval_seconds, config.live_progress_reads_per_second),
-            children=Children(ch.LABEL_JOB_UID, job=job_essentials, pod=pod_essentials),
+            children=Children(keys.LABEL_JOB_UID, job=job_essentials, pod=pod_essentials),
         )
 
 

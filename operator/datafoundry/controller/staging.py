@@ -21,7 +21,7 @@ CLEANUP_RETRY_SECONDS = 15.0
 
 def _store(spec: DataFoundryJobSpec, retry_seconds: float) -> ObjectStore:
     # The job's endpoint, region and addressing style; the operator's own credentials and CA bundle.
-    env = output_env(spec.output, spec_wins=True)
+    env = output_env(spec, spec_wins=True)
     env[ENV_RETRY_SECONDS] = str(retry_seconds)
     return open_store(spec.output.uri, env)
 

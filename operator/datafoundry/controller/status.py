@@ -1,7 +1,9 @@
 """From a reconcile decision to the `status` of the DataFoundryJob (pure).
 
-Conditions are written in full every time (kopf patches with JSON merge, which replaces lists);
-`phase` is derived from them.
+The status is built as the API's `DataFoundryJobStatus` model, so it validates against the schema
+the CRD publishes and nothing the operator writes is pruned; it is written as that model's dump
+(camelCase, without unset optional fields). Conditions are written in full every time (kopf
+patches with JSON merge, which replaces lists); `phase` is derived from them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from datafoundry.api.status import DecontaminationStatus, QualityStatus
+from datafoundry.api.stages import Stage
+from datafoundry.api.status import (
+    Condition,
+    DataFoundryJobStatus,
+    DecontaminationStatus,
+    OutputStatus,
+    Phase,
+    ProgressStatus,
+    QualityStatus,
+    Shards,
+)
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import reasons
 from datafoundry.controller.reconcile import Decision
@@ -37,6 +49,11 @@ def _eta_seconds(accepted: int, target: int, start: datetime | None, now: dateti
     return max(0, math.ceil(elapsed / accepted * (target - accepted)))
 
 
+def dump(status: DataFoundryJobStatus, *, exclude: Any = None) -> dict[str, Any]:
+    """The status as the API server stores it (camelCase, RFC 3339 times, no None fields)."""
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json", exclude=exclude)
+
+
 def invalid_status(old: dict[str, Any], generation: int, reason: str, message: str) -> dict[str, Any]:
     """Status of a job whose spec the operator refuses: Failed, with the field paths in the message."""
     now = cond.now_rfc3339()
@@ -44,34 +61,18 @@ def invalid_status(old: dict[str, Any], generation: int, reason: str, message: s
     conditions = cond.set_condition(conditions, cond.ACCEPTED, "False", reason, message, generation, now)
     conditions = cond.set_condition(conditions, cond.FAILED, "True", reason, message, generation, now)
     conditions = cond.set_condition(conditions, cond.PROGRESSING, "False", reason, message, generation, now)
-    return {
-        "phase": cond.phase_of(conditions, ""),
-        "observedGeneration": generation,
-        "conditions": conditions,
-        "completionTime": old.get("completionTime") or now,
-    }
+    return dump(DataFoundryJobStatus(
+        phase=cond.phase_of(conditions, Phase.PENDING),
+        observed_generation=generation,
+        conditions=[Condition.model_validate(c) for c in conditions],
+        completion_time=parse_time(old.get("completionTime") or now),
+    ))
 
 
-def build_status(
-    old: dict[str, Any],
-    decision: Decision,
-    *,
-    generation: int,
-    target: int,
-    output_uri: str,
-    plan_hash: str,
-    plan_config_map: str,
-    now: datetime | None = None,
-    gpu_hours_of_deleted_pods: float = 0.0,
-) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    stamp = rfc3339(now)
-    g = generation
+def _conditions(old: dict[str, Any], d: Decision, g: int, stamp: str) -> list[dict[str, Any]]:
+    done = d.succeeded is not None or d.failed is not None
     c: list[dict[str, Any]] = list(old.get("conditions") or [])
     c = cond.set_condition(c, cond.ACCEPTED, "True", reasons.ACCEPTED, "spec is valid; plan written", g, stamp)
-    start = parse_time(old.get("startTime")) or now
-    d = decision
-    done = d.succeeded is not None or d.failed is not None
     if d.failed is not None:
         reason, message = d.failed
         c = cond.set_condition(c, cond.FAILED, "True", reason, message, g, stamp)
@@ -95,52 +96,89 @@ def build_status(
         c = cond.set_condition(c, cond.SUSPENDED, "True", reasons.SUSPENDED, "spec.suspend is true", g, stamp)
     elif cond.find(c, cond.SUSPENDED) is not None:
         c = cond.set_condition(c, cond.SUSPENDED, "False", reasons.RESUMED, "spec.suspend is false", g, stamp)
+    return c
 
+
+def _output(d: Decision, output_uri: str) -> OutputStatus:
+    pub = d.published
+    if pub is None:
+        return OutputStatus(uri=output_uri)
+    out = OutputStatus(uri=output_uri, records=pub.accepted, bytes=pub.bytes_written,
+                       manifest_uri=pub.manifest_uri, sha256=pub.sha256)
+    if pub.decontamination is not None:
+        out.decontamination = DecontaminationStatus.model_validate(
+            {k: int(pub.decontamination.get(k, 0)) for k in _DECONTAMINATION_KEYS})
+    if pub.quality:
+        out.quality = QualityStatus.model_validate(
+            {k: pub.quality[k] for k in _QUALITY_KEYS if pub.quality.get(k) is not None})
+    return out
+
+
+def status_model(
+    old: dict[str, Any],
+    decision: Decision,
+    *,
+    generation: int,
+    target: int,
+    output_uri: str,
+    plan_hash: str,
+    plan_config_map: str,
+    now: datetime | None = None,
+    gpu_hours_of_deleted_pods: float = 0.0,
+) -> DataFoundryJobStatus:
+    """The status for `decision`; `old` is the status it replaces (its conditions and times carry over)."""
+    now = now or datetime.now(UTC)
+    stamp = rfc3339(now)
+    d = decision
+    done = d.succeeded is not None or d.failed is not None
+    c = _conditions(old, d, generation, stamp)
+    start = parse_time(old.get("startTime")) or now
     counts = d.counts
     percent = 100 if d.succeeded else min(100, int(100 * counts.accepted / target)) if target else 0
-    progress: dict[str, Any] = {
-        "target": target,
-        "generated": counts.generated,
-        "accepted": counts.accepted,
-        "rejected": dict(sorted(counts.rejected.items())),
-        "replay": counts.replay,
-        "percent": percent,
-        "display": f"{percent}%",
-        "promptTokens": counts.prompt_tokens,
-        "completionTokens": counts.completion_tokens,
-        "gpuHours": round(d.gpu_hours, 6),
-        "gpuHoursOfDeletedPods": round(gpu_hours_of_deleted_pods, 6),
-        "round": d.round + 1,
-        "lastUpdateTime": stamp,
-    }
-    eta = _eta_seconds(counts.accepted, target, start, now) if not done else None
-    if eta is not None:
-        progress["etaSeconds"] = eta
-    status: dict[str, Any] = {
-        "phase": cond.phase_of(c, d.stage),
-        "observedGeneration": g,
-        "conditions": c,
-        "progress": progress,
-        "shards": {stage: sc.to_dict() for stage, sc in d.shards.items()},
-        "startTime": rfc3339(start),
-        "planHash": plan_hash,
-        "planConfigMap": plan_config_map,
-        "output": {"uri": output_uri},
-    }
-    if d.published is not None:
-        pub = d.published
-        status["output"] = {
-            "uri": output_uri,
-            "records": pub.accepted,
-            "bytes": pub.bytes_written,
-            "manifestUri": pub.manifest_uri,
-            "sha256": pub.sha256,
-        }
-        if pub.decontamination is not None:
-            status["output"]["decontamination"] = {k: int(pub.decontamination.get(k, 0))
-                                                   for k in _DECONTAMINATION_KEYS}
-        if pub.quality:
-            status["output"]["quality"] = {k: pub.quality[k] for k in _QUALITY_KEYS if pub.quality.get(k) is not None}
-    if done:
-        status["completionTime"] = old.get("completionTime") or stamp
-    return status
+    progress = ProgressStatus(
+        target=target,
+        generated=counts.generated,
+        accepted=counts.accepted,
+        rejected=dict(sorted(counts.rejected.items())),
+        replay=counts.replay,
+        percent=percent,
+        eta_seconds=_eta_seconds(counts.accepted, target, start, now) if not done else None,
+        prompt_tokens=counts.prompt_tokens,
+        completion_tokens=counts.completion_tokens,
+        gpu_hours=round(d.gpu_hours, 6),
+        gpu_hours_of_deleted_pods=round(gpu_hours_of_deleted_pods, 6),
+        round=d.round + 1,
+        last_update_time=parse_time(stamp),
+    )
+    return DataFoundryJobStatus(
+        phase=cond.phase_of(c, d.stage),
+        observed_generation=generation,
+        conditions=[Condition.model_validate(x) for x in c],
+        progress=progress,
+        shards=Shards.model_validate({stage.value: counts_ for stage, counts_ in d.shards.items()}),
+        start_time=parse_time(rfc3339(start)),
+        completion_time=parse_time(old.get("completionTime") or stamp) if done else None,
+        output=_output(d, output_uri),
+        plan_hash=plan_hash,
+        plan_config_map=plan_config_map,
+    )
+
+
+def build_status(
+    old: dict[str, Any],
+    decision: Decision,
+    *,
+    generation: int,
+    target: int,
+    output_uri: str,
+    plan_hash: str,
+    plan_config_map: str,
+    now: datetime | None = None,
+    gpu_hours_of_deleted_pods: float = 0.0,
+) -> dict[str, Any]:
+    """`status_model`'s dump; a stage the decision keeps no shard counters for is left out."""
+    status = status_model(old, decision, generation=generation, target=target, output_uri=output_uri,
+                          plan_hash=plan_hash, plan_config_map=plan_config_map, now=now,
+                          gpu_hours_of_deleted_pods=gpu_hours_of_deleted_pods)
+    unset = [stage.value for stage in Stage if stage not in decision.shards]
+    return dump(status, exclude={"shards": set(unset)} if unset else None)

@@ -45,6 +45,7 @@ from typing import Literal
 from pydantic import Field
 
 from datafoundry.api import CamelModel
+from datafoundry.api.stages import Stage
 
 PLAN_PATH = "/etc/datafoundry/plan.json"
 PLAN_MOUNT_DIR = "/etc/datafoundry"
@@ -104,14 +105,15 @@ class BadInput(Exception):
     The message names the object and, where there is one, the line.
     """
 
-WorkerStage = Literal["generate", "filter", "dedup", "publish"]
 ShardState = Literal["running", "done", "failed"]
+#: Which shard a `Progress` reports on: (stage, round, shard).
+ShardKey = tuple[Stage, int, int]
 
 
 class Progress(CamelModel):
     """What one shard of one stage has done so far; the operator sums these into the status."""
 
-    stage: WorkerStage
+    stage: Stage
     round: int = Field(ge=0)
     shard: int = Field(ge=0)
     state: ShardState = "running"
@@ -173,6 +175,6 @@ def write_termination_message(progress: Progress) -> None:
         pass
 
 
-def worker_args(stage: WorkerStage, round_: int) -> list[str]:
+def worker_args(stage: Stage, round_: int) -> list[str]:
     """The container args of a worker pod (the image's entrypoint is `datafoundry`)."""
-    return ["worker", stage, "--plan", PLAN_PATH, "--round", str(round_)]
+    return ["worker", stage.value, "--plan", PLAN_PATH, "--round", str(round_)]

@@ -5,19 +5,18 @@
     <output>/_staging/<uid>/gen/r<RR>/s<KKKKK>/checkpoint.json        last finished chunk
     <output>/_staging/<uid>/gen/r<RR>/s<KKKKK>/_DONE.json             final counts of the shard
     <output>/_staging/<uid>/filter/r<RR>/s<KKKKK>/...                 same shape for the filter stage
-    <output>/_staging/<uid>/_progress/<stage>-r<RR>-s<KKKKK>.json     small, rewritten at a bounded rate
+    <output>/_staging/<uid>/_progress/gen-r<RR>-s<KKKKK>.json        small, rewritten at a bounded rate
     <output>/data/part-<NNNNN>.<ext>                                  published shards
     <output>/README.md, <output>/manifest.json                        written last, manifest last of all
 
+Stages appear in keys by their `Stage.short` name (`gen`, `filter`, `dedup`, `publish`).
 Everything under `_staging/<uid>/` belongs to one job object and is removed by its finalizer;
 the published objects are kept.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-Stage = Literal["gen", "filter", "dedup", "publish"]
+from datafoundry.api.stages import Stage
 
 STAGING = "_staging"
 PROGRESS = "_progress"
@@ -38,7 +37,7 @@ def staging_prefix(uid: str) -> str:
 
 
 def shard_prefix(uid: str, stage: Stage, round_: int, shard: int) -> str:
-    return join(staging_prefix(uid), stage, f"r{round_:02d}", f"s{shard:05d}")
+    return join(staging_prefix(uid), stage.short, f"r{round_:02d}", f"s{shard:05d}")
 
 
 def part_key(uid: str, stage: Stage, round_: int, shard: int, chunk: int, ext: str = "jsonl") -> str:
@@ -58,7 +57,7 @@ def progress_prefix(uid: str) -> str:
 
 
 def progress_key(uid: str, stage: Stage, round_: int, shard: int) -> str:
-    return join(progress_prefix(uid), f"{stage}-r{round_:02d}-s{shard:05d}.json")
+    return join(progress_prefix(uid), f"{stage.short}-r{round_:02d}-s{shard:05d}.json")
 
 
 def plan_key(uid: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from datafoundry.api import CamelModel
+from datafoundry.api.spec import DataFoundryJobSpec
 
 PLAN_VERSION = 1
 
@@ -88,3 +89,17 @@ def top_up_records(target: int, accepted: int, generated: int, overgenerate: flo
     rate = accepted / generated
     # 10% headroom over the observed rate so one more round usually suffices.
     return max(1, math.ceil(missing / rate * 1.1))
+
+
+def round_records(spec: DataFoundryJobSpec, round_: int, accepted: int, generated: int) -> int:
+    """Records generator round `round_` asks for, given the cumulative counts of the rounds before it."""
+    overgenerate = spec.target.overgenerate
+    if round_ == 0:
+        return first_round_records(spec.target.records, overgenerate)
+    return top_up_records(spec.target.records, accepted, generated, overgenerate)
+
+
+def another_round(spec: DataFoundryJobSpec, round_: int, accepted: int) -> bool:
+    """Whether round `round_`, whose dedup accepted `accepted` records in all, is followed by a top-up
+    round: too few records, a generator to make more, and `spec.budget.maxRounds` not spent."""
+    return accepted < spec.target.records and spec.generator is not None and round_ + 1 < spec.budget.max_rounds

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from datafoundry.api.spec import AddressingStyle, Output
+from datafoundry.api.spec import AddressingStyle, DataFoundryJobSpec, Output
 from datafoundry.pipeline import contract
 
 
@@ -27,14 +27,16 @@ def output_settings(output: Output) -> dict[str, str]:
     return {k: v for k, v in settings.items() if v}
 
 
-def output_env(output: Output, base: Mapping[str, str] | None = None, *, spec_wins: bool = False) -> dict[str, str]:
-    """`base` (default: the process environment) plus `spec.output`'s S3 settings.
+def output_env(spec: DataFoundryJobSpec, base: Mapping[str, str] | None = None, *,
+               spec_wins: bool = False) -> dict[str, str]:
+    """`base` (default: the process environment) plus `spec.output`'s S3 settings: the environment
+    every reader and writer of the job's objects opens its store with.
 
     A worker keeps what its environment already says (`spec_wins=False`): in a pod that is the
     operator's copy of the same spec, and a test or a local run may point it at another endpoint.
     The operator's environment names its own default store, so for a job's output the spec wins."""
     env = dict(os.environ if base is None else base)
-    for key, value in output_settings(output).items():
+    for key, value in output_settings(spec.output).items():
         if spec_wins:
             env[key] = value
         else:

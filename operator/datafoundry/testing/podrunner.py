@@ -32,10 +32,10 @@ from typing import TypeVar
 from kubernetes import client as k8s
 from kubernetes import watch
 
+from datafoundry.api.keys import LABEL_JOB_UID
 from datafoundry.engines.server import free_port
 from datafoundry.testing.testbed import REPO, Kube
 
-JOB_UID_LABEL = "datafoundry.io/job-uid"
 CONTRACT_WORKER = [str(REPO / ".venv" / "bin" / "python"), "-m", "datafoundry.testing.contract_worker"]
 REAL_WORKER = [str(REPO / ".venv" / "bin" / "datafoundry")]
 _T = TypeVar("_T")
@@ -97,7 +97,7 @@ class PodRunner:
         while not self._stop.is_set():
             try:
                 stream = watch.Watch().stream(
-                    core.list_pod_for_all_namespaces, label_selector=JOB_UID_LABEL, timeout_seconds=30
+                    core.list_pod_for_all_namespaces, label_selector=LABEL_JOB_UID, timeout_seconds=30
                 )
                 for event in stream:
                     if self._stop.is_set():

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import ENV_TERMINATION_LOG, Progress
 from datafoundry.pipeline.plan import JobRef, Plan, build_plan
@@ -89,10 +90,10 @@ class WorkerJob:
         for i, part in enumerate(parts):
             data = part if isinstance(part, bytes) else "".join(json.dumps(r) + "\n" for r in part).encode()
             n += len(part) if not isinstance(part, bytes) else data.count(b"\n")
-            self.store.put(layout.part_key(self.uid, "gen", round_, shard, i), data)
-        done = Progress(stage="generate", round=round_, shard=shard, state="done", generated=n,
+            self.store.put(layout.part_key(self.uid, Stage.GENERATE, round_, shard, i), data)
+        done = Progress(stage=Stage.GENERATE, round=round_, shard=shard, state="done", generated=n,
                         prompt_tokens=10 * n, completion_tokens=100 * n)
-        self.store.put(layout.done_key(self.uid, "gen", round_, shard), done.to_json().encode())
+        self.store.put(layout.done_key(self.uid, Stage.GENERATE, round_, shard), done.to_json().encode())
 
     def worker(self, stage: str, round_: int = 0, shard: int | None = None, *extra: str,
                wrap: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[int, Progress | None, str]:

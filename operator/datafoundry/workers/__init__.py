@@ -6,9 +6,7 @@ imports (vLLM, pyarrow) inside functions so `datafoundry --help` stays fast.
 
 from __future__ import annotations
 
-STAGES: dict[str, str] = {
-    "generate": "datafoundry.workers.generate",
-    "filter": "datafoundry.workers.filter",
-    "dedup": "datafoundry.workers.dedup",
-    "publish": "datafoundry.workers.publish",
-}
+from datafoundry.api.stages import Stage
+
+#: The module of each stage, named after it.
+STAGES: dict[Stage, str] = {stage: f"{__name__}.{stage.value}" for stage in Stage}

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import contract, layout
-from datafoundry.pipeline.contract import BadInput, Progress, WorkerStage
+from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.pipeline.plan import Plan
 from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.settings import output_env
@@ -29,7 +30,7 @@ log = logging.getLogger("datafoundry.worker")
 
 @dataclass
 class WorkerContext:
-    stage: WorkerStage
+    stage: Stage
     plan: Plan
     spec: DataFoundryJobSpec
     round: int
@@ -49,7 +50,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shard index (default: $JOB_COMPLETION_INDEX, else 0)")
 
 
-def load_context(stage: WorkerStage, args: argparse.Namespace) -> WorkerContext:
+def load_context(stage: Stage, args: argparse.Namespace) -> WorkerContext:
     try:
         plan = Plan.model_validate_json(Path(args.plan).read_text())
     except FileNotFoundError as e:
@@ -58,17 +59,8 @@ def load_context(stage: WorkerStage, args: argparse.Namespace) -> WorkerContext:
         raise BadInput(f"plan {args.plan}: {e}") from e
     spec = DataFoundryJobSpec.model_validate(plan.spec)
     shard = args.shard if args.shard is not None else int(os.environ.get(contract.ENV_SHARD, "0"))
-    store = open_store(spec.output.uri, output_env(spec.output))
+    store = open_store(spec.output.uri, output_env(spec))
     return WorkerContext(stage=stage, plan=plan, spec=spec, round=args.round, shard=shard, store=store)
-
-
-_STAGE_DIR: dict[WorkerStage, layout.Stage] = {
-    "generate": "gen", "filter": "filter", "dedup": "dedup", "publish": "publish",
-}
-
-
-def stage_dir(stage: WorkerStage) -> layout.Stage:
-    return _STAGE_DIR[stage]
 
 
 class ProgressReporter:
@@ -84,7 +76,7 @@ class ProgressReporter:
 
     @property
     def key(self) -> str:
-        return layout.progress_key(self.ctx.uid, stage_dir(self.ctx.stage), self.ctx.round, self.ctx.shard)
+        return layout.progress_key(self.ctx.uid, self.ctx.stage, self.ctx.round, self.ctx.shard)
 
     def update(self, force: bool = False) -> bool:
         """Write if the interval has passed (or `force`); returns whether it wrote."""
@@ -104,7 +96,7 @@ class ProgressReporter:
         """Mark done, write `_DONE.json`, the progress object and the termination message."""
         self.progress.state = "done"
         self.progress.updated_at = datetime.now(UTC)
-        done = layout.done_key(self.ctx.uid, stage_dir(self.ctx.stage), self.ctx.round, self.ctx.shard)
+        done = layout.done_key(self.ctx.uid, self.ctx.stage, self.ctx.round, self.ctx.shard)
         self.ctx.store.put(done, self.progress.to_json().encode(), "application/json")
         self.update(force=True)
         contract.write_termination_message(self.progress)
@@ -113,11 +105,11 @@ class ProgressReporter:
 
 def finished(ctx: WorkerContext) -> Progress | None:
     """The final counts of this shard if a previous attempt completed it (reruns are no-ops)."""
-    data = ctx.store.get(layout.done_key(ctx.uid, stage_dir(ctx.stage), ctx.round, ctx.shard))
+    data = ctx.store.get(layout.done_key(ctx.uid, ctx.stage, ctx.round, ctx.shard))
     return Progress.model_validate_json(data) if data else None
 
 
-def run_worker(stage: WorkerStage, args: argparse.Namespace, body: Callable[[WorkerContext], Progress]) -> int:
+def run_worker(stage: Stage, args: argparse.Namespace, body: Callable[[WorkerContext], Progress]) -> int:
     """Run `body` with the contract's error handling: exit codes and a termination message always."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)

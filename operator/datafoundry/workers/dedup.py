@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from datafoundry.api.stages import Stage
 from datafoundry.filters import ShardSignatures, cluster_duplicates, cross_shard_duplicates
 from datafoundry.filters.minhash import from_npy
 from datafoundry.pipeline.contract import Progress, add_strategy_counts
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_worker("dedup", args, dedup_rounds)
+    return run_worker(Stage.DEDUP, args, dedup_rounds)
 
 
 def _load(ctx: WorkerContext, block: Block, name: str) -> npt.NDArray[Any]:
@@ -83,7 +84,7 @@ def dedup_rounds(ctx: WorkerContext) -> Progress:
         for name, n in fp.rejected.items():
             p.rejected[name] = p.rejected.get(name, 0) + n
         if ctx.spec.generator is not None:
-            gen = staging.done(ctx.store, ctx.uid, "gen", r, k)
+            gen = staging.done(ctx.store, ctx.uid, Stage.GENERATE, r, k)
             if gen is None:
                 raise RuntimeError(f"generation round {r} shard {k} has no _DONE.json")
             p.generated += gen.generated

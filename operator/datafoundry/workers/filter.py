@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from datafoundry.api.stages import Stage
 from datafoundry.filters import DecontaminationFilter, ExactDedupFilter, FilterChain, MinHashFilter
 from datafoundry.filters.minhash import to_npy
 from datafoundry.pipeline import layout
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_worker("filter", args, filter_shard)
+    return run_worker(Stage.FILTER, args, filter_shard)
 
 
 def input_objects(ctx: WorkerContext, env: dict[str, str]) -> list[SourceObject]:
@@ -51,9 +52,9 @@ def input_objects(ctx: WorkerContext, env: dict[str, str]) -> list[SourceObject]
                 raise BadInput(f"spec.input.uris[{i}] {uri}: not found (no object or prefix with data)")
             everything += found
         return everything[ctx.shard :: spec.input.shards]
-    if staging.done(ctx.store, ctx.uid, "gen", ctx.round, ctx.shard) is None:
+    if staging.done(ctx.store, ctx.uid, Stage.GENERATE, ctx.round, ctx.shard) is None:
         raise RuntimeError(f"generation of round {ctx.round} shard {ctx.shard} is not done yet")
-    prefix = layout.shard_prefix(ctx.uid, "gen", ctx.round, ctx.shard) + "/"
+    prefix = layout.shard_prefix(ctx.uid, Stage.GENERATE, ctx.round, ctx.shard) + "/"
     keys = [k for k in ctx.store.list(prefix) if k.rsplit("/", 1)[-1].startswith("part-") and ".jsonl" in k]
     return [SourceObject(ctx.store, k, ctx.store.uri(k)) for k in keys]
 
@@ -71,7 +72,7 @@ def _counts(p: Progress, chain: FilterChain, errors: LineErrors, curation: bool)
 
 def filter_shard(ctx: WorkerContext) -> Progress:
     spec = ctx.spec
-    env = output_env(spec.output)
+    env = output_env(spec)
     curation = spec.input is not None
     fmt = spec.input.format.value if spec.input is not None else "jsonl"
     text_field = spec.input.text_field if spec.input is not None else "text"
@@ -85,7 +86,7 @@ def filter_shard(ctx: WorkerContext) -> Progress:
     buffer: list[dict[str, Any]] = []
 
     def flush() -> None:
-        key = layout.part_key(ctx.uid, "filter", ctx.round, ctx.shard, len(parts))
+        key = layout.part_key(ctx.uid, Stage.FILTER, ctx.round, ctx.shard, len(parts))
         ctx.store.put(key, encode_jsonl(buffer), "application/x-ndjson")
         parts.append({"key": key, "records": len(buffer)})
         buffer.clear()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts
 from datafoundry.pipeline.plan import shard_share
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_worker("generate", args, lambda ctx: generate(ctx, args.records))
+    return run_worker(Stage.GENERATE, args, lambda ctx: generate(ctx, args.records))
 
 
 class Checkpoint(BaseModel):
@@ -103,11 +104,6 @@ class ShardWork:
 
     def position(self, index: int) -> int:
         return index * self.shards + self.shard
-
-
-def worker_env(ctx: WorkerContext) -> dict[str, str]:
-    """The process environment plus the output's S3 settings (inputs and an s3:// model use them too)."""
-    return output_env(ctx.spec.output)
 
 
 def load_mix(ctx: WorkerContext, env: dict[str, str]) -> StrategyMix:
@@ -266,7 +262,7 @@ class ChunkRunner:
 
 
 def load_checkpoint(ctx: WorkerContext, work: ShardWork) -> Checkpoint:
-    key = layout.checkpoint_key(ctx.uid, "gen", ctx.round, ctx.shard)
+    key = layout.checkpoint_key(ctx.uid, Stage.GENERATE, ctx.round, ctx.shard)
     fresh = Checkpoint(recipe_hash=ctx.plan.recipe_hash, records=work.records, batch_size=work.batch_size,
                        chunks_total=work.chunks)
     data = ctx.store.get(key)
@@ -299,7 +295,7 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
     gen = ctx.spec.generator
     if gen is None:
         raise ValueError("spec.generator is not set")
-    env = worker_env(ctx)
+    env = output_env(ctx.spec)  # inputs and an s3:// model use the output's settings too
     mix = load_mix(ctx, env)
     work = ShardWork(records=shard_share(records, gen.shards, ctx.shard), batch_size=gen.batch_size,
                      shard=ctx.shard, shards=gen.shards)
@@ -320,7 +316,7 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
     try:
         for chunk in range(cp.chunks_done, work.chunks):
             result = runner.run(chunk)
-            key = layout.part_key(ctx.uid, "gen", ctx.round, ctx.shard, chunk)
+            key = layout.part_key(ctx.uid, Stage.GENERATE, ctx.round, ctx.shard, chunk)
             if ctx.store.exists(key):
                 log.info("%s exists (written before the pod stopped); keeping it", key)
             else:
@@ -333,7 +329,7 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
                 "completion_tokens": cp.completion_tokens + result.completion_tokens,
                 "strategies": add_strategy_counts(cp.strategies, result.strategies),
             })
-            ctx.store.put(layout.checkpoint_key(ctx.uid, "gen", ctx.round, ctx.shard),
+            ctx.store.put(layout.checkpoint_key(ctx.uid, Stage.GENERATE, ctx.round, ctx.shard),
                           cp.model_dump_json(by_alias=True).encode(), "application/json")
             metrics.chunks.inc()
             _sync_progress(reporter.progress, cp)

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.publish import card, formats
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_worker("publish", args, publish_dataset)
+    return run_worker(Stage.PUBLISH, args, publish_dataset)
 
 
 def _already_published(ctx: WorkerContext, data: bytes) -> Progress:
@@ -101,9 +102,10 @@ def _merge_details(found: list[Any], drops: dict[str, Any]) -> dict[str, Any]:
 
 def _timings(ctx: WorkerContext, found: list[Any], started: datetime, finished: datetime) -> dict[str, Any]:
     stages: dict[str, Any] = {}
-    gens = [staging.done(ctx.store, ctx.uid, "gen", r, k) for (r, k), _, _ in found] if ctx.spec.generator else []
+    gens = ([staging.done(ctx.store, ctx.uid, Stage.GENERATE, r, k) for (r, k), _, _ in found]
+            if ctx.spec.generator else [])
     filters = [p for _, p, _ in found]
-    dedups = [staging.done(ctx.store, ctx.uid, "dedup", r, 0) for r in range(ctx.round + 1)]
+    dedups = [staging.done(ctx.store, ctx.uid, Stage.DEDUP, r, 0) for r in range(ctx.round + 1)]
     for name, progs in (("generate", gens), ("filter", filters), ("dedup", dedups)):
         known = [p for p in progs if p is not None]
         stages[name] = mf.span([p.started_at for p in known], [p.updated_at for p in known])
@@ -117,10 +119,10 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     existing = store.get(layout.MANIFEST)
     if existing is not None:
         return _already_published(ctx, existing)
-    env = output_env(spec.output)
+    env = output_env(spec)
     found = staging.filter_blocks(store, ctx.uid, spec, ctx.round)
     drops = staging.get_json(store, staging.drops_key(ctx.uid, ctx.round))
-    dedup_done = staging.done(store, ctx.uid, "dedup", ctx.round, 0)
+    dedup_done = staging.done(store, ctx.uid, Stage.DEDUP, ctx.round, 0)
     if drops is None or dedup_done is None:
         raise RuntimeError(f"dedup of round {ctx.round} is not done yet")
     reporter = ProgressReporter(ctx)

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress
 from datafoundry.storage import ObjectStore
@@ -33,11 +34,11 @@ FilterBlock = tuple[Block, Progress, dict[str, Any]]
 
 
 def filter_key(uid: str, round_: int, shard: int, name: str) -> str:
-    return layout.join(layout.shard_prefix(uid, "filter", round_, shard), name)
+    return layout.join(layout.shard_prefix(uid, Stage.FILTER, round_, shard), name)
 
 
 def drops_key(uid: str, round_: int) -> str:
-    return layout.join(layout.shard_prefix(uid, "dedup", round_, 0), DROPS)
+    return layout.join(layout.shard_prefix(uid, Stage.DEDUP, round_, 0), DROPS)
 
 
 def shard_id(round_: int, shard: int) -> str:
@@ -53,7 +54,7 @@ def put_json(store: ObjectStore, key: str, value: Any) -> None:
     store.put(key, json.dumps(value, sort_keys=True, separators=(",", ":")).encode(), "application/json")
 
 
-def done(store: ObjectStore, uid: str, stage: layout.Stage, round_: int, shard: int) -> Progress | None:
+def done(store: ObjectStore, uid: str, stage: Stage, round_: int, shard: int) -> Progress | None:
     data = store.get(layout.done_key(uid, stage, round_, shard))
     return None if data is None else Progress.model_validate_json(data)
 
@@ -72,7 +73,7 @@ def filter_blocks(store: ObjectStore, uid: str, spec: DataFoundryJobSpec, last_r
     rounds = range(last_round + 1) if spec.generator is not None else range(1)
     for r in rounds:
         for k in range(shards_per_round(spec)):
-            progress = done(store, uid, "filter", r, k)
+            progress = done(store, uid, Stage.FILTER, r, k)
             summary = get_json(store, filter_key(uid, r, k, SUMMARY))
             if progress is None or summary is None:
                 raise RuntimeError(f"filter round {r} shard {k} is not done yet")

@@ -21,7 +21,7 @@ from datafoundry.api import (
 )
 from datafoundry.api.errors import loc_to_path
 from datafoundry.api.spec import DecontaminationFilter, MinHashFilter
-from datafoundry.api.status import Condition, DataFoundryJobStatus, Phase, Progress
+from datafoundry.api.status import Condition, DataFoundryJobStatus, Phase, ProgressStatus
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "manifests" / "valid"
 
@@ -337,7 +337,7 @@ def test_status_round_trip_and_progress_display() -> None:
                 type="Accepted", status="True", reason="SpecValid", last_transition_time=now, observed_generation=2
             )
         ],
-        progress=Progress(target=50, accepted=21, percent=42, rejected={"minhash": 3}),
+        progress=ProgressStatus(target=50, accepted=21, percent=42, rejected={"minhash": 3}),
         start_time=now,
     )
     dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)

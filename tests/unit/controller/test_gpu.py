@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from datafoundry.api import keys
 from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import gpu, metrics, reasons
@@ -44,7 +45,7 @@ def gen_pod(uid: str, *, gpus: int = 1, start: float | None = 0, end: float | No
         status["startTime"] = ts(start)
     return {
         "metadata": {"name": f"demo-gen-r0-0-{uid}", "uid": uid,
-                     "labels": {ch.LABEL_JOB_UID: UID, ch.LABEL_STAGE: stage, ch.LABEL_ROUND: "0",
+                     "labels": {keys.LABEL_JOB_UID: UID, keys.LABEL_STAGE: stage, keys.LABEL_ROUND: "0",
                                 "batch.kubernetes.io/job-name": "demo-gen-r0"},
                      "annotations": {"batch.kubernetes.io/job-completion-index": "0"}},
         "spec": {"containers": [{"name": "generate", "resources": {"limits": limits}}]},

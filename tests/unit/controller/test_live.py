@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from datafoundry.api import keys
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller import live
@@ -17,8 +18,7 @@ from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.live import LiveProgress, running_shards
 from datafoundry.controller.observe import child_job, job_essentials, observe
 from datafoundry.controller.owner import Owner
-from datafoundry.controller.reconcile import ShardKey
-from datafoundry.pipeline.contract import Progress
+from datafoundry.pipeline.contract import Progress, ShardKey
 
 UID = "11111111-2222-3333-4444-555555555555"
 SPEC = DataFoundryJobSpec.model_validate({
@@ -32,9 +32,9 @@ SPEC = DataFoundryJobSpec.model_validate({
 def job(stage: str, round_: int = 0, *, shard: int | None = None, completions: int = 1, completed: str = "",
         complete: bool = False, active: int = 0, ready: int | None = None, deleting: bool = False
         ) -> dict[str, Any]:
-    labels = {ch.LABEL_JOB_UID: UID, ch.LABEL_STAGE: stage, ch.LABEL_ROUND: str(round_)}
+    labels = {keys.LABEL_JOB_UID: UID, keys.LABEL_STAGE: stage, keys.LABEL_ROUND: str(round_)}
     if shard is not None:
-        labels[ch.LABEL_SHARD] = str(shard)
+        labels[keys.LABEL_SHARD] = str(shard)
     meta: dict[str, Any] = {"name": f"j-{stage}-{shard}", "labels": labels}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"

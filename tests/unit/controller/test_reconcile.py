@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from datafoundry.api import keys
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
@@ -31,9 +32,9 @@ def make_spec(**overrides: Any) -> DataFoundryJobSpec:
 def job(name: str, stage: str, round_: int, *, shard: int | None = None, completions: int = 1,
         completed: str = "", complete: bool = False, failed: bool = False, active: int = 0,
         args: list[str] | None = None) -> dict[str, Any]:
-    labels = {ch.LABEL_JOB_UID: UID, ch.LABEL_STAGE: stage, ch.LABEL_ROUND: str(round_)}
+    labels = {keys.LABEL_JOB_UID: UID, keys.LABEL_STAGE: stage, keys.LABEL_ROUND: str(round_)}
     if shard is not None:
-        labels[ch.LABEL_SHARD] = str(shard)
+        labels[keys.LABEL_SHARD] = str(shard)
     conditions = []
     if complete:
         conditions.append({"type": "Complete", "status": "True"})
@@ -192,10 +193,10 @@ def test_queue_name_creates_suspended_jobs_with_kueue_label() -> None:
     d = run(make_spec(queueName="gpu-queue"), [])
     gen = d.creates[0]
     assert gen["spec"]["suspend"] is True
-    assert gen["metadata"]["labels"][ch.KUEUE_QUEUE_LABEL] == "gpu-queue"
+    assert gen["metadata"]["labels"][keys.LABEL_KUEUE_QUEUE] == "gpu-queue"
     unqueued = run(make_spec(), []).creates[0]
     assert unqueued["spec"]["suspend"] is False
-    assert ch.KUEUE_QUEUE_LABEL not in unqueued["metadata"]["labels"]
+    assert keys.LABEL_KUEUE_QUEUE not in unqueued["metadata"]["labels"]
 
 
 def test_curation_mode_filters_input_shards_directly() -> None:

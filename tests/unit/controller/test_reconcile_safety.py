@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from datafoundry.api import keys
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import children as ch
 from datafoundry.controller import reasons
@@ -38,8 +39,8 @@ def waiting_pod(reason: str, message: str, phase: str = "Pending") -> dict[str, 
 
 
 def gen_job() -> dict[str, Any]:
-    return {"metadata": {"name": "job-gen-r0", "labels": {ch.LABEL_JOB_UID: UID, ch.LABEL_STAGE: "generate",
-                                                          ch.LABEL_ROUND: "0"}},
+    return {"metadata": {"name": "job-gen-r0", "labels": {keys.LABEL_JOB_UID: UID, keys.LABEL_STAGE: "generate",
+                                                          keys.LABEL_ROUND: "0"}},
             "spec": {"completions": 1, "completionMode": "Indexed",
                      "template": {"spec": {"containers": [{"args": []}]}}},
             "status": {"active": 1}}

@@ -148,7 +148,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     eval_set = tmp_path_factory.mktemp("evals") / f"{BENCHMARK}.jsonl"
     eval_set.write_text("".join(json.dumps(item) + "\n" for item in EVAL_ITEMS))
     spec = example_spec(eval_set.as_uri())
-    chain = build_chain(spec, output_env(spec.output))
+    chain = build_chain(spec, output_env(spec))
     cases = {**CLEAN, **COPIES}
     records = [document_qa_record(rid, q, a, c, i) for i, (rid, (q, a, c)) in enumerate(cases.items())]
     kept: list[dict[str, Any]] = []
@@ -230,7 +230,7 @@ def test_records_on_one_long_passage_are_not_near_duplicates_of_each_other(tmp_p
     eval_set = tmp_path / "runbook-qa-test.jsonl"
     eval_set.write_text(json.dumps({"question": SHORT_Q, "answer": SHORT_A}) + "\n")
     spec = example_spec(eval_set.as_uri())
-    chain = build_chain(spec, output_env(spec.output))
+    chain = build_chain(spec, output_env(spec))
     passage = " ".join([TRIAGE, ROLLBACK, DISK])  # ~1,900 characters, one chunk
     assert len(passage) > 1500
     pairs = [(q, a) for q, a, _ in CLEAN.values()]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.controller import children as ch
 from datafoundry.controller import live, staging
 from datafoundry.controller.config import OperatorConfig
@@ -72,7 +73,7 @@ def test_an_unknown_style_is_refused_naming_the_variable_and_the_field() -> None
 def test_from_the_spec_to_the_store(style: str) -> None:
     s = spec(endpointURL="https://s3.example.com", region="eu-west-1", addressingStyle=style)
     # A worker's store (output, inputs, replay, eval sets, an s3:// model all use this environment).
-    assert s3_config(open_store(s.output.uri, output_env(s.output, KEYS))) == (
+    assert s3_config(open_store(s.output.uri, output_env(s, KEYS))) == (
         {"addressing_style": style}, "eu-west-1")
     # The operator's own stores: staging cleanup and live progress.
     assert s3_config(staging._store(s, 1.0)) == ({"addressing_style": style}, "eu-west-1")
@@ -99,8 +100,8 @@ def test_the_operator_verifies_the_store_with_its_own_ca_bundle(
 
 def test_auto_leaves_botocore_its_default_everywhere() -> None:
     s = spec(endpointURL="https://s3.example.com")
-    assert ENV_ADDRESSING_STYLE not in output_env(s.output, {})
-    assert s3_config(open_store(s.output.uri, output_env(s.output, KEYS)))[0] is None
+    assert ENV_ADDRESSING_STYLE not in output_env(s, {})
+    assert s3_config(open_store(s.output.uri, output_env(s, KEYS)))[0] is None
     env = {e["name"] for e in ch.generate_job(OWNER, s, OperatorConfig(), 0, 4)[
         "spec"]["template"]["spec"]["containers"][0]["env"]}
     assert ENV_ADDRESSING_STYLE not in env
@@ -109,10 +110,10 @@ def test_auto_leaves_botocore_its_default_everywhere() -> None:
 def test_a_worker_keeps_its_environment_the_operator_lets_the_spec_win() -> None:
     s = spec(endpointURL="https://s3.example.com", region="eu-west-1", addressingStyle="path")
     base = {"AWS_ENDPOINT_URL": "http://proxy:9000", "AWS_DEFAULT_REGION": "us-east-1"}
-    worker = output_env(s.output, base)
+    worker = output_env(s, base)
     assert worker["AWS_ENDPOINT_URL"] == "http://proxy:9000" and worker["AWS_DEFAULT_REGION"] == "us-east-1"
     assert worker[ENV_ADDRESSING_STYLE] == "path"
-    operator = output_env(s.output, base, spec_wins=True)
+    operator = output_env(s, base, spec_wins=True)
     assert operator["AWS_ENDPOINT_URL"] == "https://s3.example.com" and operator["AWS_DEFAULT_REGION"] == "eu-west-1"
 
 
@@ -139,9 +140,9 @@ def test_a_worker_builds_its_store_from_the_plan(tmp_path: Path, monkeypatch: py
         monkeypatch.delenv(var, raising=False)
     for var, value in KEYS.items():
         monkeypatch.setenv(var, value)
-    ctx = load_context("filter", argparse.Namespace(plan=str(path), round=0, shard=0))
+    ctx = load_context(Stage.FILTER, argparse.Namespace(plan=str(path), round=0, shard=0))
     assert s3_config(ctx.store) == ({"addressing_style": "path"}, "eu-west-1")
     assert url(ctx.store) == "https://s3.example.com/bucket/out/k"  # type: ignore[arg-type]
     # Inputs, replay and eval sets are read with the same settings.
-    env = output_env(ctx.spec.output)
+    env = output_env(ctx.spec)
     assert env[ENV_ADDRESSING_STYLE] == "path" and env["AWS_DEFAULT_REGION"] == "eu-west-1"

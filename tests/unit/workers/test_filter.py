@@ -9,6 +9,7 @@ import json
 import random
 from pathlib import Path
 
+from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import EXIT_BAD_INPUT, EXIT_OK, Progress
 from datafoundry.pipeline.plan import JobRef, build_plan
@@ -66,7 +67,7 @@ def test_bad_lines_are_counted_and_past_the_threshold_fail_the_shard(tmp_path: P
     assert rc == EXIT_BAD_INPUT, stderr[-3000:]
     assert failed is not None and failed.state == "failed"
     assert f"{job.uri('out')}/_staging/{job.uid}/gen/r00/s00001/part-00000.jsonl line 76" in failed.message
-    assert not job.store.exists(layout.done_key(job.uid, "filter", 0, 1))
+    assert not job.store.exists(layout.done_key(job.uid, Stage.FILTER, 0, 1))
 
 
 def test_input_prefix_skips_markers_and_reads_gz_and_zst(tmp_path: Path) -> None:
@@ -84,7 +85,7 @@ def test_input_prefix_skips_markers_and_reads_gz_and_zst(tmp_path: Path) -> None
     assert filter_worker.run(argparse.Namespace(plan=str(plan), round=0, shard=0)) == EXIT_OK
 
     store = open_store(f"file://{out}")
-    done = store.get(layout.done_key("u", "filter", 0, 0))
+    done = store.get(layout.done_key("u", Stage.FILTER, 0, 0))
     assert done is not None
     progress = Progress.model_validate_json(done)
     assert (progress.generated, progress.accepted, progress.parse_failures) == (3, 3, 0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from datafoundry.api.stages import Stage
 from datafoundry.engines.server import VLLMServer
 from datafoundry.pipeline import layout
 from datafoundry.testing.workers import WorkerJob
@@ -32,7 +33,7 @@ def test_generate_writes_its_parts_and_a_rerun_is_a_no_op(tmp_path: Path, vllm_s
     progress = job.ok("generate", 0, 0, "--records", "8")
 
     assert progress.generated > 0
-    assert job.store.exists(layout.part_key(job.uid, "gen", 0, 0, 0))
-    assert job.store.exists(layout.done_key(job.uid, "gen", 0, 0))
+    assert job.store.exists(layout.part_key(job.uid, Stage.GENERATE, 0, 0, 0))
+    assert job.store.exists(layout.done_key(job.uid, Stage.GENERATE, 0, 0))
     again = job.ok("generate", 0, 0, "--records", "8")
     assert again.generated == progress.generated

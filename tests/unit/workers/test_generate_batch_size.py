@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.engines.base import Completion, Request
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.plan import JobRef, build_plan
@@ -54,15 +55,15 @@ def test_batch_size_is_the_engine_call_and_the_checkpoint_chunk(
     path = tmp_path / "plan.json"
     path.write_text(plan.to_json())
     monkeypatch.setenv("DATAFOUNDRY_METRICS_LINGER_SECONDS", "0")
-    ctx = load_context("generate", argparse.Namespace(plan=str(path), round=0, shard=0))
+    ctx = load_context(Stage.GENERATE, argparse.Namespace(plan=str(path), round=0, shard=0))
     engine = RecordingEngine()
     generate(ctx, 10, engine=engine)  # type: ignore[arg-type]
     # Ask, then answer: two engine calls per chunk, each of at most batchSize prompts.
     asks = engine.calls[0::2]
     assert asks == [min(batch_size, 10 - k * batch_size) for k in range(chunks)], engine.calls
     assert max(engine.calls) <= batch_size
-    parts = [layout.part_key(ctx.uid, "gen", 0, 0, k) for k in range(chunks)]
+    parts = [layout.part_key(ctx.uid, Stage.GENERATE, 0, 0, k) for k in range(chunks)]
     assert all(ctx.store.exists(k) for k in parts)
-    assert not ctx.store.exists(layout.part_key(ctx.uid, "gen", 0, 0, chunks))
-    checkpoint = json.loads(ctx.store.get(layout.checkpoint_key(ctx.uid, "gen", 0, 0)) or b"{}")
+    assert not ctx.store.exists(layout.part_key(ctx.uid, Stage.GENERATE, 0, 0, chunks))
+    checkpoint = json.loads(ctx.store.get(layout.checkpoint_key(ctx.uid, Stage.GENERATE, 0, 0)) or b"{}")
     assert checkpoint["chunksDone"] == chunks

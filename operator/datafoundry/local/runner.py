@@ -1,6 +1,7 @@
 """`datafoundry run FILE`: the same DataFoundryJob on one machine, without Kubernetes.
 
-The same plan, the same round/shard arithmetic and the same worker code as in a cluster: every
+The same plan, the same round policy (`pipeline.plan.round_records`, `another_round`), the same
+record counts (`pipeline.counts`) and the same worker code as in a cluster: every
 shard is a local `datafoundry worker ...` process, so what runs here is what runs in the pods.
 The job's identity is derived from its name and recipe, so running the same manifest again
 resumes: finished shards are skipped, a half-done generator shard continues after its last part,
@@ -24,12 +25,14 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec, Generator
+from datafoundry.api.stages import Stage
+from datafoundry.api.status import Phase
 from datafoundry.pipeline import contract, layout
-from datafoundry.pipeline.contract import Progress
-from datafoundry.pipeline.plan import JobRef, Plan, build_plan, first_round_records, top_up_records
+from datafoundry.pipeline.contract import Progress, ShardKey
+from datafoundry.pipeline.counts import RecordCounts
+from datafoundry.pipeline.plan import JobRef, Plan, another_round, build_plan, round_records
 from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.settings import output_env
 
@@ -60,9 +63,9 @@ class LocalJob:
     worker: Sequence[str]
     on_update: Callable[[LocalJob], None] = lambda job: None
     rounds: list[int] = field(default_factory=list)  # records asked for per round
-    finals: dict[tuple[str, int, int], Progress] = field(default_factory=dict)
-    running: dict[tuple[str, int, int], subprocess.Popen[bytes]] = field(default_factory=dict)
-    stage: str = "Pending"
+    finals: dict[ShardKey, Progress] = field(default_factory=dict)
+    running: dict[ShardKey, subprocess.Popen[bytes]] = field(default_factory=dict)
+    stage: Phase = Phase.PENDING
     published: Progress | None = None
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -116,7 +119,7 @@ def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path
         }
     plan = Plan(job=JobRef(name=name, namespace="local", uid=local_uid(name, recipe)), recipe_hash=recipe,
                 spec=spec_json)
-    env = output_env(spec.output)
+    env = output_env(spec)
     store = open_store(spec.output.uri, env)
     store.put(layout.plan_key(plan.job.uid), plan.to_json().encode(), "application/json")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +129,7 @@ def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path
                     worker=list(worker or [sys.executable, "-m", "datafoundry.cli"]))
 
 
-def _run_shard(job: LocalJob, stage: contract.WorkerStage, round_: int, shard: int, extra: list[str]) -> Progress:
+def _run_shard(job: LocalJob, stage: Stage, round_: int, shard: int, extra: list[str]) -> Progress:
     key = (stage, round_, shard)
     with tempfile.NamedTemporaryFile(prefix=f"df-{stage}-", suffix=".term", delete=False) as term:
         term_path = term.name
@@ -157,7 +160,7 @@ def _run_shard(job: LocalJob, stage: contract.WorkerStage, round_: int, shard: i
     return progress
 
 
-def _stage(job: LocalJob, stage: contract.WorkerStage, round_: int, shards: int, extra: list[str]) -> list[Progress]:
+def _stage(job: LocalJob, stage: Stage, round_: int, shards: int, extra: list[str]) -> list[Progress]:
     pool = ThreadPoolExecutor(max_workers=max(1, min(job.parallel, shards)))
     futures = [pool.submit(_run_shard, job, stage, round_, k, extra) for k in range(shards)]
     try:
@@ -187,7 +190,7 @@ def published(job: LocalJob) -> Progress | None:
         return None  # publish names what is wrong with it
     if (manifest.get("job") or {}).get("uid") != job.uid or manifest.get("recipeHash") != job.plan.recipe_hash:
         return None
-    return Progress(stage="publish", round=0, shard=0, state="done", accepted=int(manifest["records"]),
+    return Progress(stage=Stage.PUBLISH, round=0, shard=0, state="done", accepted=int(manifest["records"]),
                     bytes_written=int(manifest["bytes"]), manifest_uri=job.store.uri(layout.MANIFEST),
                     sha256=hashlib.sha256(data).hexdigest())
 
@@ -200,35 +203,32 @@ def run(job: LocalJob) -> Progress:
     done = published(job)
     if done is not None:
         job.store.delete_prefix(layout.staging_prefix(job.uid) + "/")  # the plan prepare() stored
-        job.published, job.stage = done, "Succeeded"
+        job.published, job.stage = done, Phase.SUCCEEDED
         job.on_update(job)
         return done
     spec = job.spec
-    target = spec.target.records
-    accepted = generated = 0
+    prior = RecordCounts()  # cumulative counts after the last finished dedup
     round_ = 0
     while True:
         if spec.generator is not None:
-            records = (first_round_records(target, spec.target.overgenerate) if round_ == 0
-                       else top_up_records(target, accepted, generated, spec.target.overgenerate))
+            records = round_records(spec, round_, prior.accepted, prior.generated)
             job.rounds.append(records)
-            job.stage = "Generating"
-            _stage(job, "generate", round_, spec.generator.shards, ["--records", str(records)])
+            job.stage = Phase.GENERATING
+            _stage(job, Stage.GENERATE, round_, spec.generator.shards, ["--records", str(records)])
             shards = spec.generator.shards
         else:
             assert spec.input is not None
             shards = spec.input.shards
-        job.stage = "Filtering"
-        _stage(job, "filter", round_, shards, [])
-        summary = _stage(job, "dedup", round_, 1, [])[0]
-        accepted, generated = summary.accepted, summary.generated
-        if accepted >= target or spec.generator is None or round_ + 1 >= spec.budget.max_rounds:
+        job.stage = Phase.FILTERING
+        _stage(job, Stage.FILTER, round_, shards, [])
+        prior = RecordCounts.from_summary(_stage(job, Stage.DEDUP, round_, 1, [])[0])
+        if not another_round(spec, round_, prior.accepted):
             break
         round_ += 1
-    job.stage = "Publishing"
-    job.published = _stage(job, "publish", round_, 1, [])[0]
+    job.stage = Phase.PUBLISHING
+    job.published = _stage(job, Stage.PUBLISH, round_, 1, [])[0]
     job.store.delete_prefix(layout.staging_prefix(job.uid) + "/")
-    job.stage = "Succeeded"
+    job.stage = Phase.SUCCEEDED
     job.on_update(job)
     return job.published
 
@@ -248,9 +248,9 @@ def stop(job: LocalJob) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def live_progress(job: LocalJob) -> dict[tuple[str, int, int], Progress]:
+def live_progress(job: LocalJob) -> dict[ShardKey, Progress]:
     """Progress of every shard: final counts where known, else the workers' progress objects."""
-    out: dict[tuple[str, int, int], Progress] = {}
+    out: dict[ShardKey, Progress] = {}
     try:
         for key in job.store.list(layout.progress_prefix(job.uid) + "/"):
             data = job.store.get(key)
@@ -263,20 +263,11 @@ def live_progress(job: LocalJob) -> dict[tuple[str, int, int], Progress]:
     return out
 
 
-def funnel(job: LocalJob) -> dict[str, Any]:
-    """Totals for display: generated, accepted, drops per filter, tokens."""
-    progress = live_progress(job)
-    gen = [p for (s, _, _), p in progress.items() if s == "generate"]
-    filt = [p for (s, _, _), p in progress.items() if s == "filter"]
-    rejected: dict[str, int] = {}
-    for p in gen + filt:
-        for k, v in p.rejected.items():
-            rejected[k] = rejected.get(k, 0) + v
-    return {
-        "generated": sum(p.generated for p in gen) or sum(p.generated for p in filt),
-        "accepted": sum(p.accepted for p in filt),
-        "rejected": rejected,
-        "completion_tokens": sum(p.completion_tokens for p in gen),
-        "prompt_tokens": sum(p.prompt_tokens for p in gen),
-        "parse_failures": sum(p.parse_failures for p in gen),
-    }
+def funnel(job: LocalJob) -> RecordCounts:
+    """Totals for display, summed over every round's generator and filter shards as the operator sums
+    a round's (before the global dedup, so `accepted` may exceed what is published)."""
+    counts = RecordCounts()
+    for (stage, _, _), p in live_progress(job).items():
+        if stage in (Stage.GENERATE, Stage.FILTER):
+            counts.add_shard(p, curation=job.spec.generator is None)
+    return counts
