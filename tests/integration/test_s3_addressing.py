@@ -14,9 +14,9 @@ from botocore.exceptions import EndpointConnectionError
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import live, staging
 from datafoundry.pipeline import layout
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.storage import open_store
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS, S3Store
-from datafoundry.storage.settings import output_env
 from datafoundry.testing.testbed import S3
 
 pytestmark = pytest.mark.integration

@@ -34,7 +34,7 @@ from datafoundry.api.stages import Stage
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.owner import Owner
 from datafoundry.pipeline import contract
-from datafoundry.storage.settings import output_settings
+from datafoundry.pipeline.output_env import output_settings
 
 GPU_RESOURCE = "nvidia.com/gpu"
 # Kubernetes label values (and so Job names, which pods carry as a label) stop at 63 characters.

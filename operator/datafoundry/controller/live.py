@@ -24,9 +24,9 @@ from datafoundry.api.stages import Stage
 from datafoundry.controller.observe import Observed
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import Progress, ShardKey
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.storage import split_uri
 from datafoundry.storage.s3 import S3Store
-from datafoundry.storage.settings import output_env
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import metrics
 from datafoundry.pipeline import layout
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS, S3Store
-from datafoundry.storage.settings import output_env
 
 # How long one call waits for a store that is down: staging cleanup waits a little, and kopf retries
 # the deletion handler after that. (Live progress does not wait at all: see controller/live.py.)

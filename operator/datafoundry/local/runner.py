@@ -32,9 +32,9 @@ from datafoundry.api.status import Phase
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import Progress, ShardKey
 from datafoundry.pipeline.counts import RecordCounts
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.pipeline.plan import JobRef, Plan, another_round, build_plan, round_records
 from datafoundry.storage import ObjectStore, open_store
-from datafoundry.storage.settings import output_env
 
 log = logging.getLogger(__name__)
 

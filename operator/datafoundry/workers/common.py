@@ -21,9 +21,9 @@ from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.api.stages import Stage
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import BadInput, Progress
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.pipeline.plan import Plan
 from datafoundry.storage import ObjectStore, open_store
-from datafoundry.storage.settings import output_env
 
 log = logging.getLogger("datafoundry.worker")
 

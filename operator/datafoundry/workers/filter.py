@@ -21,10 +21,10 @@ from datafoundry.filters import DecontaminationFilter, ExactDedupFilter, FilterC
 from datafoundry.filters.minhash import to_npy
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.records.encode import encode_jsonl
 from datafoundry.records.objects import SourceObject, resolve
 from datafoundry.records.read import LineErrors, iter_records
-from datafoundry.storage.settings import output_env
 from datafoundry.workers import judging, staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 from datafoundry.workers.recipe_filters import build_chain, find

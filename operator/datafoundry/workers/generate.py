@@ -23,9 +23,9 @@ from pydantic.alias_generators import to_camel
 from datafoundry.api.stages import Stage
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.pipeline.plan import shard_share
 from datafoundry.records.encode import encode_jsonl
-from datafoundry.storage.settings import output_env
 from datafoundry.strategies.screens import string_bounds
 from datafoundry.workers import judging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker

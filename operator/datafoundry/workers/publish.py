@@ -28,6 +28,7 @@ from typing import Any
 from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
 from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
@@ -35,7 +36,6 @@ from datafoundry.records.fields import SOURCE_FIELD, SOURCE_GENERATED, SOURCE_IN
 from datafoundry.records.objects import resolve
 from datafoundry.records.read import LineErrors, iter_jsonl, iter_records
 from datafoundry.report import build as quality
-from datafoundry.storage.settings import output_env
 from datafoundry.workers import staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 

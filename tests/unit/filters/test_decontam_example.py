@@ -20,8 +20,8 @@ import yaml
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.filters import DecontaminationFilter, FilterChain, MinHashFilter, NearDupResult, cluster_duplicates
 from datafoundry.filters.minhash import shingle_words
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.publish.manifest import merge_decontamination
-from datafoundry.storage.settings import output_env
 from datafoundry.workers.recipe_filters import build_chain, find
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "qa-from-documents.yaml"

@@ -1,10 +1,12 @@
-"""A job's S3 connection settings (`spec.output`) as the environment `open_store` reads.
+"""A job's S3 connection settings (`spec.output`) as the environment its stores are opened with.
 
-`spec.output`'s endpoint, region and addressing style apply to every s3:// URI of the job (output,
-seeds, documents, input, replay, eval sets, an s3:// model). Workers get them twice, with the same
-values: as pod environment variables from the operator (`controller.children`) and in the plan's
-spec, which `output_env` applies. The CA bundle of `endpointCA` reaches a worker only as a mounted
-file (`AWS_CA_BUNDLE`); the operator never reads the Secret or ConfigMap that holds it.
+Part of the worker contract: `spec.output`'s endpoint, region and addressing style apply to every
+s3:// URI of the job (output, seeds, documents, input, replay, eval sets, an s3:// model) and reach
+a worker twice, with the same values: as pod environment variables from the operator
+(`controller.children`, through `output_settings`) and in the plan's spec, which `output_env`
+applies. The variable names are `contract.ENV_*`; `datafoundry.storage` reads them. The CA bundle of
+`endpointCA` reaches a worker only as a mounted file (`AWS_CA_BUNDLE`); the operator never reads
+the Secret or ConfigMap that holds it. Pure: computes an environment, opens nothing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`spec.output`'s S3 settings (endpointURL, region, addressingStyle) reach every boto3 client the
 job uses: the worker pods' environment, the workers' own stores (built from the plan), and the
 operator's stores for live progress and staging cleanup. No network: boto3 builds clients and signs
-URLs offline; tests/integration/test_s3_addressing.py sends real requests to SeaweedFS."""
+URLs offline (tests/unit/storage/test_s3_addressing.py: how the store reads the variables);
+tests/integration/test_s3_addressing.py sends real requests to SeaweedFS."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from datafoundry.controller import live, staging
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.owner import Owner
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
+from datafoundry.pipeline.output_env import output_env
 from datafoundry.pipeline.plan import JobRef, build_plan
 from datafoundry.storage import open_store
 from datafoundry.storage.s3 import S3Store
-from datafoundry.storage.settings import output_env
 from datafoundry.workers.common import load_context
 
 OWNER = Owner("ns", "j", "u")
@@ -46,27 +47,6 @@ def url(store: S3Store, key: str = "k") -> str:
     """The URL boto3 addresses for `key` (signed offline: the bucket in the path or in the host)."""
     return str(store.client.generate_presigned_url(
         "get_object", Params={"Bucket": store.bucket, "Key": store._key(key)})).split("?")[0]
-
-
-@pytest.mark.parametrize(("style", "aws", "custom"), [
-    ("auto", "https://bucket.s3.amazonaws.com/out/k", "https://s3.example.com/bucket/out/k"),
-    ("path", "https://s3.eu-west-1.amazonaws.com/bucket/out/k", "https://s3.example.com/bucket/out/k"),
-    ("virtual", "https://bucket.s3.eu-west-1.amazonaws.com/out/k", "https://bucket.s3.example.com/out/k"),
-])
-def test_the_addressing_style_decides_where_the_bucket_goes(style: str, aws: str, custom: str) -> None:
-    env = {**KEYS, "AWS_DEFAULT_REGION": "eu-west-1"}
-    if style != "auto":
-        env[ENV_ADDRESSING_STYLE] = style
-    store = S3Store("bucket", "out", env=env)
-    assert store.client.meta.config.s3 == (None if style == "auto" else {"addressing_style": style})
-    assert url(store) == aws
-    custom_store = S3Store("bucket", "out", env={**env, "AWS_ENDPOINT_URL": "https://s3.example.com"})
-    assert url(custom_store) == custom
-
-
-def test_an_unknown_style_is_refused_naming_the_variable_and_the_field() -> None:
-    with pytest.raises(ValueError, match=rf"{ENV_ADDRESSING_STYLE}='sideways'.*spec.output.addressingStyle"):
-        S3Store("bucket", "", env={**KEYS, ENV_ADDRESSING_STYLE: "sideways"})
 
 
 @pytest.mark.parametrize("style", ["path", "virtual"])
