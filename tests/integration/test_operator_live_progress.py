@@ -1,5 +1,5 @@
 """Live progress on the real control plane and S3: while generator shards run, the operator reads
-their progress objects in the background (controller/live.py) and the job's status shows the counts
+their progress objects in the background (controller/live_reader.py) and the job's status shows the counts
 before any shard has finished; the final counts then come from the pods' termination messages."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from datafoundry.api.spec import DataFoundryJobSpec
-from datafoundry.controller import live, staging
+from datafoundry.controller import live_reader, staging
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.output_env import output_env
 from datafoundry.storage import open_store
@@ -67,7 +67,7 @@ def test_path_style_from_the_spec_works_against_seaweedfs(
     store.put(f"{layout.staging_prefix('uid-1')}/x.json", b"{}")
     assert staging.remove_staging(spec, "uid-1") == 1
     assert not store.exists(f"{layout.staging_prefix('uid-1')}/x.json")
-    found = live.output_bucket(spec)
+    found = live_reader.output_bucket(spec)
     assert found is not None
     bucket_store, prefix = found
     assert bucket_store.client.meta.config.s3 == {"addressing_style": "path"}

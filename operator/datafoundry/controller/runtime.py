@@ -13,7 +13,7 @@ import kopf
 from datafoundry.api import keys
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.informer import Children
-from datafoundry.controller.live import LiveProgress
+from datafoundry.controller.live_reader import LiveProgress
 from datafoundry.controller.observe import job_essentials, pod_essentials
 from datafoundry.controller.registry import JobRegistry
 

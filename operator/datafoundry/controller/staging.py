@@ -15,7 +15,7 @@ from datafoundry.storage import ObjectStore, open_store
 from datafoundry.storage.s3 import ENV_RETRY_SECONDS, S3Store
 
 # How long one call waits for a store that is down: staging cleanup waits a little, and kopf retries
-# the deletion handler after that. (Live progress does not wait at all: see controller/live.py.)
+# the deletion handler after that. (Live progress does not wait at all: see controller/live_reader.py.)
 CLEANUP_RETRY_SECONDS = 15.0
 
 

@@ -15,7 +15,7 @@ import pytest
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.api.stages import Stage
 from datafoundry.controller import children as ch
-from datafoundry.controller import live, staging
+from datafoundry.controller import live_reader, staging
 from datafoundry.controller.config import OperatorConfig
 from datafoundry.controller.owner import Owner
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
@@ -57,7 +57,7 @@ def test_from_the_spec_to_the_store(style: str) -> None:
         {"addressing_style": style}, "eu-west-1")
     # The operator's own stores: staging cleanup and live progress.
     assert s3_config(staging._store(s, 1.0)) == ({"addressing_style": style}, "eu-west-1")
-    found = live.output_bucket(s)
+    found = live_reader.output_bucket(s)
     assert found is not None
     assert s3_config(found[0]) == ({"addressing_style": style}, "eu-west-1")
     assert found[0].client.meta.endpoint_url == "https://s3.example.com"
