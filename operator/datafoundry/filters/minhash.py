@@ -288,7 +288,8 @@ class ShardSignatures:
 
 
 class MinHashFilter(Filter):
-    """Collects MinHash band keys for the records the chain accepts, in output order.
+    """Collects `hasher`'s band keys (a default :class:`MinHasher` when None) for the records the chain
+    accepts, in output order.
 
     It never drops in the per-shard pass: duplicates are decided globally by
     :func:`cluster_duplicates` over every shard's :meth:`finish` output.
@@ -299,18 +300,14 @@ class MinHashFilter(Filter):
     def __init__(
         self,
         *,
-        ngram: int = 5,
-        num_perm: int = 128,
-        bands: int | None = None,
-        threshold: float = 0.7,
-        seed: int = 1,
+        hasher: MinHasher | None = None,
         batch_size: int = 1024,
         keep_signatures: bool = False,
         fields: Sequence[str] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.hasher = MinHasher(ngram=ngram, num_perm=num_perm, bands=bands, threshold=threshold, seed=seed)
+        self.hasher = MinHasher() if hasher is None else hasher
         self.batch_size = batch_size
         self.keep_signatures = keep_signatures
         self.fields = fields
