@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, text_of
+from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, require_positive, text_of
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -103,10 +103,7 @@ class MinHasher:
     ) -> None:
         if method not in ("oph", "permutations"):
             raise ValueError(f"method must be 'oph' or 'permutations', got {method!r}")
-        if ngram < 1:
-            raise ValueError(f"ngram must be >= 1, got {ngram}")
-        if num_perm < 1:
-            raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+        require_positive(ngram=ngram, num_perm=num_perm)
         bands = optimal_bands(threshold, num_perm) if bands is None else bands
         if not 1 <= bands <= num_perm:
             raise ValueError(f"bands must be within [1, num_perm={num_perm}], got {bands}")
