@@ -97,12 +97,12 @@ def offline(model: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     from vllm import LLM
 
     from datafoundry.engines.metrics import GeneratorMetrics
-    from datafoundry.engines.vllm import VLLMEngine, llm_kwargs
+    from datafoundry.engines.vllm import VLLMEngine, VLLMOptions, llm_kwargs
     from datafoundry.workers.generate import generate
 
     spec = make_spec(model, f"file://{root}/offline", args, {"type": "vllm"})
     t0 = time.perf_counter()
-    llm = LLM(**llm_kwargs(model, dtype="bfloat16", max_model_len=2048, seed=spec["seed"]))
+    llm = LLM(**llm_kwargs(model, VLLMOptions(dtype="bfloat16", max_model_len=2048, seed=spec["seed"])))
     load_s = time.perf_counter() - t0
     engine = VLLMEngine(model, _sampling(spec), llm=llm)
     requests = requests_for(context(spec, "probe"), args.prompts)

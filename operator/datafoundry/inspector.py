@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from datafoundry.api.meta import GROUP, KIND, PLURAL, VERSION
+from datafoundry.api.status import ConditionType, Phase
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, BadInput
 from datafoundry.records.fields import ID_FIELD, META_FIELD, SOURCE_FIELD
@@ -486,7 +487,8 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]
             yield f"{prefix}{key}", value
 
 
-_PHASE_STYLE = {"Succeeded": "bold green", "Failed": "bold red", "Suspended": "bold yellow", "Pending": "bold"}
+_PHASE_STYLE: dict[str, str] = {Phase.SUCCEEDED: "bold green", Phase.FAILED: "bold red",
+                                 Phase.SUSPENDED: "bold yellow", Phase.PENDING: "bold"}
 
 
 def _section(title: str) -> Table:
@@ -504,7 +506,7 @@ def _conditions(status: Mapping[str, Any], now: datetime) -> Table | None:
     table.add_column("MESSAGE", ratio=1, overflow="fold")
     for c in conditions:
         style = {"True": "green", "False": "dim"}.get(str(c.get("status")), "yellow")
-        if c.get("type") == "Failed" and c.get("status") == "True":
+        if c.get("type") == ConditionType.FAILED and c.get("status") == "True":
             style = "red"
         table.add_row(Text(str(c.get("type", "?"))), Text(str(c.get("status", "?")), style=style),
                       Text(str(c.get("reason", ""))), Text(age(c.get("lastTransitionTime"), now)),

@@ -21,9 +21,10 @@ Everything is recomputed from what exists, so the operator can die between any t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec
@@ -123,6 +124,32 @@ def _result_overdue(job: ChildJob, now: datetime) -> bool:
         return False
     done = datetime.fromisoformat(job.completion_time.replace("Z", "+00:00"))
     return (now - done).total_seconds() > RESULT_GRACE_SECONDS
+
+
+def _single_job_result(d: Decision, observed: Observed, name: str, make: Callable[[], dict[str, Any]], what: str,
+                       reports: str, now: datetime) -> Progress | None:
+    """The report of the one-pod Job `name` (dedup, publish) once it is in. Until then None, and `d`
+    says why: the Job is created (`make`, unless suspended) or awaited, has failed, is running (the
+    publish shard active), or its pod's report is awaited (the Job's and the pod's watch events arrive
+    in either order) until RESULT_GRACE_SECONDS have passed and the job fails with MissingResult."""
+    job = observed.job(name)
+    if job is None or job.deleting:
+        if job is None and not d.suspended:
+            d.creates.append(make())
+        return None
+    if job.failed_reason is not None:
+        d.failed = _failure(observed, job, f"{what} Job")
+        return None
+    if not job.complete:
+        d.shards[Stage.PUBLISH].active = 1
+        return None
+    result = observed.final_progress(name)
+    if result is None:
+        if _result_overdue(job, now):
+            d.failed = (reasons.MISSING_RESULT, f"{what} Job {name} finished without reporting {reports}")
+        else:
+            d.waiting = f"waiting for the result of {name}"
+    return result
 
 
 def decide(
@@ -230,27 +257,13 @@ def decide(
             d.stage = Phase.GENERATING if not d.generated_done else Phase.FILTERING
             return d
 
-        dname = ch.dedup_job_name(name, round_)
-        dedup = observed.job(dname)
         d.shards[Stage.PUBLISH] = ShardCounts(total=1)
-        if dedup is None or dedup.deleting:
-            if dedup is None and not d.suspended:
-                d.creates.append(ch.dedup_job(*args, round_))
-            d.stage = Phase.FILTERING
-            return d
-        if dedup.failed_reason is not None:
-            d.failed = _failure(observed, dedup, "dedup Job")
-            return d
-        if not dedup.complete:
-            d.stage, d.shards[Stage.PUBLISH].active = Phase.FILTERING, 1
-            return d
-        summary = observed.final_progress(dname)
+        dedup_job = partial(ch.dedup_job, *args, round_)
+        summary = _single_job_result(d, observed, ch.dedup_job_name(name, round_), dedup_job, "dedup",
+                                     "its counts", now)
         if summary is None:
-            # The Job's and the pod's watch events arrive in either order: wait for the pod a while.
-            if _result_overdue(dedup, now):
-                d.failed = (reasons.MISSING_RESULT, f"dedup Job {dname} finished without reporting its counts")
-            else:
-                d.stage, d.waiting = Phase.FILTERING, f"waiting for the result of {dname}"
+            if d.failed is None:
+                d.stage = Phase.FILTERING
             return d
         prior = RecordCounts.from_summary(summary)
         d.counts = prior
@@ -261,24 +274,9 @@ def decide(
 
     d.filtered_done = True
     d.stage = Phase.PUBLISHING
-    pname = ch.publish_job_name(name)
-    pub = observed.job(pname)
-    if pub is None or pub.deleting:
-        if pub is None and not d.suspended:
-            d.creates.append(ch.publish_job(*args, round_ + 1, gpu_hours=gpu_hours))
-        return d
-    if pub.failed_reason is not None:
-        d.failed = _failure(observed, pub, "publish Job")
-        return d
-    if not pub.complete:
-        d.shards[Stage.PUBLISH].active = 1
-        return d
-    result = observed.final_progress(pname)
+    publish_job = partial(ch.publish_job, *args, round_ + 1, gpu_hours=gpu_hours)
+    result = _single_job_result(d, observed, ch.publish_job_name(name), publish_job, "publish", "the dataset", now)
     if result is None:
-        if _result_overdue(pub, now):
-            d.failed = (reasons.MISSING_RESULT, f"publish Job {pname} finished without reporting the dataset")
-        else:
-            d.waiting = f"waiting for the result of {pname}"
         return d
     d.shards[Stage.PUBLISH].succeeded = 1
     d.published = result

@@ -8,7 +8,9 @@ says: a restarted operator's first pass rebuilds it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import kopf
@@ -91,33 +93,31 @@ async def _ensure_plan(state: JobState, body: kopf.Body, spec: DataFoundryJobSpe
 
 
 async def _apply(body: kopf.Body, namespace: str, decision: Decision) -> None:
-    """Create and delete what the decision says; one Event per pass for each, naming the children
+    """Create, then delete, what the decision says; one Event per pass for each, naming the children
     (an Event per child would double the operator's writes at a thousand jobs)."""
-    created: list[str] = []
+    await _act(body, "created", reasons.CREATED_JOB, reasons.FAILED_TO_CREATE_JOB,
+               [(f"{obj['kind']} {obj['metadata']['name']}", partial(kube.create, obj)) for obj in decision.creates])
+    await _act(body, "deleted", reasons.DELETED_JOB, reasons.FAILED_TO_DELETE_JOB,
+               [(f"Job {child}", partial(kube.delete_job, namespace, child)) for child in decision.deletes])
+
+
+async def _act(body: kopf.Body, verb: str, done_reason: str, failed_reason: str,
+               actions: list[tuple[str, Callable[[], Awaitable[bool | None]]]]) -> None:
+    """Run the named actions in order. The first that raises is a Warning Event (`failed_reason`) and
+    ends the pass; the ones done before it are one Normal Event (`done_reason`). An action answering
+    False did nothing (a create of a child that exists) and is not named."""
+    done: list[str] = []
     try:
-        for obj in decision.creates:
-            kind, child = obj["kind"], obj["metadata"]["name"]
+        for name, action in actions:
             try:
-                if await kube.create(obj):
-                    created.append(f"{kind} {child}")
+                if await action() is not False:
+                    done.append(name)
             except Exception as e:
-                kopf.event(body, type="Warning", reason=reasons.FAILED_TO_CREATE_JOB, message=f"{kind} {child}: {e}")
+                kopf.event(body, type="Warning", reason=failed_reason, message=f"{name}: {e}")
                 raise
     finally:
-        if created:
-            kopf.event(body, type="Normal", reason=reasons.CREATED_JOB, message="created " + ", ".join(created))
-    deleted: list[str] = []
-    try:
-        for child in decision.deletes:
-            try:
-                await kube.delete_job(namespace, child)
-                deleted.append(f"Job {child}")
-            except Exception as e:
-                kopf.event(body, type="Warning", reason=reasons.FAILED_TO_DELETE_JOB, message=f"Job {child}: {e}")
-                raise
-    finally:
-        if deleted:
-            kopf.event(body, type="Normal", reason=reasons.DELETED_JOB, message="deleted " + ", ".join(deleted))
+        if done:
+            kopf.event(body, type="Normal", reason=done_reason, message=f"{verb} " + ", ".join(done))
 
 
 def _terminal(status: dict[str, Any]) -> bool:

@@ -114,7 +114,7 @@ def _output(d: Decision, output_uri: str) -> OutputStatus:
     return out
 
 
-def status_model(
+def build_status(
     old: dict[str, Any],
     decision: Decision,
     *,
@@ -125,8 +125,9 @@ def status_model(
     plan_config_map: str,
     now: datetime | None = None,
     gpu_hours_of_deleted_pods: float = 0.0,
-) -> DataFoundryJobStatus:
-    """The status for `decision`; `old` is the status it replaces (its conditions and times carry over)."""
+) -> dict[str, Any]:
+    """The status for `decision`, dumped; `old` is the status it replaces (its conditions and times carry
+    over). A stage the decision keeps no shard counters for is left out."""
     now = now or datetime.now(UTC)
     stamp = rfc3339(now)
     d = decision
@@ -150,7 +151,7 @@ def status_model(
         round=d.round + 1,
         last_update_time=parse_time(stamp),
     )
-    return DataFoundryJobStatus(
+    status = DataFoundryJobStatus(
         phase=cond.phase_of(c, d.stage),
         observed_generation=generation,
         conditions=[Condition.model_validate(x) for x in c],
@@ -162,23 +163,5 @@ def status_model(
         plan_hash=plan_hash,
         plan_config_map=plan_config_map,
     )
-
-
-def build_status(
-    old: dict[str, Any],
-    decision: Decision,
-    *,
-    generation: int,
-    target: int,
-    output_uri: str,
-    plan_hash: str,
-    plan_config_map: str,
-    now: datetime | None = None,
-    gpu_hours_of_deleted_pods: float = 0.0,
-) -> dict[str, Any]:
-    """`status_model`'s dump; a stage the decision keeps no shard counters for is left out."""
-    status = status_model(old, decision, generation=generation, target=target, output_uri=output_uri,
-                          plan_hash=plan_hash, plan_config_map=plan_config_map, now=now,
-                          gpu_hours_of_deleted_pods=gpu_hours_of_deleted_pods)
     unset = [stage.value for stage in Stage if stage not in decision.shards]
     return dump(status, exclude={"shards": set(unset)} if unset else None)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from datafoundry.api.status import Phase
 from datafoundry.controller import conditions as cond
 
 
@@ -22,7 +23,7 @@ class StatusEvent:
 
 def _phase_event(new: Mapping[str, Any]) -> StatusEvent:
     phase = str(new.get("phase"))
-    if phase == "Failed":
+    if phase == Phase.FAILED:
         failed = cond.find(new.get("conditions") or [], cond.FAILED)
         return StatusEvent("Warning", phase, failed["message"] if failed else f"phase {phase}")
     return StatusEvent("Normal", phase, f"phase {phase}")

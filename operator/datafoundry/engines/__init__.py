@@ -36,20 +36,17 @@ def make_engine(gen: Generator, *, seed: int, metrics: GeneratorMetrics | None =
             metrics=metrics,
         )
     from datafoundry.engines.model import resolve_model
-    from datafoundry.engines.vllm import VLLMEngine
+    from datafoundry.engines.vllm import VLLMEngine, VLLMOptions
 
-    return VLLMEngine(
-        resolve_model(gen.model, env),
-        sampling,
-        served_name=gen.model,
+    options = VLLMOptions(
         revision=gen.model_revision,
         tensor_parallel_size=gen.tensor_parallel_size,
         max_model_len=gen.max_model_len,
         gpu_memory_utilization=gen.gpu_memory_utilization,
         dtype=gen.dtype.value,
         seed=seed,
-        metrics=metrics,
     )
+    return VLLMEngine(resolve_model(gen.model, env), sampling, served_name=gen.model, options=options, metrics=metrics)
 
 
 __all__ = ["Completion", "Engine", "GeneratorMetrics", "Message", "Request", "SamplingConfig", "make_engine",

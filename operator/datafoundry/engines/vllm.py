@@ -8,6 +8,7 @@ so a model cannot pad JSON until it runs out of tokens. Each request carries its
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from datafoundry.engines.base import Completion, Message, Request, SamplingConfig
@@ -23,31 +24,34 @@ def fallback_chat_prompt(messages: Sequence[Message]) -> str:
     return "\n\n".join([*lines, "Assistant:"])
 
 
-def llm_kwargs(
-    model: str,
-    *,
-    revision: str | None = None,
-    tensor_parallel_size: int = 1,
-    max_model_len: int | None = None,
-    gpu_memory_utilization: float = 0.9,
-    dtype: str = "auto",
-    seed: int = 0,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VLLMOptions:
+    """How `vllm.LLM` loads and runs the model (the generator's spec fields)."""
+
+    revision: str | None = None
+    tensor_parallel_size: int = 1
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = 0.9
+    dtype: str = "auto"
+    seed: int = 0
+
+
+def llm_kwargs(model: str, options: VLLMOptions = VLLMOptions()) -> dict[str, Any]:
     """`vllm.LLM` arguments for the generator (the benchmark builds its bare `LLM` from them too)."""
     from vllm.platforms import current_platform
 
     kwargs: dict[str, Any] = {
         "model": model,
-        "tensor_parallel_size": tensor_parallel_size,
-        "gpu_memory_utilization": gpu_memory_utilization,
-        "dtype": dtype,
-        "seed": seed,
+        "tensor_parallel_size": options.tensor_parallel_size,
+        "gpu_memory_utilization": options.gpu_memory_utilization,
+        "dtype": options.dtype,
+        "seed": options.seed,
         "structured_outputs_config": STRUCTURED_OUTPUTS_CONFIG,
     }
-    if max_model_len is not None:
-        kwargs["max_model_len"] = max_model_len
-    if revision is not None:
-        kwargs["revision"] = revision
+    if options.max_model_len is not None:
+        kwargs["max_model_len"] = options.max_model_len
+    if options.revision is not None:
+        kwargs["revision"] = options.revision
     if current_platform.is_cpu():
         # vLLM on CPU: a seeded request whose prefill is split across steps crashes the worker
         # ("CPU Generator does not use offset"), so prompts are prefilled whole.
@@ -62,12 +66,7 @@ class VLLMEngine:
         sampling: SamplingConfig,
         *,
         served_name: str | None = None,
-        revision: str | None = None,
-        tensor_parallel_size: int = 1,
-        max_model_len: int | None = None,
-        gpu_memory_utilization: float = 0.9,
-        dtype: str = "auto",
-        seed: int = 0,
+        options: VLLMOptions = VLLMOptions(),
         metrics: GeneratorMetrics | None = None,
         llm: Any = None,
     ) -> None:
@@ -78,9 +77,7 @@ class VLLMEngine:
         if llm is None:
             from vllm import LLM
 
-            llm = LLM(**llm_kwargs(model, revision=revision, tensor_parallel_size=tensor_parallel_size,
-                                   max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
-                                   dtype=dtype, seed=seed))
+            llm = LLM(**llm_kwargs(model, options))
         self.llm = llm
         self.tokenizer = llm.get_tokenizer()
         self.max_model_len = int(llm.llm_engine.model_config.max_model_len)

@@ -88,6 +88,13 @@ class Observer(Protocol):
         """Called by the chain for every record accepted by all filters, in output order."""
 
 
+def require_positive(**values: int) -> None:
+    """A filter's whole-number parameters that must be 1 or more: ValueError naming the first that is not."""
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
 def _iter_strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, texts_of
+from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, require_positive, texts_of
 from datafoundry.filters.minhash import shingle_words
 
 #: Short items with fewer words than this are matched only by equality with a whole field.
@@ -120,12 +120,7 @@ class DecontaminationFilter(Filter):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        if ngram < 1:
-            raise ValueError(f"ngram must be >= 1, got {ngram}")
-        if min_matches < 1:
-            raise ValueError(f"min_matches must be >= 1, got {min_matches}")
-        if min_phrase_words < 1:
-            raise ValueError(f"min_phrase_words must be >= 1, got {min_phrase_words}")
+        require_positive(ngram=ngram, min_matches=min_matches, min_phrase_words=min_phrase_words)
         self.ngram = ngram
         self.min_matches = min_matches
         self.min_fraction = min_fraction

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, text_of
+from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, require_positive, text_of
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -103,10 +103,7 @@ class MinHasher:
     ) -> None:
         if method not in ("oph", "permutations"):
             raise ValueError(f"method must be 'oph' or 'permutations', got {method!r}")
-        if ngram < 1:
-            raise ValueError(f"ngram must be >= 1, got {ngram}")
-        if num_perm < 1:
-            raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+        require_positive(ngram=ngram, num_perm=num_perm)
         bands = optimal_bands(threshold, num_perm) if bands is None else bands
         if not 1 <= bands <= num_perm:
             raise ValueError(f"bands must be within [1, num_perm={num_perm}], got {bands}")
@@ -288,7 +285,8 @@ class ShardSignatures:
 
 
 class MinHashFilter(Filter):
-    """Collects MinHash band keys for the records the chain accepts, in output order.
+    """Collects `hasher`'s band keys (a default :class:`MinHasher` when None) for the records the chain
+    accepts, in output order.
 
     It never drops in the per-shard pass: duplicates are decided globally by
     :func:`cluster_duplicates` over every shard's :meth:`finish` output.
@@ -299,18 +297,14 @@ class MinHashFilter(Filter):
     def __init__(
         self,
         *,
-        ngram: int = 5,
-        num_perm: int = 128,
-        bands: int | None = None,
-        threshold: float = 0.7,
-        seed: int = 1,
+        hasher: MinHasher | None = None,
         batch_size: int = 1024,
         keep_signatures: bool = False,
         fields: Sequence[str] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.hasher = MinHasher(ngram=ngram, num_perm=num_perm, bands=bands, threshold=threshold, seed=seed)
+        self.hasher = MinHasher() if hasher is None else hasher
         self.batch_size = batch_size
         self.keep_signatures = keep_signatures
         self.fields = fields

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 
 from datafoundry.filters.base import KEEP, Filter, FilterResult, Record
+from datafoundry.records.schema import schema_validator
 
 
 class SchemaFilter(Filter):
@@ -27,13 +28,7 @@ class SchemaFilter(Filter):
         super().__init__(name=name)
         #: Bookkeeping fields the pipeline adds (ids, provenance) that the user's schema never names.
         self.ignore_fields = ignore_fields
-        cls = jsonschema.validators.validator_for(schema)
-        try:
-            cls.check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise ValueError(f"invalid JSON Schema at {where}: {exc.message}") from exc
-        self._validator: Any = cls(schema)
+        self._validator = schema_validator(schema)
         self.field = field
 
     def apply(self, record: Record) -> FilterResult:

@@ -6,6 +6,7 @@
 - `read`: formats (JSONL, Parquet, text), tolerant and strict policies for malformed lines.
 - `encode`: records as JSONL.
 - `fields`: the record field names the pipeline reads or writes.
+- `schema`: JSON Schemas records are validated against, checked first.
 
 The generator's task inputs, the workers' input, replay and eval sets, staged parts, published
 shards and previews are all read and written through here.

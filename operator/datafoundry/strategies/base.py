@@ -181,6 +181,15 @@ class Strategy(ABC):
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """(user message, provenance, fixed record fields) for one slot."""
 
+    def seed_example(self, slot: Slot, source: dict[str, Any], intro: str, limit: int = 2000) -> str:
+        """`intro` followed by a seed the slot draws (its JSON, cut at `limit`), the seed's id recorded in
+        `source`; "" when the job has no seeds (then nothing is drawn)."""
+        if not self.ctx.inputs.seeds:
+            return ""
+        seed = slot.rng.choice(self.ctx.inputs.seeds)
+        source["seed"] = seed.id
+        return intro + seed_text(seed, limit)
+
     def build(self, slot: Slot) -> Prompt:
         text, source, fixed = self.user_message(slot)
         if self.shape.ask is not None:  # ask (free text), then answer: see ChunkRunner.answer

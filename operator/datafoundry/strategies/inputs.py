@@ -25,6 +25,7 @@ from datafoundry.records.read import (
     whole_object,
     whole_text,
 )
+from datafoundry.records.schema import InvalidSchema, schema_validator
 from datafoundry.strategies.base import DocChunk, Seed
 from datafoundry.strategies.chunking import chunk_text
 
@@ -84,13 +85,9 @@ def check_schema(schema: Mapping[str, Any] | None) -> None:
     """`task.outputSchema` must be a valid JSON Schema (and an object schema: records are objects)."""
     if schema is None:
         return
-    import jsonschema  # type: ignore[import-untyped,unused-ignore]
-
-    cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
-    except jsonschema.exceptions.SchemaError as e:
-        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        raise BadInput(f"task.outputSchema at {where}: not a valid JSON Schema: {e.message}") from e
+        schema_validator(schema)
+    except InvalidSchema as e:
+        raise BadInput(f"task.outputSchema at {e.where}: not a valid JSON Schema: {e.message}") from e
     if schema.get("type") not in (None, "object"):
         raise BadInput("task.outputSchema: records are JSON objects, so its type must be 'object'")

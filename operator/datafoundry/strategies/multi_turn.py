@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy, seed_text
+from datafoundry.strategies.base import Slot, Strategy
 
 TEMPLATE = """Write a realistic conversation between a user and a helpful assistant{about}. \
 Each user turn builds on the previous answer (follow-up questions, clarifications, corrections), \
@@ -16,9 +16,5 @@ class MultiTurn(Strategy):
 
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         source: dict[str, Any] = {}
-        about = " about the domain"
-        if self.ctx.inputs.seeds:
-            seed = slot.rng.choice(self.ctx.inputs.seeds)
-            about = f" that starts from this example: {seed_text(seed, 1000)}"
-            source["seed"] = seed.id
+        about = self.seed_example(slot, source, " that starts from this example: ", 1000) or " about the domain"
         return TEMPLATE.format(about=about), source, {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy, question_list, seed_text
+from datafoundry.strategies.base import Slot, Strategy, question_list
 
 DEFAULT_PERSONAS = (
     "a junior engineer in their first month on the job",
@@ -32,11 +32,7 @@ class Persona(Strategy):
         personas = [p for p in self.options.get("personas", ()) if isinstance(p, str) and p] or list(DEFAULT_PERSONAS)
         persona = personas[(slot.ordinal + slot.rng.randrange(len(personas))) % len(personas)]
         source: dict[str, Any] = {"persona": persona}
-        example = ""
-        if self.ctx.inputs.seeds:
-            seed = slot.rng.choice(self.ctx.inputs.seeds)
-            example = f"\nFor the kind of record wanted (not its content), see: {seed_text(seed)}"
-            source["seed"] = seed.id
+        example = self.seed_example(slot, source, "\nFor the kind of record wanted (not its content), see: ")
         return TEMPLATE.format(persona=persona, example=example), source, {}
 
     def ask(self, slot: Slot, text: str, source: dict[str, Any]) -> tuple[str, str]:

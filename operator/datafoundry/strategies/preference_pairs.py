@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.strategies.base import Slot, Strategy, seed_text
+from datafoundry.strategies.base import Slot, Strategy
 
 FLAWS = (
     "contains a subtle factual error",
@@ -26,9 +26,5 @@ class PreferencePairs(Strategy):
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         flaw = FLAWS[slot.ordinal % len(FLAWS)]
         source: dict[str, Any] = {"flaw": flaw}
-        example = ""
-        if self.ctx.inputs.seeds:
-            seed = slot.rng.choice(self.ctx.inputs.seeds)
-            example = f"\nThe prompt may be inspired by, but not copy, this example: {seed_text(seed, 1000)}"
-            source["seed"] = seed.id
+        example = self.seed_example(slot, source, "\nThe prompt may be inspired by, but not copy, this example: ", 1000)
         return TEMPLATE.format(flaw=flaw, example=example), source, {}

@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from datafoundry.api import CamelModel
 from datafoundry.api.stages import Stage
 from datafoundry.pipeline import contract, layout
 from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strategy_counts
@@ -54,10 +54,8 @@ def run(args: argparse.Namespace) -> int:
     return run_worker(Stage.GENERATE, args, lambda ctx: generate(ctx, args.records))
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(CamelModel):
     """What the finished chunks of a shard add up to (rewritten after each part)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     recipe_hash: str
     records: int

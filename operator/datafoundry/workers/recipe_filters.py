@@ -26,6 +26,7 @@ from datafoundry.filters import (
     JudgeFilter,
     LanguageFilter,
     LengthFilter,
+    MinHasher,
     MinHashFilter,
     PIIFilter,
     QualityFilter,
@@ -170,8 +171,8 @@ def build_one(f: api.AnyFilter, spec: api.DataFoundryJobSpec, env: Mapping[str, 
     if isinstance(f, api.MinHashFilter):
         if not 0.0 < f.threshold < 1.0:
             raise BadInput(f"filter {name}: threshold must be within (0, 1), got {f.threshold}")
-        return MinHashFilter(ngram=f.ngram, num_perm=f.num_perm, bands=f.bands, threshold=f.threshold,
-                             seed=MINHASH_SEED, keep_signatures=True, fields=dedup_fields(spec), name=name)
+        hasher = MinHasher(ngram=f.ngram, num_perm=f.num_perm, bands=f.bands, threshold=f.threshold, seed=MINHASH_SEED)
+        return MinHashFilter(hasher=hasher, keep_signatures=True, fields=dedup_fields(spec), name=name)
     if isinstance(f, api.DecontaminationFilter):
         return DecontaminationFilter(eval_items=load_eval_items(f.eval_sets, env), ngram=f.ngram,
                                      fields=fields, name=name)

@@ -15,6 +15,7 @@ import pytest
 from datafoundry.api.spec import DataFoundryJobSpec, Generator
 from datafoundry.engines import make_engine
 from datafoundry.engines.openai import OpenAIEngine
+from datafoundry.engines.vllm import VLLMOptions
 from datafoundry.strategies.base import Inputs, Seed
 from datafoundry.strategies.registry import StrategyMix
 
@@ -63,8 +64,8 @@ def test_the_vllm_engine_gets_the_spec_s_model_settings(monkeypatch: pytest.Monk
                     gpuMemoryUtilization=0.75, dtype="float16", sampling={"temperature": 1.1, "topP": 0.8})
     make_engine(gen, seed=9)
     assert made["model"] == "org/tiny" and made["served_name"] == "org/tiny"
-    assert (made["revision"], made["tensor_parallel_size"], made["max_model_len"]) == ("v1.2", 2, 4096)
-    assert (made["gpu_memory_utilization"], made["dtype"], made["seed"]) == (0.75, "float16", 9)
+    assert made["options"] == VLLMOptions(revision="v1.2", tensor_parallel_size=2, max_model_len=4096,
+                                          gpu_memory_utilization=0.75, dtype="float16", seed=9)
     assert (made["sampling"].temperature, made["sampling"].top_p) == (1.1, 0.8)
 
 

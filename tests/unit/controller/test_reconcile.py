@@ -265,3 +265,31 @@ def test_finished_filter_whose_pod_is_not_seen_yet_counts_its_live_progress() ->
     # Without live progress only the seen pod counts.
     assert decide(owner=OWNER, spec=make_spec(), observed=observed,
                   config=CONFIG, start_time=None).counts.accepted == 30
+
+
+def _one_pod_jobs() -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str]]:
+    """(name, the jobs and pods before it, the stage it is part of) for the dedup Job of a short round
+    and the publish Job of a round that met the target."""
+    short_jobs, _ = _round(0, accepted=40, generated=200)
+    met_jobs, met_pods = _round(0, accepted=120, generated=200)
+    return [("demo-dedup-r0", short_jobs[:-1], [], "Filtering"), ("demo-publish", met_jobs, met_pods, "Publishing")]
+
+
+def test_a_one_pod_job_runs_then_its_report_is_awaited_then_missing_fails_the_job() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for name, jobs, pods, stage in _one_pod_jobs():
+        kind = name.split("-")[1]
+        running = run(make_spec(), [*jobs, job(name, kind, 0, active=1)], pods)
+        assert running.creates == [] and running.failed is None and running.stage == stage
+        assert running.shards["publish"].active == 1
+        done = job(name, kind, 0, complete=True)
+        done["status"]["completionTime"] = t0.isoformat().replace("+00:00", "Z")
+        waiting = run(make_spec(), [*jobs, done], pods, now=t0 + timedelta(seconds=60))
+        assert waiting.failed is None and waiting.waiting == f"waiting for the result of {name}"
+        assert waiting.stage == stage
+        missing = run(make_spec(), [*jobs, done], pods, now=t0 + timedelta(seconds=600))
+        what = "its counts" if kind == "dedup" else "the dataset"
+        assert missing.failed == (reasons.MISSING_RESULT, f"{kind} Job {name} finished without reporting {what}")
+        failed = run(make_spec(), [*jobs, job(name, kind, 0, failed=True)], pods)
+        assert failed.failed is not None and failed.failed[1].startswith(f"{kind} Job {name}")
+        assert failed.creates == []

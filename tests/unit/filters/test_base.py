@@ -89,3 +89,16 @@ def test_funnel_round_trip() -> None:
 def test_length_bounds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="greater than"):
         LengthFilter(min_chars=5, max_chars=1)
+
+
+def test_whole_number_parameters_below_one_are_refused_by_name() -> None:
+    from datafoundry.filters import DecontaminationFilter, MinHasher
+    from datafoundry.filters.base import require_positive
+
+    require_positive(a=1, b=5)
+    with pytest.raises(ValueError, match=r"^b must be >= 1, got 0$"):
+        require_positive(a=1, b=0, c=-1)
+    with pytest.raises(ValueError, match=r"^num_perm must be >= 1, got 0$"):
+        MinHasher(num_perm=0)
+    with pytest.raises(ValueError, match=r"^min_phrase_words must be >= 1, got 0$"):
+        DecontaminationFilter(eval_items=[], min_phrase_words=0)

@@ -12,8 +12,8 @@ VOCAB = vocabulary()
 BASES = [random_text(100, seed=100 + i, vocab=VOCAB) for i in range(4)]
 
 
-def _shard(texts: list[str], **options: object) -> ShardSignatures:
-    f = MinHashFilter(batch_size=3, keep_signatures=True, fields=["text"], **options)  # type: ignore[arg-type]
+def _shard(texts: list[str], hasher: MinHasher | None = None) -> ShardSignatures:
+    f = MinHashFilter(hasher=hasher, batch_size=3, keep_signatures=True, fields=["text"])
     out = list(FilterChain([f]).run({"text": t} for t in texts))
     assert len(out) == len(texts)  # the per-shard pass never drops
     return f.finish()
@@ -99,7 +99,8 @@ def test_case_punctuation_and_cjk_normalisation() -> None:
 
 def test_verification_removes_band_collisions_below_threshold() -> None:
     near = replace_words(BASES[0], [10, 70], seed=2)
-    shards = {0: _shard([BASES[0]], num_perm=128, bands=64), 1: _shard([near], num_perm=128, bands=64)}
+    hasher = MinHasher(num_perm=128, bands=64)
+    shards = {0: _shard([BASES[0]], hasher), 1: _shard([near], hasher)}
     assert cluster_duplicates(shards).duplicates == 1
     assert cluster_duplicates(shards, verify_threshold=0.95).duplicates == 0
     with pytest.raises(ValueError, match="signatures"):
