@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.metrics_core import Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 log = logging.getLogger("datafoundry.worker.metrics")
 
@@ -21,20 +24,38 @@ DEFAULT_METRICS_LINGER = 30.0
 
 
 class _ScrapeClock:
-    """A collector with no metrics that counts the scrapes of its registry."""
+    """Counts the scrapes whose response has been sent: a generator about to exit may go once a
+    scrape has its final counts on the wire, not merely once the registry was read (a process
+    that exits while it writes the response leaves Prometheus a failed scrape and no counts)."""
 
     def __init__(self) -> None:
         self.scrapes = 0
         self.changed = threading.Condition()
 
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> list[Metric]:
+    def sent(self) -> None:
         with self.changed:
             self.scrapes += 1
             self.changed.notify_all()
-        return []
+
+
+class _SentBody:
+    """A WSGI response body whose `close` (called by the server after the last byte is written)
+    ticks the scrape clock."""
+
+    def __init__(self, body: Iterable[bytes], clock: _ScrapeClock) -> None:
+        self._body = body
+        self._clock = clock
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        self._clock.sent()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No line per scrape on stderr."""
 
 
 class GeneratorMetrics:
@@ -44,7 +65,6 @@ class GeneratorMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.serving = False
         self._clock = _ScrapeClock()
-        self.registry.register(self._clock)
         r = self.registry
         self.prompt_tokens = Counter("datafoundry_generator_prompt_tokens", "Prompt tokens processed.", registry=r)
         self.completion_tokens = Counter(
@@ -83,11 +103,18 @@ class GeneratorMetrics:
         """Expose the registry on `port` (0: don't). A port in use is logged, not fatal."""
         if port <= 0:
             return False
+        app = make_wsgi_app(self.registry)
+        clock = self._clock
+
+        def counted(environ: dict[str, Any], start_response: Any) -> _SentBody:
+            return _SentBody(app(environ, start_response), clock)
+
         try:
-            start_http_server(port, registry=self.registry)
+            server = make_server("", port, counted, ThreadingWSGIServer, handler_class=_QuietHandler)
         except OSError as e:
             log.warning("metrics port %d unavailable: %s", port, e)
             return False
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         self.serving = True
         return True
 

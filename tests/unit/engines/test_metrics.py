@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
+from typing import Any
 
 from datafoundry.engines.metrics import GeneratorMetrics
 from datafoundry.engines.server import free_port
@@ -39,3 +40,38 @@ def test_linger_is_bounded_and_skipped_when_not_serving() -> None:
     assert metrics.linger(0.3) is False  # nobody scraped: gives up at the bound
     assert time.monotonic() - started >= 0.3
     assert metrics.linger(0) is False
+
+
+def test_linger_returns_only_once_the_scrape_response_is_sent() -> None:
+    """Regression: the scrape counted when the registry was read, before the response was written, so a
+    generator that exited at once left Prometheus a failed scrape and no counts (CI, twice)."""
+
+    class Slow:  # a collector read after the scrape started, slow to answer on a loaded machine
+        def describe(self) -> list[Any]:
+            return []
+
+        def collect(self) -> list[Any]:
+            time.sleep(1.0)
+            return []
+
+    metrics = GeneratorMetrics()
+    metrics.registry.register(Slow())
+    port = free_port()
+    assert metrics.serve(port)
+    metrics.completion_tokens.inc(7)
+    received: list[float] = []
+
+    def scrape() -> None:
+        time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            resp.read()
+        received.append(time.monotonic())
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    started = time.monotonic()
+    scraper.start()
+    assert metrics.linger(20) is True
+    returned = time.monotonic()
+    assert returned - started >= 1.2, "returned when the registry was read, before the response was sent"
+    scraper.join(10)
+    assert received and received[0] - returned < 2.0
