@@ -787,13 +787,15 @@ class LengthFilter(FilterBase):
         default=None,
         ge=0,
         le=10_000_000,
-        description="Minimum tokens, counted with the generator's tokenizer (length).",
+        description=("Minimum tokens, counted as words and punctuation marks, not with a model's tokenizer "
+                     "(filter pods have no model) (length)."),
     )
     max_tokens: int | None = Field(
         default=None,
         ge=1,
         le=10_000_000,
-        description="Maximum tokens, counted with the generator's tokenizer (length).",
+        description=("Maximum tokens, counted as words and punctuation marks, not with a model's tokenizer "
+                     "(filter pods have no model) (length)."),
     )
 
     @rule("has(self.minChars) || has(self.maxChars) || has(self.minTokens) || has(self.maxTokens)",
