@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client as k8s
 
-from datafoundry.engines.server import free_port, vllm_cpu_env
+from datafoundry.engines.server import vllm_cpu_env
 from datafoundry.testing.podrunner import REAL_WORKER, PodRunner
 from datafoundry.testing.running_operator import (
     S3_SECRET,
@@ -81,10 +81,7 @@ def main() -> int:
 
         say("installing the CRD, the operator's RBAC, and starting the operator under its ServiceAccount")
         install_crd(kube)
-        op = Operator(kube=kube, s3=s3, kubeconfig=setup_operator_rbac(kube),
-                      metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                      health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                      log_path=local / f"operator-{uuid.uuid4().hex[:6]}.log")
+        op = Operator.on_free_ports(kube, s3, setup_operator_rbac(kube), local / f"operator-{uuid.uuid4().hex[:6]}.log")
         op.start()
         try:
             kube.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=NAMESPACE)))

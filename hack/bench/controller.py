@@ -25,7 +25,6 @@ from typing import Any
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import API_VERSION, KIND
-from datafoundry.engines.server import free_port
 from datafoundry.testing.podrunner import CONTRACT_WORKER, PodRunner
 from datafoundry.testing.running_operator import (
     OPERATOR_NS,
@@ -97,10 +96,7 @@ def main() -> int:
     kube, s3 = connect_local(local)
     install_crd(kube)
     kubeconfig_op = setup_operator_rbac(kube)
-    op = Operator(kube=kube, s3=s3, kubeconfig=kubeconfig_op,
-                  metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                  health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                  log_path=local / f"operator-bench-{uuid.uuid4().hex[:6]}.log")
+    op = Operator.on_free_ports(kube, s3, kubeconfig_op, local / f"operator-bench-{uuid.uuid4().hex[:6]}.log")
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     kube.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=ns)))
     kube.kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=60s")

@@ -56,7 +56,6 @@ from scale_parts import (
 )
 
 from datafoundry.api.meta import API_VERSION, KIND
-from datafoundry.engines.server import free_port
 from datafoundry.testing.running_operator import (
     OPERATOR_NS,
     OPERATOR_SA,
@@ -205,10 +204,7 @@ def main() -> int:
     observer = Observer(kubeconfig, ns).start()  # forks: before any thread starts
     workers = Workers(api, s3.env, ns, output_prefix=f"scale/{run_id}/", target=args.records, shards=args.shards,
                       overgenerate=1.5, work_seconds=args.work_seconds).start()
-    op = Operator(kube=kube, s3=s3, kubeconfig=op_kubeconfig,
-                  metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                  health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                  log_path=out_dir / f"scale-operator-{run_id}.log",
+    op = Operator.on_free_ports(kube, s3, op_kubeconfig, out_dir / f"scale-operator-{run_id}.log",
                   extra_env={"DATAFOUNDRY_PROGRESS_INTERVAL_SECONDS": str(args.progress_interval),
                              "DATAFOUNDRY_FILTER_CPU": args.filter_cpu, "DATAFOUNDRY_FILTER_MEMORY": "512Mi",
                              **dict(kv.split("=", 1) for kv in args.operator_env)})

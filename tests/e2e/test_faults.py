@@ -35,7 +35,7 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from datafoundry.engines.server import VLLMServer, free_port
+from datafoundry.engines.server import VLLMServer
 from datafoundry.testing.podrunner import REAL_WORKER, PodRunner
 from datafoundry.testing.running_operator import (
     S3_SECRET,
@@ -528,11 +528,9 @@ def test_two_operator_replicas_with_peering_only_one_acts(
     kube.kubectl("apply", "-f", "-", input=json.dumps(
         {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}))
     kubeconfig = setup_operator_rbac(kube, peering=True)
-    replicas = [Operator(kube=kube, s3=s3, kubeconfig=kubeconfig,
-                         metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                         health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                         log_path=operator.log_path.parent / f"operator-peer{prio}-{uuid.uuid4().hex[:6]}.log",
-                         extra_args=["--peering", peering, "--peering-priority", str(prio)])
+    replicas = [Operator.on_free_ports(kube, s3, kubeconfig,
+                                       operator.log_path.parent / f"operator-peer{prio}-{uuid.uuid4().hex[:6]}.log",
+                                       extra_args=["--peering", peering, "--peering-priority", str(prio)])
                 for prio in (200, 100)]
     active, standby = replicas
     resumed = "Resuming operations after the pause"  # what kopf logs when a replica becomes the active one

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datafoundry.engines.server import free_port
 from datafoundry.pipeline.contract import ENV_ADDRESSING_STYLE
 from datafoundry.testing.podrunner import PodRunner
 from datafoundry.testing.running_operator import S3_SECRET, Operator
@@ -33,11 +32,7 @@ IMAGES = {
 def pinned_operator(kube: Kube, s3: S3, operator_rbac: Path) -> Iterator[Operator]:
     """The operator as the chart runs it with digest-pinned images (DATAFOUNDRY_*_IMAGE)."""
     log_dir = REPO / ".local" / "test" / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    op = Operator(kube=kube, s3=s3, kubeconfig=operator_rbac,
-                  metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                  health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                  log_path=log_dir / f"operator-{uuid.uuid4().hex[:6]}.log",
+    op = Operator.on_free_ports(kube, s3, operator_rbac, log_dir / f"operator-{uuid.uuid4().hex[:6]}.log",
                   extra_env={f"DATAFOUNDRY_{role.upper()}_IMAGE": ref for role, ref in IMAGES.items()})
     op.start()
     try:

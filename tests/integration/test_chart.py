@@ -24,7 +24,6 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.controller.rbac import policy_rules
-from datafoundry.engines.server import free_port
 from datafoundry.testing.podrunner import PodRunner
 from datafoundry.testing.running_operator import Operator, write_token_kubeconfig
 from datafoundry.testing.testbed import REPO, S3, Kube
@@ -419,11 +418,7 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
         args = [a for a in container["args"][1:] if not a.startswith(("--metrics-port", "--health-port", "--bind"))]
         assert f"--namespace={job_ns}" in args and f"--peering={fullname}" in args
         log_dir = REPO / ".local" / "test" / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        op = Operator(kube=kube, s3=s3, kubeconfig=op_kubeconfig,
-                      metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                      health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                      log_path=log_dir / f"chart-operator-{release}.log",
+        op = Operator.on_free_ports(kube, s3, op_kubeconfig, log_dir / f"chart-operator-{release}.log",
                       extra_args=args, extra_env=rendered_env(kube, container, rel_ns))
         op.start()
         address = op.metrics_url.split("/")[2]

@@ -36,7 +36,7 @@ from kubernetes import client as k8s
 from test_chart import deployment_container, helm, render  # noqa: F401 - `helm` is a fixture
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
-from datafoundry.engines.server import free_port, vllm_cpu_env
+from datafoundry.engines.server import vllm_cpu_env
 from datafoundry.testing.podrunner import CONTRACT_WORKER, REAL_WORKER, PodRunner
 from datafoundry.testing.running_operator import S3_SECRET, Operator
 from datafoundry.testing.testbed import REPO, S3, Kube
@@ -200,11 +200,8 @@ def chart_operator(kube: Kube, s3: S3, operator_rbac: Path, helm: str) -> Iterat
     container = deployment_container(render(helm, {"workers": CHART_WORKERS}))
     chart_env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("DATAFOUNDRY_WORKER_ENV")}
     assert set(chart_env) == {"DATAFOUNDRY_WORKER_ENV", "DATAFOUNDRY_WORKER_ENV_FROM"}, container["env"]
-    log_dir = REPO / ".local" / "test" / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    op = Operator(kube=kube, s3=s3, kubeconfig=operator_rbac, metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
-                  health_url=f"http://127.0.0.1:{free_port()}/healthz",
-                  log_path=log_dir / f"operator-models-{uuid.uuid4().hex[:6]}.log", extra_env=chart_env)
+    log = REPO / ".local" / "test" / "logs" / f"operator-models-{uuid.uuid4().hex[:6]}.log"
+    op = Operator.on_free_ports(kube, s3, operator_rbac, log, extra_env=chart_env)
     op.start()
     try:
         yield op

@@ -22,6 +22,7 @@ import requests
 import yaml
 from kubernetes import client as k8s
 
+from datafoundry.engines.server import free_port
 from datafoundry.testing.testbed import REPO, S3, Kube
 
 OPERATOR_NS = "datafoundry-system"
@@ -75,6 +76,14 @@ class Operator:
     extra_args: list[str] = field(default_factory=list)
     #: Environment on top of the defaults (e.g. a chart's rendered env).
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, kube: Kube, s3: S3, kubeconfig: Path, log_path: Path, **options: Any) -> Operator:
+        """An operator serving metrics and health on free local ports, logging to `log_path` (its folder
+        is created); `options` are the other fields (`extra_args`, `extra_env`)."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(kube=kube, s3=s3, kubeconfig=kubeconfig, metrics_url=f"http://127.0.0.1:{free_port()}/metrics",
+                   health_url=f"http://127.0.0.1:{free_port()}/healthz", log_path=log_path, **options)
 
     def start(self) -> None:
         from datafoundry.controller.config import OperatorConfig  # noqa: F401  (import check only)
