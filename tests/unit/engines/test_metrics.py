@@ -11,25 +11,39 @@ from datafoundry.engines.metrics import GeneratorMetrics
 from datafoundry.engines.server import free_port
 
 
+class Scraper:
+    """One scrape of `port` from another thread, after `delay` seconds: the body and when it arrived."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.body = b""
+        self.received: float | None = None
+        self._thread = threading.Thread(target=self._scrape, args=(port, delay), daemon=True)
+
+    def _scrape(self, port: int, delay: float) -> None:
+        time.sleep(delay)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            self.body = resp.read()
+        self.received = time.monotonic()
+
+    def start(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        self._thread.join(10)
+
+
 def test_linger_returns_at_the_next_scrape_with_the_final_counts() -> None:
     metrics = GeneratorMetrics()
     port = free_port()
     assert metrics.serve(port)
     metrics.completion_tokens.inc(42)
-    scraped: list[bytes] = []
-
-    def scrape() -> None:
-        time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            scraped.append(resp.read())
-
-    scraper = threading.Thread(target=scrape, daemon=True)
-    scraper.start()
+    scraper = Scraper(port, 0.3).start()
     started = time.monotonic()
     assert metrics.linger(20) is True
     assert time.monotonic() - started < 10, "returned at the scrape, not at the bound"
-    scraper.join(10)
-    assert b"datafoundry_generator_completion_tokens_total 42.0" in scraped[0]
+    scraper.join()
+    assert b"datafoundry_generator_completion_tokens_total 42.0" in scraper.body
 
 
 def test_linger_is_bounded_and_skipped_when_not_serving() -> None:
@@ -59,19 +73,10 @@ def test_linger_returns_only_once_the_scrape_response_is_sent() -> None:
     port = free_port()
     assert metrics.serve(port)
     metrics.completion_tokens.inc(7)
-    received: list[float] = []
-
-    def scrape() -> None:
-        time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-            resp.read()
-        received.append(time.monotonic())
-
-    scraper = threading.Thread(target=scrape, daemon=True)
     started = time.monotonic()
-    scraper.start()
+    scraper = Scraper(port, 0.2).start()
     assert metrics.linger(20) is True
     returned = time.monotonic()
     assert returned - started >= 1.2, "returned when the registry was read, before the response was sent"
-    scraper.join(10)
-    assert received and received[0] - returned < 2.0
+    scraper.join()
+    assert scraper.received is not None and scraper.received - returned < 2.0
