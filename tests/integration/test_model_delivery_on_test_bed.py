@@ -35,10 +35,10 @@ from boto3.s3.transfer import TransferConfig
 from kubernetes import client as k8s
 from test_chart import deployment_container, helm, render  # noqa: F401 - `helm` is a fixture
 
-from datafoundry.api.meta import GROUP, PLURAL, VERSION
+from datafoundry.api.meta import GROUP, VERSION
 from datafoundry.engines.server import vllm_cpu_env
 from datafoundry.testing.podrunner import CONTRACT_WORKER, REAL_WORKER, PodRunner
-from datafoundry.testing.running_operator import S3_SECRET, Operator
+from datafoundry.testing.running_operator import S3_SECRET, Operator, job_status
 from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.s3proxy import S3FaultProxy
 
@@ -154,15 +154,10 @@ def generation_job(name: str, s3: S3, prefix: str, endpoint: str, **generator: A
                                 "credentials": {"secretRef": {"name": S3_SECRET}}}}}
 
 
-def status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
-    obj = k8s.CustomObjectsApi(kube.api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
-    return obj.get("status") or {}  # type: ignore[no-any-return]
-
-
 def wait_done(kube: Kube, ns: str, name: str, op: Operator, runner: PodRunner, timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = status(kube, ns, name)
+        st = job_status(kube, ns, name)
         if st.get("phase") in ("Succeeded", "Failed"):
             return st
         time.sleep(1)

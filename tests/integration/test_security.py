@@ -31,6 +31,7 @@ from datafoundry.testing.running_operator import (
     S3_SECRET,
     WORKER_SA,
     Operator,
+    job_status,
     prepare_job_namespace,
     write_token_kubeconfig,
 )
@@ -65,21 +66,16 @@ def token_kubeconfig(kube: Kube, ns: str, sa: str) -> Path:
     return path
 
 
-def status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
-    obj = k8s.CustomObjectsApi(kube.api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
-    return obj.get("status") or {}  # type: ignore[no-any-return]
-
-
 def wait_phase(kube: Kube, ns: str, name: str, want: str, op: Operator, timeout: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = status(kube, ns, name)
+        st = job_status(kube, ns, name)
         if st.get("phase") == want:
             return st
         if st.get("phase") in ("Succeeded", "Failed"):
             raise AssertionError(f"{name} ended {st.get('phase')}, wanted {want}: {st}\n{op.log_tail()}")
         time.sleep(0.5)
-    raise AssertionError(f"{name} is not {want}: {status(kube, ns, name)}\n{op.log_tail()}")
+    raise AssertionError(f"{name} is not {want}: {job_status(kube, ns, name)}\n{op.log_tail()}")
 
 
 def condition(st: dict[str, Any], kind: str) -> dict[str, Any]:

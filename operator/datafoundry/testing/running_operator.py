@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
 import yaml
 from kubernetes import client as k8s
 
+from datafoundry.api.meta import GROUP, PLURAL, VERSION
 from datafoundry.engines.server import free_port
 from datafoundry.testing.testbed import REPO, S3, Kube
 
@@ -134,6 +135,12 @@ class Operator:
 
     def metrics(self) -> str:
         return requests.get(self.metrics_url, timeout=5).text
+
+
+def job_status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    """The DataFoundryJob's status, read from the API server ({} before the operator wrote one)."""
+    obj = k8s.CustomObjectsApi(kube.api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return cast(dict[str, Any], obj).get("status") or {}
 
 
 def install_crd(kube: Kube) -> None:
