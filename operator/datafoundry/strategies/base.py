@@ -1,10 +1,16 @@
 """What a strategy is: prompts in, records out.
 
-A strategy turns one *slot* (a position in the shard's deterministic schedule) into a `Prompt`:
-chat messages, the JSON Schema the answer must follow (structured output) and provenance. Its
-parser turns the completion into a record, or names why it could not (a parse failure or a
-refusal: counted by the worker, never fatal). Every random choice comes from the slot's own
-`random.Random`, so the same plan, seed, round and shard give the same prompts.
+A strategy turns one *slot* (a position in the shard's deterministic schedule) into a *flow*: a
+generator that yields the engine calls the record needs (`Call`: chat messages, the JSON Schema
+the answer must follow, limits), is sent each call's `Completion`, and returns an `Outcome`: the
+record, or the name of why there is none (a parse failure, a refusal, an eliminated evolution:
+counted by the worker, never fatal). The worker drives the flows of a chunk in lockstep, one
+engine batch per step, so a flow of several calls costs batches, not round trips per record.
+
+Most strategies need one call (a JSON record) or two (a question, then its answer): the default
+`Strategy.flow` runs `build` (a `Prompt`) and, for ask-then-answer shapes, the answer call.
+Every random choice comes from the slot's own `random.Random`, so the same plan, seed, round and
+shard give the same calls.
 """
 
 from __future__ import annotations
@@ -12,13 +18,13 @@ from __future__ import annotations
 import random
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from datafoundry.api.spec import Task
-from datafoundry.engines.base import Message
-from datafoundry.strategies.shapes import Shape, parse_json
+from datafoundry.engines.base import Completion, Message
+from datafoundry.strategies.shapes import Shape, clean, is_refusal, parse_json
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,50 @@ class Prompt:
     answer_field: str | None = None
     max_tokens: int | None = None  # overrides generator.sampling.maxTokens for this call
     stop: tuple[str, ...] = ()
+
+    def call(self) -> Call:
+        """The first call: structured output, except for the free-text question of an ask-then-answer shape."""
+        return Call(self.messages, schema=None if self.answer_field else self.schema, max_tokens=self.max_tokens,
+                    stop=self.stop)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One engine request of a flow (the worker adds the sampling seed)."""
+
+    messages: tuple[Message, ...]
+    schema: dict[str, Any] | None = None
+    max_tokens: int | None = None  # overrides generator.sampling.maxTokens
+    temperature: float | None = None  # overrides generator.sampling.temperature
+    stop: tuple[str, ...] = ()
+    #: Sent to the judge's engine (the judge filter's, else the generator's) instead of the generator's.
+    judge: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a flow ends with: the record's fields, or the name of why there is none."""
+
+    record: dict[str, Any] | None
+    failure: str | None = None
+    #: "length" when any call of the record stopped at its token limit (the truncated screen judges).
+    finish_reason: str | None = None
+    #: Provenance for the record's meta.source (seed ids, chunk, topic, evolution steps, judge margin).
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def fail(reason: str, source: dict[str, Any] | None = None) -> Outcome:
+        return Outcome(None, reason, source=source or {})
+
+
+#: A record's calls: yields each `Call`, is sent its `Completion`, returns the `Outcome`.
+Flow = Generator[Call, Completion, Outcome]
+
+
+def finish_of(*completions: Completion) -> str | None:
+    """The finish reason of a record made of several calls: "length" if any was cut, else the last's."""
+    reasons = [c.finish_reason for c in completions]
+    return "length" if "length" in reasons else (reasons[-1] if reasons else None)
 
 
 @dataclass(frozen=True)
@@ -168,6 +218,8 @@ def seed_text(seed: Seed, limit: int = 2000) -> str:
 
 class Strategy(ABC):
     name: ClassVar[str]
+    #: Whether the worker feeds `remember` with the records this strategy accepted earlier in the job.
+    remembers: ClassVar[bool] = False
 
     def __init__(self, ctx: StrategyContext, shape: Shape) -> None:
         self.ctx = ctx
@@ -189,6 +241,33 @@ class Strategy(ABC):
         seed = slot.rng.choice(self.ctx.inputs.seeds)
         source["seed"] = seed.id
         return intro + seed_text(seed, limit)
+
+    def flow(self, slot: Slot) -> Flow:
+        """The record's calls: `build`'s prompt, then, for an ask-then-answer shape, the answer call."""
+        prompt = self.build(slot)
+        done = yield prompt.call()
+        parsed = self.parse(prompt, done.text, done.finish_reason)
+        if parsed.record is None or prompt.answer_field is None:
+            return Outcome(parsed.record, parsed.failure, done.finish_reason, prompt.source)
+        fields = parsed.record
+        question = next((v for k, v in fields.items() if isinstance(v, str) and k not in prompt.fixed), "")
+        answered = yield Call(self.answer_messages(prompt, question))
+        text = clean(answered.text).strip()
+        finish = finish_of(done, answered)
+        if not text:
+            return Outcome(None, "empty_answer", finish, prompt.source)
+        if is_refusal(text):
+            return Outcome(None, "refusal", finish, prompt.source)
+        return Outcome({**fields, prompt.answer_field: text}, None, finish, prompt.source)
+
+    def remember(self, records: Iterable[Mapping[str, Any]]) -> None:  # noqa: B027 - most strategies keep no state
+        """Records of this strategy the job accepted before this chunk (earlier rounds, earlier chunks of
+        this shard), oldest first; only called when `remembers` is set."""
+
+    def admit(self, record: Mapping[str, Any]) -> str | None:
+        """Called in position order for each record that passed parsing and the screens: a named drop
+        reason, or None (accepted; a stateful strategy remembers it)."""
+        return None
 
     def build(self, slot: Slot) -> Prompt:
         text, source, fixed = self.user_message(slot)

@@ -12,7 +12,7 @@ from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec, StrategyName, TaskType, effective_strategies
 from datafoundry.strategies import shapes
-from datafoundry.strategies.base import Inputs, Prompt, Slot, Strategy, StrategyContext
+from datafoundry.strategies.base import Flow, Inputs, Prompt, Slot, Strategy, StrategyContext
 from datafoundry.strategies.document_qa import DocumentQA
 from datafoundry.strategies.evol_instruct import EvolInstruct
 from datafoundry.strategies.mixing import Schedule
@@ -32,6 +32,8 @@ STRATEGIES: dict[StrategyName, type[Strategy]] = {
     StrategyName.TAXONOMY: Taxonomy,
 }
 
+#: The second call of a slot samples with its own seed, derived from the first's.
+ANSWER_SEED_SALT = 0x5A5A5A5A
 #: Rough characters per token, to keep every text field of a structured answer within max_tokens.
 CHARS_PER_TOKEN = 3
 JSON_OVERHEAD_TOKENS = 32
@@ -84,14 +86,29 @@ class StrategyMix:
             self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
         self.schedule = Schedule([s.weight for s in chosen])
 
-    def prompt(self, round_: int, position: int) -> Prompt:
+    def slot(self, round_: int, position: int) -> tuple[Strategy, Slot]:
         which, ordinal = self.schedule.pick(position)
         rng = random.Random(f"prompt:{self.seed}:{round_}:{position}")  # noqa: S311 - reproducible choices
-        return self.strategies[which].build(Slot(position=position, ordinal=ordinal, rng=rng))
+        return self.strategies[which], Slot(position=position, ordinal=ordinal, rng=rng)
+
+    def prompt(self, round_: int, position: int) -> Prompt:
+        """The first prompt of the slot (strategies whose flow starts with `build`)."""
+        strategy, slot = self.slot(round_, position)
+        return strategy.build(slot)
+
+    def flow(self, round_: int, position: int) -> tuple[Strategy, Flow]:
+        strategy, slot = self.slot(round_, position)
+        return strategy, strategy.flow(slot)
 
     def strategy(self, name: str) -> Strategy:
         return next(s for s in self.strategies if s.name == name)
 
-    def sampling_seed(self, round_: int, position: int) -> int:
-        """One seed per request (n=1), hashed so that no two requests share a seed stream."""
-        return _hash_int("sample", self.seed, round_, position)
+    def sampling_seed(self, round_: int, position: int, call: int = 0) -> int:
+        """One seed per request (n=1), hashed so that no two requests share a seed stream: the slot's first
+        call, its second (the answer of an ask-then-answer shape) and any further call of a longer flow."""
+        first = _hash_int("sample", self.seed, round_, position)
+        if call == 0:
+            return first
+        if call == 1:
+            return first ^ ANSWER_SEED_SALT
+        return _hash_int("sample", self.seed, round_, position, call)

@@ -34,14 +34,11 @@ if TYPE_CHECKING:
     from datafoundry.engines import Engine, GeneratorMetrics
     from datafoundry.engines.base import Completion
     from datafoundry.filters.judge import JudgeScorer
-    from datafoundry.strategies.base import Parsed, Prompt
+    from datafoundry.strategies.base import Call, Flow, Outcome, Strategy
     from datafoundry.strategies.registry import StrategyMix
     from datafoundry.strategies.screens import Screens
 
 log = logging.getLogger("datafoundry.worker.generate")
-
-#: The answer call of an ask-then-answer prompt samples with its own seed, derived from the prompt's.
-ANSWER_SEED_SALT = 0x5A5A5A5A
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +133,31 @@ def record_id(recipe_hash: str, round_: int, position: int) -> str:
     return hashlib.sha256(f"{recipe_hash}:{round_}:{position}".encode()).hexdigest()[:24]
 
 
+@dataclass
+class SlotRun:
+    """One record's flow while the chunk runs: its calls so far and their tokens."""
+
+    index: int
+    strategy: Strategy
+    flow: Flow
+    call: Call | None = None
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    outcome: Outcome | None = None
+
+    def step(self, done: Completion | None) -> None:
+        """Start the flow (None) or send it the completion of its call; leaves the next call or the outcome."""
+        if done is not None:
+            self.calls += 1
+            self.prompt_tokens += done.prompt_tokens
+            self.completion_tokens += done.completion_tokens
+        try:
+            self.call = next(self.flow) if done is None else self.flow.send(done)
+        except StopIteration as stop:
+            self.call, self.outcome = None, stop.value
+
+
 class ChunkRunner:
     def __init__(self, ctx: WorkerContext, mix: StrategyMix, engine: Engine, work: ShardWork,
                  metrics: GeneratorMetrics | None = None, scorer: JudgeScorer | None = None) -> None:
@@ -145,104 +167,88 @@ class ChunkRunner:
         self.bounds = {st.name: string_bounds((st.shape.ask or st.shape).schema) for st in mix.strategies}
         #: The judge filter's scorer: each chunk is scored here, while the model is loaded.
         self.scorer = scorer
+        #: Where flows' judge calls go (a preference ranking): the judge filter's engine, else the generator's.
+        self.judge_engine = scorer.engine if scorer is not None else engine
         gen = ctx.spec.generator
         assert gen is not None
         self.sampling = {"temperature": gen.sampling.temperature, "topP": gen.sampling.top_p,
                          "maxTokens": gen.sampling.max_tokens, "repetitionPenalty": gen.sampling.repetition_penalty}
 
-    def prompts(self, chunk: int) -> list[tuple[int, Prompt]]:
-        return [(i, self.mix.prompt(self.ctx.round, self.work.position(i))) for i in self.work.indices(chunk)]
-
-    def run(self, chunk: int) -> ChunkResult:
+    def drive(self, chunk: int) -> list[SlotRun]:
+        """Run the chunk's flows in lockstep, one engine batch (per engine) per step, until all have ended."""
         from datafoundry.engines.base import Request
 
-        prompts = self.prompts(chunk)
-        requests = [Request(messages=p.messages, seed=self.mix.sampling_seed(self.ctx.round, self.work.position(i)),
-                            schema=None if p.answer_field else p.schema, max_tokens=p.max_tokens, stop=p.stop)
-                    for i, p in prompts]
-        completions = self.engine.generate(requests)
-        parsed = [self.mix.strategy(p.strategy).parse(p, done.text, done.finish_reason)
-                  for (_, p), done in zip(prompts, completions, strict=True)]
-        answers = self.answer(prompts, parsed)
+        runs = []
+        for index in self.work.indices(chunk):
+            strategy, flow = self.mix.flow(self.ctx.round, self.work.position(index))
+            runs.append(SlotRun(index, strategy, flow))
+        for run in runs:
+            run.step(None)
+        while pending := [r for r in runs if r.call is not None]:
+            for judge in (False, True):
+                batch = [r for r in pending if r.call is not None and r.call.judge is judge]
+                if not batch:
+                    continue
+                requests = []
+                for r in batch:
+                    call = r.call
+                    assert call is not None
+                    seed = self.mix.sampling_seed(self.ctx.round, self.work.position(r.index), r.calls)
+                    requests.append(Request(messages=call.messages, seed=seed, schema=call.schema,
+                                            max_tokens=call.max_tokens, temperature=call.temperature, stop=call.stop))
+                engine = self.judge_engine if judge else self.engine
+                for r, done in zip(batch, engine.generate(requests), strict=True):
+                    r.step(done)
+        return runs
+
+    def run(self, chunk: int) -> ChunkResult:
+        runs = self.drive(chunk)
         records: list[dict[str, Any]] = []
         failures: Counter[str] = Counter()
         by_strategy: dict[str, Counter[str]] = {}
-        for j, ((index, prompt), request, done) in enumerate(zip(prompts, requests, completions, strict=True)):
-            counts = by_strategy.setdefault(prompt.strategy, Counter())
+        for run in runs:  # position order: a stateful strategy admits records as an uninterrupted run does
+            outcome, name = run.outcome, run.strategy.name
+            assert outcome is not None
+            counts = by_strategy.setdefault(name, Counter())
             counts["prompts"] += 1
-            fields, failure, finish = parsed[j].record, parsed[j].failure, done.finish_reason
-            prompt_tokens, completion_tokens = done.prompt_tokens, done.completion_tokens
-            if fields is not None and j in answers:
-                fields, failure, answered = answers[j]
-                # Cut at the token limit: the question or its answer (the truncated screen judges).
-                cut = "length" in (done.finish_reason, answered.finish_reason)
-                finish = "length" if cut else answered.finish_reason
-                prompt_tokens += answered.prompt_tokens
-                completion_tokens += answered.completion_tokens
+            fields, failure = outcome.record, outcome.failure
             if fields is not None and self.screens is not None:
-                failure = self.screens.check(fields, finish_reason=finish, max_chars=self.bounds[prompt.strategy])
+                failure = self.screens.check(fields, finish_reason=outcome.finish_reason, max_chars=self.bounds[name])
+            if fields is not None and failure is None:
+                failure = run.strategy.admit(fields)
             if fields is None or failure is not None:
                 reason = failure or "invalid"
                 failures[reason] += 1
                 counts[reason] += 1
                 if self.metrics:
-                    self.metrics.parse_failures.labels(strategy=prompt.strategy, reason=reason).inc()
+                    self.metrics.parse_failures.labels(strategy=name, reason=reason).inc()
                 continue
-            record = self.record(fields, prompt, request.seed, chunk, index, prompt_tokens, completion_tokens)
-            records.append(record)
+            seed = self.mix.sampling_seed(self.ctx.round, self.work.position(run.index))
+            records.append(self.record(fields, name, outcome.source, seed, chunk, run))
             counts["records"] += 1
             if self.metrics:
-                self.metrics.records.labels(strategy=prompt.strategy).inc()
+                self.metrics.records.labels(strategy=name).inc()
         if self.scorer is not None:
             records = self.scorer.score(records)
-        every = [*completions, *(c for _, _, c in answers.values())]
         return ChunkResult(
             body=encode_jsonl(records),
             generated=len(records),
             failures=failures,
-            prompt_tokens=sum(c.prompt_tokens for c in every),
-            completion_tokens=sum(c.completion_tokens for c in every),
+            prompt_tokens=sum(r.prompt_tokens for r in runs),
+            completion_tokens=sum(r.completion_tokens for r in runs),
             strategies=by_strategy,
         )
 
-    def answer(self, prompts: list[tuple[int, Prompt]], parsed: list[Parsed],
-               ) -> dict[int, tuple[dict[str, Any] | None, str | None, Completion]]:
-        """The second call of ask-then-answer prompts, one engine batch: j -> (record, failure, completion)."""
-        from datafoundry.engines.base import Request
-        from datafoundry.strategies.shapes import clean, is_refusal
-
-        todo = [(j, p, r.record) for j, ((_, p), r) in enumerate(zip(prompts, parsed, strict=True))
-                if p.answer_field is not None and r.record is not None]
-        if not todo:
-            return {}
-        requests = []
-        for j, prompt, fields in todo:
-            question = next((v for k, v in fields.items() if isinstance(v, str) and k not in prompt.fixed), "")
-            index = prompts[j][0]
-            seed = self.mix.sampling_seed(self.ctx.round, self.work.position(index)) ^ ANSWER_SEED_SALT
-            requests.append(Request(messages=self.mix.strategy(prompt.strategy).answer_messages(prompt, question),
-                                    seed=seed))
-        out: dict[int, tuple[dict[str, Any] | None, str | None, Completion]] = {}
-        for (j, prompt, fields), done in zip(todo, self.engine.generate(requests), strict=True):
-            assert prompt.answer_field is not None
-            text = clean(done.text).strip()
-            if not text:
-                out[j] = (None, "empty_answer", done)
-            elif is_refusal(text):
-                out[j] = (None, "refusal", done)
-            else:
-                out[j] = ({**fields, prompt.answer_field: text}, None, done)
-        return out
-
-    def record(self, fields: dict[str, Any], prompt: Prompt, seed: int, chunk: int, index: int,
-               prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    def record(self, fields: dict[str, Any], strategy: str, source: dict[str, Any], seed: int, chunk: int,
+               run: SlotRun) -> dict[str, Any]:
         from datafoundry.records.fields import ID_FIELD, META_FIELD
 
         ctx = self.ctx
+        index = run.index
         position = self.work.position(index)
         meta = {
-            "strategy": prompt.strategy,
-            **({"source": prompt.source} if prompt.source else {}),
+            "strategy": strategy,
+            **({"source": source} if source else {}),
             "model": self.engine.model_name,
             "sampling": {**self.sampling, "seed": seed},
             "job": ctx.plan.job.name,
@@ -252,8 +258,8 @@ class ChunkRunner:
             "chunk": chunk,
             "index": index,
             "position": position,
-            "promptTokens": prompt_tokens,
-            "completionTokens": completion_tokens,
+            "promptTokens": run.prompt_tokens,
+            "completionTokens": run.completion_tokens,
         }
         content = {k: v for k, v in fields.items() if k not in (ID_FIELD, META_FIELD)}
         return {ID_FIELD: record_id(ctx.plan.recipe_hash, ctx.round, position), **content, META_FIELD: meta}
