@@ -11,6 +11,7 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.api.meta import GROUP, PLURAL, VERSION
+from datafoundry.api.spec import StrategyOptions
 from datafoundry.testing.testbed import Kube
 
 pytestmark = pytest.mark.integration
@@ -75,5 +76,9 @@ def test_kubectl_explain_documents_fields(kube: Kube, crd: None) -> None:
         assert field in out, field
     shards = kube.kubectl("explain", "dfj.spec.generator.shards").stdout
     assert "Number of generator shards" in shards
+    options = kube.kubectl("explain", "dfj.spec.generator.strategies.options").stdout
+    for field in StrategyOptions.model_fields.values():
+        assert field.alias is not None and field.alias in options, field.alias
+    assert "default 3" in kube.kubectl("explain", "dfj.spec.generator.strategies.options.examples").stdout
     status = kube.kubectl("explain", "dfj.status.conditions").stdout
     assert "observedGeneration" in status

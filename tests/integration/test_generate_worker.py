@@ -208,7 +208,7 @@ def test_instruction_strategies_mix_and_parse(s3: S3, tmp_path: Path, prefix: st
         # questions; maxChars bounds structured fields only), the answer a free-text chat reply.
         assert "\n" not in r.get("instruction", r.get("question", ""))
     evolutions = {r["meta"]["source"]["evolution"] for r in records if r["meta"]["strategy"] == "evolInstruct"}
-    assert evolutions == {"deepening", "concretising", "constraints"}
+    assert evolutions == {"deepen", "concretize", "addConstraints"}
     topics = Counter(r["meta"]["source"].get("subtopic", r["meta"]["source"]["topic"])
                      for r in records if r["meta"]["strategy"] == "taxonomy")
     assert topics == {"services": 1, "ingress": 1, "storage": 2}

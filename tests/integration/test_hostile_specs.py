@@ -431,7 +431,7 @@ def test_injection_strings_run_as_data_or_fail_naming_the_field(
 def test_a_huge_free_form_value_fails_the_job_naming_the_field(
     kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator
 ) -> None:
-    """Seeds, output schemas and strategy options are free-form (no string bounds in the schema): a
+    """Seeds and output schemas are free-form (no string bounds in the schema): a
     1.2 MB seed fits in the object (etcd takes 1.5 MB) but not in the plan ConfigMap (1 MiB)."""
     ns = job_namespace
     doc = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "DataFoundryJob", "metadata": {"name": "huge"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field
 
@@ -38,7 +38,6 @@ from datafoundry.api.types import (
     RecordField,
     SecretName,
     SeedItem,
-    SmallFreeFormObject,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -66,6 +65,20 @@ class StrategyName(APIEnum):
     MULTI_TURN = "multiTurn"
     PREFERENCE_PAIRS = "preferencePairs"
     TAXONOMY = "taxonomy"
+    #: Magpie: the model writes the user turn itself from an open chat template, no seeds needed.
+    MAGPIE = "magpie"
+
+
+class EvolOperation(APIEnum):
+    """An Evol-Instruct evolution: the first five are WizardLM's in-depth evolutions, breadth its
+    in-breadth mutation (a new instruction of the same domain)."""
+
+    ADD_CONSTRAINTS = "addConstraints"
+    DEEPEN = "deepen"
+    CONCRETIZE = "concretize"
+    INCREASE_REASONING = "increaseReasoning"
+    COMPLICATE_INPUT = "complicateInput"
+    BREADTH = "breadth"
 
 
 class EngineType(APIEnum):
@@ -438,14 +451,195 @@ class Sampling(SpecModel):
     )
 
 
+#: Self-Instruct's filter of instructions a text model cannot serve (Wang et al., 2023).
+SELF_INSTRUCT_EXCLUDED_KEYWORDS: Final = (
+    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw", "plot",
+    "go to", "video", "audio", "music", "flowchart", "diagram",
+)
+#: selfInstruct's default instruction length in words, for the minWords <= maxWords rule.
+SELF_INSTRUCT_MIN_WORDS: Final = 3
+SELF_INSTRUCT_MAX_WORDS: Final = 150
+_KEYWORD = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROL)]
+_PERSONA = Annotated[str, Field(min_length=1, max_length=512, pattern=NO_CONTROL)]
+
+
+class StrategyOptions(SpecModel):
+    """Options of a strategy. Every field is optional and belongs to the strategies its description
+    names (a rule of the strategy refuses the others); an unset field takes the default it states."""
+
+    max_chars: int | None = Field(
+        default=None,
+        ge=16,
+        le=100_000,
+        description="Every strategy but magpie: the bound in characters of each text field of a record written "
+        "in one call as JSON (dialogue, preference, classification, task.outputSchema); default "
+        "(sampling.maxTokens - 32) * 3 / the number of text fields, at least 16.",
+    )
+    examples: int | None = Field(
+        default=None, ge=1, le=16, description="selfInstruct: seed instructions shown per prompt; default 3."
+    )
+    pooled_examples: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="selfInstruct: accepted generated instructions from the job's pool shown per prompt, next to "
+        "the seeds; default 2.",
+    )
+    max_similarity: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="selfInstruct: ROUGE-L F1 with an instruction of the pool or a seed at or above which a new "
+        "instruction is dropped as too close; 1 switches the check off; default 0.7.",
+    )
+    min_words: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=f"selfInstruct: fewer words drop a new instruction; default {SELF_INSTRUCT_MIN_WORDS}.",
+    )
+    max_words: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description=f"selfInstruct: more words drop a new instruction; default {SELF_INSTRUCT_MAX_WORDS}.",
+    )
+    excluded_keywords: list[_KEYWORD] | None = Field(
+        default=None,
+        max_length=64,
+        description="selfInstruct: a new instruction containing one of these words or phrases (whole words, any "
+        "case) is dropped, as one a text model cannot serve; [] switches the check off; default Self-Instruct's "
+        f"list: {', '.join(SELF_INSTRUCT_EXCLUDED_KEYWORDS)}.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="selfInstruct: accepted instructions the job's pool keeps to compare new ones with and to "
+        "show as examples; default 1000.",
+    )
+    operations: list[EvolOperation] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(EvolOperation),
+        description="evolInstruct: the evolutions applied, taken in turn: addConstraints, deepen, concretize, "
+        "increaseReasoning and complicateInput are WizardLM's in-depth evolutions, breadth its in-breadth "
+        "mutation; default all.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    generations: int | None = Field(
+        default=None, ge=1, le=8, description="evolInstruct: evolution rounds per instruction; default 3."
+    )
+    personas: list[_PERSONA] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="persona: the people the records are written for, e.g. 'a nurse on a night shift', taken in "
+        "turn from a random start; default 12 built-in personas (a junior engineer, a senior specialist, a "
+        "manager, a student, ...).",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    turns: int | None = Field(
+        default=None, ge=1, le=16, description="multiTurn: user/assistant turns per dialogue; default 3."
+    )
+    samples: int | None = Field(
+        default=None,
+        ge=2,
+        le=8,
+        description="preferencePairs: responses sampled per prompt; the judge ranks them, chosen is the best, "
+        "rejected the worst; default 4.",
+    )
+    min_margin: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=10.0,
+        description="preferencePairs: the judge-score gap between chosen and rejected below which the pair is "
+        "dropped; default 2.",
+    )
+    system_prompt: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="magpie: the system turn before the open user turn; default the chat template's own.",
+    )
+    pre_query_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TEXT,
+        description="magpie: the raw text that opens a user turn (e.g. '<|im_start|>user\\n'); required with "
+        "generator.engine.type openai, where the operator cannot render the model's chat template; with the "
+        "vllm engine it is derived from that template.",
+    )
+
+    @rule(f"(has(self.minWords) ? self.minWords : {SELF_INSTRUCT_MIN_WORDS})"
+          f" <= (has(self.maxWords) ? self.maxWords : {SELF_INSTRUCT_MAX_WORDS})",
+          f"minWords must not exceed maxWords (defaults {SELF_INSTRUCT_MIN_WORDS} and {SELF_INSTRUCT_MAX_WORDS})",
+          "minWords")
+    def _words_ordered(self) -> bool:
+        low = SELF_INSTRUCT_MIN_WORDS if self.min_words is None else self.min_words
+        high = SELF_INSTRUCT_MAX_WORDS if self.max_words is None else self.max_words
+        return low <= high
+
+
+def _options_only_for(allowed: str, who: str, *fields: str) -> Callable[[Check], Check]:
+    """Declare the rule that the options ``fields`` (YAML names) are set only when the CEL ``allowed``
+    holds on the strategy; ``who`` names those strategies in the message."""
+    unset = " && ".join(f"!has(self.options.{f})" for f in fields)
+    listed = f"{', '.join(fields[:-1])} and {fields[-1]} are" if len(fields) > 1 else f"{fields[0]} is"
+    return rule(f"{allowed} || !has(self.options) || ({unset})", f"options.{listed} {who}", "options",
+                "FieldValueForbidden")
+
+
+def _only(name: str, *fields: str) -> Callable[[Check], Check]:
+    return _options_only_for(f"self.name == '{name}'", f"only for {name}", *fields)
+
+
 class Strategy(SpecModel):
     """A generation strategy and its share of the records."""
 
     name: StrategyName = Field(description="Strategy.")
     weight: int = Field(default=1, ge=0, le=1000, description="Relative share of generated records.")
-    options: SmallFreeFormObject | None = Field(
-        default=None, description="Strategy-specific options (free-form, passed to the strategy)."
+    options: StrategyOptions | None = Field(
+        default=None,
+        description="Options of the strategy; each is for the strategies its description names, and an unset one "
+        "takes the default it states.",
     )
+
+    def _set_options(self, *fields: str) -> bool:
+        return self.options is not None and any(getattr(self.options, f) is not None for f in fields)
+
+    def _only_for(self, name: StrategyName, *fields: str) -> bool:
+        return self.name == name or not self._set_options(*fields)
+
+    @_options_only_for("self.name != 'magpie'", "for every strategy but magpie", "maxChars")
+    def _max_chars_not_for_magpie(self) -> bool:
+        return self.name != StrategyName.MAGPIE or not self._set_options("max_chars")
+
+    @_only("selfInstruct", "examples", "pooledExamples", "maxSimilarity", "minWords", "maxWords",
+                       "excludedKeywords", "poolSize")
+    def _self_instruct_options(self) -> bool:
+        return self._only_for(StrategyName.SELF_INSTRUCT, "examples", "pooled_examples", "max_similarity",
+                              "min_words", "max_words", "excluded_keywords", "pool_size")
+
+    @_only("evolInstruct", "operations", "generations")
+    def _evol_instruct_options(self) -> bool:
+        return self._only_for(StrategyName.EVOL_INSTRUCT, "operations", "generations")
+
+    @_only("persona", "personas")
+    def _persona_options(self) -> bool:
+        return self._only_for(StrategyName.PERSONA, "personas")
+
+    @_only("multiTurn", "turns")
+    def _multi_turn_options(self) -> bool:
+        return self._only_for(StrategyName.MULTI_TURN, "turns")
+
+    @_only("preferencePairs", "samples", "minMargin")
+    def _preference_pairs_options(self) -> bool:
+        return self._only_for(StrategyName.PREFERENCE_PAIRS, "samples", "min_margin")
+
+    @_only("magpie", "systemPrompt", "preQueryTemplate")
+    def _magpie_options(self) -> bool:
+        return self._only_for(StrategyName.MAGPIE, "system_prompt", "pre_query_template")
 
 
 def _openai_only(field: str) -> Callable[[Check], Check]:
@@ -701,6 +895,16 @@ class Generator(SpecModel):
           "at least one strategy must have a weight above 0", "strategies")
     def _a_strategy_with_weight(self) -> bool:
         return self.strategies is None or any(s.weight > 0 for s in self.strategies)
+
+    @item_rule("self.engine.type != 'openai' || !has(self.strategies) || self.strategies.all(s, s.name != 'magpie'"
+               " || (has(s.options) && has(s.options.preQueryTemplate)))",
+               "the magpie strategy with engine.type openai needs options.preQueryTemplate (the operator cannot "
+               "render the model's chat template through an endpoint)", "strategies", "options.preQueryTemplate",
+               "FieldValueRequired")
+    def _magpie_through_endpoint_has_template(self, entry: Strategy) -> bool:
+        if self.engine.type != EngineType.OPENAI or entry.name != StrategyName.MAGPIE:
+            return True
+        return entry.options is not None and has(entry.options.pre_query_template)
 
     @rule(_label_keys("nodeSelector"), "node selector keys must be label keys", "nodeSelector")
     def _node_selector_keys(self) -> bool:
@@ -1590,6 +1794,7 @@ __all__ = [
     "EnvFromSource",
     "EnvVar",
     "EnvVarSource",
+    "EvolOperation",
     "ExactDedupFilter",
     "Filter",
     "FilterType",
@@ -1619,6 +1824,7 @@ __all__ = [
     "Seeds",
     "Strategy",
     "StrategyName",
+    "StrategyOptions",
     "Target",
     "Task",
     "TaskType",

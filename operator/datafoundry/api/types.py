@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
+from pydantic import Field, PlainValidator, WithJsonSchema
 
 from datafoundry.api.rules import ValueRule
 
@@ -92,14 +92,7 @@ Quantity = Annotated[
 ]
 
 
-def _free_form(max_properties: int | None = None) -> WithJsonSchema:
-    schema: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    if max_properties is not None:
-        schema["maxProperties"] = max_properties
-    return WithJsonSchema(schema)
-
-
-#: Top-level keys at most in a small free-form object (a seed, a strategy's options).
+#: Top-level keys at most in a seed.
 MAX_FREE_FORM_KEYS: Final = 64
 
 
@@ -110,9 +103,9 @@ def _at_most_keys(value: dict[str, Any]) -> dict[str, Any]:
 
 
 #: An arbitrary JSON object kept as-is by the API server (no pruning).
-FreeFormObject = Annotated[dict[str, Any], _free_form()]
-#: An arbitrary JSON object with at most 64 top-level keys.
-SmallFreeFormObject = Annotated[dict[str, Any], _free_form(MAX_FREE_FORM_KEYS), AfterValidator(_at_most_keys)]
+FreeFormObject = Annotated[
+    dict[str, Any], WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+]
 
 
 def _check_seed(value: object) -> dict[str, Any]:

@@ -8,20 +8,20 @@ from typing import Any
 from datafoundry.strategies.base import Slot, Strategy, question_list, seed_prompt
 
 EVOLUTIONS: dict[str, str] = {
-    "deepening": "Rewrite it so that it asks about the underlying principles in more depth and "
-                 "requires more careful reasoning to answer.",
-    "concretising": "Rewrite it so that it replaces general concepts with specific, concrete ones "
-                    "(names, numbers, situations) from the domain.",
-    "constraints": "Rewrite it by adding one or two explicit constraints or requirements the answer "
-                   "must satisfy (format, length, cases to cover).",
+    "deepen": "Rewrite it so that it asks about the underlying principles in more depth and "
+              "requires more careful reasoning to answer.",
+    "concretize": "Rewrite it so that it replaces general concepts with specific, concrete ones "
+                  "(names, numbers, situations) from the domain.",
+    "addConstraints": "Rewrite it by adding one or two explicit constraints or requirements the answer "
+                      "must satisfy (format, length, cases to cover).",
 }
 
 #: Ask-then-answer shapes: the evolution as a list of rewritten instructions the model continues.
 EVOLVED_LISTS: dict[str, str] = {
-    "deepening": "List harder versions of this question that ask why, or about the principles behind it:",
-    "concretising": "List more specific versions of this question, with concrete names, numbers or situations:",
-    "constraints": "List versions of this question that add a requirement the answer must meet (a format, a "
-                   "limit or a case to cover):",
+    "deepen": "List harder versions of this question that ask why, or about the principles behind it:",
+    "concretize": "List more specific versions of this question, with concrete names, numbers or situations:",
+    "addConstraints": "List versions of this question that add a requirement the answer must meet (a format, "
+                      "a limit or a case to cover):",
 }
 
 TEMPLATE = """Here is an instruction:
@@ -36,7 +36,7 @@ class EvolInstruct(Strategy):
     name = "evolInstruct"
 
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        allowed = [e for e in self.options.get("evolutions", list(EVOLUTIONS)) if e in EVOLUTIONS] or list(EVOLUTIONS)
+        allowed = [e for e in self.options.get("operations", EVOLUTIONS) if e in EVOLUTIONS] or list(EVOLUTIONS)
         evolution = allowed[slot.ordinal % len(allowed)]
         seed = slot.rng.choice(self.ctx.inputs.seeds)
         text = TEMPLATE.format(instruction=seed_prompt(seed), evolution=EVOLUTIONS[evolution])

@@ -29,7 +29,7 @@ class Persona(Strategy):
     name = "persona"
 
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        personas = [p for p in self.options.get("personas", ()) if isinstance(p, str) and p] or list(DEFAULT_PERSONAS)
+        personas = list(self.options.get("personas", DEFAULT_PERSONAS))
         persona = personas[(slot.ordinal + slot.rng.randrange(len(personas))) % len(personas)]
         source: dict[str, Any] = {"persona": persona}
         example = self.seed_example(slot, source, "\nFor the kind of record wanted (not its content), see: ")

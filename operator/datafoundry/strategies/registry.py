@@ -37,12 +37,16 @@ ANSWER_SEED_SALT = 0x5A5A5A5A
 #: Rough characters per token, to keep every text field of a structured answer within max_tokens.
 CHARS_PER_TOKEN = 3
 JSON_OVERHEAD_TOKENS = 32
+#: The least bound of a text field (options.maxChars has the same minimum).
+MIN_CHARS = 16
+#: User/assistant turns of a multiTurn dialogue (options.turns).
+DEFAULT_TURNS = 3
 
 
 def _max_chars(options: dict[str, Any], max_tokens: int, text_fields: int) -> int:
-    if isinstance(options.get("maxChars"), int) and options["maxChars"] > 0:
+    if "maxChars" in options:
         return int(options["maxChars"])
-    return max(16, (max_tokens - JSON_OVERHEAD_TOKENS) * CHARS_PER_TOKEN // text_fields)
+    return max(MIN_CHARS, (max_tokens - JSON_OVERHEAD_TOKENS) * CHARS_PER_TOKEN // text_fields)
 
 
 def shape_for(name: StrategyName, spec: DataFoundryJobSpec, options: dict[str, Any], max_tokens: int) -> shapes.Shape:
@@ -52,7 +56,7 @@ def shape_for(name: StrategyName, spec: DataFoundryJobSpec, options: dict[str, A
     if task.output_schema is not None:
         return shapes.custom_shape(task.output_schema)
     if name == StrategyName.MULTI_TURN or task.type == TaskType.DIALOGUE:
-        turns = max(1, min(int(options.get("turns", 3)), 16))
+        turns = int(options.get("turns", DEFAULT_TURNS))
         return shapes.dialogue_shape(_max_chars(options, max_tokens, 2 * turns), turns)
     if name == StrategyName.PREFERENCE_PAIRS or task.type == TaskType.PREFERENCE:
         return shapes.preference_shape(_max_chars(options, max_tokens, 3))
@@ -81,7 +85,8 @@ class StrategyMix:
         self.inputs = inputs
         self.strategies: list[Strategy] = []
         for s in chosen:
-            options = dict(s.options or {})
+            typed = s.options
+            options = {} if typed is None else typed.model_dump(mode="json", by_alias=True, exclude_none=True)
             ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens)
             self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
         self.schedule = Schedule([s.weight for s in chosen])

@@ -15,6 +15,8 @@ topic, another angle, another level of difficulty. Do not copy or reword any exa
 
 #: Ask-then-answer shapes: the model continues a list that starts with the seeds' questions.
 ASK_LIST = "List different questions that users ask about: {domain}"
+#: Seed instructions shown per prompt (options.examples).
+DEFAULT_EXAMPLES = 3
 
 
 class SelfInstruct(Strategy):
@@ -22,7 +24,7 @@ class SelfInstruct(Strategy):
 
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         seeds = self.ctx.inputs.seeds
-        k = max(1, min(int(self.options.get("examples", 3)), len(seeds)))
+        k = max(1, min(int(self.options.get("examples", DEFAULT_EXAMPLES)), len(seeds)))
         picked = slot.rng.sample(seeds, k)
         source = {"seeds": [s.id for s in picked]}
         if self.shape.ask is not None:

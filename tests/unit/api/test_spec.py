@@ -277,6 +277,16 @@ def test_effective_strategies_defaults() -> None:
     assert StrategyName.PERSONA not in [s.name for s in effective_strategies(full)], "weight 0 is dropped"
 
 
+def test_magpie_needs_no_seeds_while_the_instruct_strategies_do() -> None:
+    doc = minimal()
+    del doc["spec"]["task"]["seeds"]
+    doc["spec"]["generator"]["strategies"] = [{"name": "magpie"}]
+    assert errors_of(doc) == []
+    for name in ("selfInstruct", "evolInstruct"):
+        doc["spec"]["generator"]["strategies"] = [{"name": "magpie"}, {"name": name}]
+        assert errors_of(doc) == ["spec.task.seeds"], name
+
+
 # --- immutability --------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """`datafoundry validate` is as strict as the API server: the structural schema's types (no
 coercion), no control characters in URIs and names, nulls pruned, set lists without duplicates,
-free-form objects within their key bound, and a warning for manifests that client-side
+free-form objects within their key bound, typed strategy options, and a warning for manifests that client-side
 `kubectl apply` cannot store. (`tests/integration/test_validate_agrees.py` checks the same
 mutations against the real API server.)"""
 
@@ -214,9 +214,15 @@ def test_free_form_objects_are_bounded_as_in_the_crd() -> None:
     doc = load("minimal.yaml")
     doc["spec"]["task"]["seeds"]["inline"][0] = {f"k{i}": "v" for i in range(65)}
     assert paths(doc) == ["spec.task.seeds.inline[0]"]
+
+
+def test_strategy_options_are_typed_an_unknown_key_is_named() -> None:
     doc = load("full.yaml")
-    doc["spec"]["generator"]["strategies"][0]["options"] = {f"k{i}": 1 for i in range(65)}
-    assert paths(doc) == ["spec.generator.strategies[0].options"]
+    doc["spec"]["generator"]["strategies"][0]["options"]["questionsPerChunk"] = 4
+    assert paths(doc) == ["spec.generator.strategies[0].options.questionsPerChunk"]
+    doc = load("full.yaml")
+    doc["spec"]["generator"]["strategies"][0]["options"]["maxChars"] = "40"  # a string is not an integer
+    assert paths(doc) == ["spec.generator.strategies[0].options.maxChars"]
 
 
 # --------------------------------------------------------------------- the last-applied size limit
