@@ -14,14 +14,14 @@ SPEC = DataFoundryJobSpec.model_validate({
     "target": {"records": 10}, "generator": {"model": "m"}, "output": {"uri": "file:///out"}})
 
 SHARD0 = {"selfInstruct": {"prompts": 10, "records": 6, "truncated": 2, "copies_seed": 1, "invalid_json": 1}}
-SHARD1 = {"selfInstruct": {"prompts": 10, "records": 8, "unfinished": 2},
+SHARD1 = {"selfInstruct": {"prompts": 10, "records": 6, "unfinished": 2, "similar_to_pool": 2},
           "evolInstruct": {"prompts": 4, "records": 1, "empty": 3}}
 
 
 def test_strategy_counts_add_up_over_shards() -> None:
     total = add_strategy_counts(SHARD0, SHARD1)
-    assert total["selfInstruct"] == {"prompts": 20, "records": 14, "truncated": 2, "copies_seed": 1,
-                                     "invalid_json": 1, "unfinished": 2}
+    assert total["selfInstruct"] == {"prompts": 20, "records": 12, "truncated": 2, "copies_seed": 1,
+                                     "invalid_json": 1, "unfinished": 2, "similar_to_pool": 2}
     assert total["evolInstruct"] == SHARD1["evolInstruct"]
     assert SHARD0["selfInstruct"]["prompts"] == 10, "the inputs are not changed"
 
@@ -48,7 +48,8 @@ def test_the_card_shows_prompts_generator_drops_and_the_strategy_table() -> None
     assert "rejected by `generator/" not in text
     assert text.index("| prompts |") < text.index("| generated |") < text.index("| rejected by `quality`")
     assert "## Generation" in text
-    assert "| selfInstruct | 20 | 14 | 2 (10%) | 1 (5%) | 3 (15%) |" in text  # copies_seed + unfinished
+    # screened out: copies_seed + unfinished + the pool's similar_to_pool
+    assert "| selfInstruct | 20 | 12 | 2 (10%) | 1 (5%) | 5 (25%) |" in text
     assert "## Generation" not in render(None, {"quality": 3})
 
 

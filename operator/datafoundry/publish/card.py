@@ -13,6 +13,7 @@ from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.pipeline.contract import GENERATOR_PREFIX
 from datafoundry.report.markdown import TASK_CATEGORIES, size_category
 from datafoundry.report.markdown import section as quality_section
+from datafoundry.strategies.pool import POOL_DROPS
 from datafoundry.strategies.screens import PARSE_FAILURES, SCREEN_NAMES
 
 
@@ -78,13 +79,14 @@ def _generation_lines(strategies: Mapping[str, Mapping[str, Any]]) -> list[str]:
              "Per strategy: prompts sent, records written, and what was dropped before writing: cut by the "
              "token or length limit (truncated), not a valid record (parse failures), and the generator's "
              "screens (`generator.screens`: unfinished answers, non-answers, copies of a seed, answers "
-             "given away by the prompt) and refusals.", "",
+             "given away by the prompt), refusals, and Self-Instruct's pool filters (too short or long, "
+             "excluded keywords, not text, too similar to the pool).", "",
              "| strategy | prompts | records | truncated | parse failures | screened out |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, c in sorted(strategies.items()):
         prompts = c.get("prompts", 0)
         parse = sum(n for k, n in c.items() if k in PARSE_FAILURES)
-        screened = sum(n for k, n in c.items() if k in SCREEN_NAMES)
+        screened = sum(n for k, n in c.items() if k in SCREEN_NAMES or k in POOL_DROPS)
 
         def pct(n: int, of: int = prompts) -> str:
             return f"{n} ({100 * n / of:.0f}%)" if of else str(n)

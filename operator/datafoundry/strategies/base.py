@@ -260,6 +260,11 @@ class Strategy(ABC):
             return Outcome(None, "refusal", finish, prompt.source)
         return Outcome({**fields, prompt.answer_field: text}, None, finish, prompt.source)
 
+    def memory(self) -> int | None:
+        """At most how many of its latest accepted records `remember` needs (None: all of them); the worker
+        reads no further back. Only asked when `remembers` is set."""
+        return None
+
     def remember(self, records: Iterable[Mapping[str, Any]]) -> None:  # noqa: B027 - most strategies keep no state
         """Records of this strategy the job accepted before this chunk (earlier rounds, earlier chunks of
         this shard), oldest first; only called when `remembers` is set."""

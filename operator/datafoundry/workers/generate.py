@@ -5,7 +5,9 @@ batch; when it is done its records are written as the immutable object `part-<c>
 rewritten if present), then `checkpoint.json` records c+1 chunks done. A killed pod resumes after
 the last checkpointed chunk and loses at most the chunk in flight. Prompts and per-request
 sampling seeds are a pure function of (plan, round, position), position = index * shards + shard,
-so a rerun produces exactly the records of an uninterrupted run.
+so a rerun produces exactly the records of an uninterrupted run. A strategy that `remembers` (Self-Instruct's
+pool) also sees the records of finished parts before the chunk (`workers.history`), which a rerun reads back
+the same.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from datafoundry.pipeline.contract import GENERATOR_PREFIX, Progress, add_strate
 from datafoundry.pipeline.output_env import output_env
 from datafoundry.pipeline.plan import shard_share
 from datafoundry.records.encode import encode_jsonl
+from datafoundry.records.fields import ID_FIELD
 from datafoundry.strategies.screens import string_bounds
 from datafoundry.workers import judging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
@@ -214,8 +217,9 @@ class ChunkRunner:
             fields, failure = outcome.record, outcome.failure
             if fields is not None and self.screens is not None:
                 failure = self.screens.check(fields, finish_reason=outcome.finish_reason, max_chars=self.bounds[name])
-            if fields is not None and failure is None:
-                failure = run.strategy.admit(fields)
+            if fields is not None and failure is None:  # with its id: a pool names what it holds
+                rid = record_id(self.ctx.plan.recipe_hash, self.ctx.round, self.work.position(run.index))
+                failure = run.strategy.admit({ID_FIELD: rid, **fields})
             if fields is None or failure is not None:
                 reason = failure or "invalid"
                 failures[reason] += 1
@@ -241,7 +245,7 @@ class ChunkRunner:
 
     def record(self, fields: dict[str, Any], strategy: str, source: dict[str, Any], seed: int, chunk: int,
                run: SlotRun) -> dict[str, Any]:
-        from datafoundry.records.fields import ID_FIELD, META_FIELD
+        from datafoundry.records.fields import META_FIELD
 
         ctx = self.ctx
         index = run.index
@@ -290,6 +294,15 @@ def _sync_progress(progress: Progress, cp: Checkpoint) -> None:
         progress.message = "dropped at generation: " + ", ".join(f"{k}={v}" for k, v in sorted(cp.failures.items()))
 
 
+def remember_history(ctx: WorkerContext, mix: StrategyMix, chunk: int) -> None:
+    """Give each strategy that `remembers` its records accepted before `chunk` (see `workers.history`)."""
+    from datafoundry.workers.history import load_accepted
+
+    for strategy in mix.strategies:
+        if strategy.remembers:
+            strategy.remember(load_accepted(ctx, chunk, strategy.name, strategy.memory()))
+
+
 def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
              metrics: GeneratorMetrics | None = None) -> Progress:
     """Generate this shard's records (resuming after the last checkpointed chunk); returns the final counts."""
@@ -317,6 +330,7 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
         engine = make_engine(gen, seed=mix.seed, metrics=metrics, env=env)
     judge, judge_engine = judging.scorer(ctx.spec, env, engine)
     runner = ChunkRunner(ctx, mix, engine, work, metrics, judge)
+    remember_history(ctx, mix, cp.chunks_done)
     try:
         for chunk in range(cp.chunks_done, work.chunks):
             result = runner.run(chunk)

@@ -5,7 +5,9 @@ finished shard generates nothing. The worker on S3 with faults: tests/integratio
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,39 @@ def test_generate_writes_its_parts_and_a_rerun_is_a_no_op(tmp_path: Path, vllm_s
     assert job.store.exists(layout.done_key(job.uid, Stage.GENERATE, 0, 0))
     again = job.ok("generate", 0, 0, "--records", "8")
     assert again.generated == progress.generated
+
+
+def test_self_instruct_pool_carries_round_0_into_round_1_and_a_rerun_is_identical(
+        tmp_path: Path, vllm_server: VLLMServer) -> None:
+    seeds = [{"instruction": "How do I restart a deployment?", "response": "kubectl rollout restart."},
+             {"instruction": "What is a pod?", "response": "The smallest deployable unit."}]
+    job = WorkerJob.on_files(tmp_path).setup({
+        "task": {"type": "instruction", "domain": "Kubernetes operations", "seeds": {"inline": seeds}},
+        "target": {"records": 8},
+        "generator": {"model": vllm_server.model, "gpusPerShard": 0, "batchSize": 4,
+                      "sampling": {"maxTokens": 32, "temperature": 1.0},
+                      "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 4},
+                      # the tiny random model's noise: only the pool's similarity rule is kept
+                      "strategies": [{"name": "selfInstruct",
+                                      "options": {"maxChars": 40, "minWords": 0, "excludedKeywords": []}}],
+                      "screens": {"enabled": False}},
+        "seed": 7,
+    })
+
+    def records(round_: int) -> list[dict[str, Any]]:
+        parts = sorted(k for k in job.store.list(layout.shard_prefix(job.uid, Stage.GENERATE, round_, 0))
+                       if "/part-" in k)
+        return [json.loads(line) for k in parts for line in (job.store.get(k) or b"").splitlines()]
+
+    job.ok("generate", 0, 0, "--records", "8")
+    round0 = {r["id"] for r in records(0)}
+    job.ok("generate", 1, 0, "--records", "8")
+    first = records(1)
+    pooled = [i for r in first for i in r["meta"]["source"].get("pool", [])]
+    assert round0 and pooled and set(pooled) <= round0 | {r["id"] for r in first}
+    # chunk 0 of round 1 sees round 0's instructions only; later chunks also their shard's earlier ones
+    chunk0 = [set(r["meta"]["source"].get("pool", [])) for r in first if r["meta"]["chunk"] == 0]
+    assert any(chunk0) and all(ids <= round0 for ids in chunk0)
+    job.store.delete_prefix(layout.shard_prefix(job.uid, Stage.GENERATE, 1, 0))
+    job.ok("generate", 1, 0, "--records", "8")
+    assert records(1) == first
