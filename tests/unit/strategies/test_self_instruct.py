@@ -109,5 +109,6 @@ def test_remember_feeds_the_pool_oldest_first_up_to_its_size() -> None:
     ({"excludedKeywords": "image"}, "excludedKeywords"),
 ])
 def test_bad_options_name_the_field(options: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValueError, match=rf"selfInstruct options\.{field}"):
+    with pytest.raises(ValueError) as raised:  # the spec's validation, or the pool's own check
         _mix(**options)
+    assert "options" in str(raised.value) and field in str(raised.value)

@@ -53,7 +53,7 @@ def test_self_instruct_pool_carries_round_0_into_round_1_and_a_rerun_is_identica
                       "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 4},
                       # the tiny random model's noise: only the pool's similarity rule is kept
                       "strategies": [{"name": "selfInstruct",
-                                      "options": {"maxChars": 40, "minWords": 0, "excludedKeywords": []}}],
+                                      "options": {"maxChars": 40, "minWords": 1, "excludedKeywords": []}}],
                       "screens": {"enabled": False}},
         "seed": 7,
     })
