@@ -132,7 +132,9 @@ def row(name: str, out: Path, wall: float) -> dict[str, Any]:
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"  # counts and seconds vs ratios
+    return str(value)
 
 
 def markdown(rows: list[dict[str, Any]], skipped: dict[str, str], records: int, model: str) -> str:
