@@ -83,6 +83,12 @@ bench: venv controlplane tiny-model ## run every benchmark once; table + .local/
 	$(PIP_ENV) $(PY) -m pip install -q -e ".[bench]"
 	$(PY) hack/bench/run_all.py
 
+# Not part of `make bench`: each method loads SmolLM2 and generates on CPU (minutes per method).
+BENCH_RECORDS ?= 40
+.PHONY: bench-methods
+bench-methods: venv model ## the generation methods side by side on SmolLM2 (.local/bench/methods.md, .json)
+	$(PY) hack/bench/methods.py --records $(BENCH_RECORDS)
+
 .PHONY: demo
 demo: venv model ## generate the quickstart dataset on this machine (SmolLM2 on CPU, no cluster) into .local/demo/
 	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} $(VENV)/bin/datafoundry run examples/quickstart.yaml \

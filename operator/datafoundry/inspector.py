@@ -686,6 +686,11 @@ def render_report(report: Mapping[str, Any], source: str) -> Group:
         rows += [("domain similarity p10 / p50 / p90",
                   " / ".join(f"{domain['similarity'][k]:.3f}" for k in ("p10", "p50", "p90"))),
                  (f"under {domain['threshold']}", domain["belowThreshold"])]
+    novelty = report.get("novelty")
+    if novelty:
+        rows += [("max ROUGE-L to a seed p10 / p50 / p90",
+                  " / ".join(f"{novelty['maxRougeLToSeeds'][k]:.3f}" for k in ("p10", "p50", "p90"))),
+                 (f"prompts restating a seed (>= {novelty['threshold']})", novelty["copiesSeed"])]
     for name, value in rows:
         indicators.add_row(name, Text(quality_value(value) if value is not None else "-"))
     parts.append(indicators)

@@ -21,6 +21,8 @@ The report (`quality.json`), camelCase keys; a section is null when it does not 
                 selfBleu: {value, sample}}
     domain:    null | {reference: [str], similarity: Dist, threshold, belowThreshold,
                        leastMatching: [{id, similarity, text}]}
+    novelty:   null | {maxRougeLToSeeds: Dist, copiesSeed, threshold, seeds, records}   each sampled prompt's
+                       highest ROUGE-L F1 with a seed's prompt; copiesSeed: the share at threshold (0.7) or more
     coverage:  {strategies: {name: n}, taxonomy: null | {nodes: {"topic" | "topic / sub": n}, empty: [str]},
                 labels: null | {counts: {label: n}, balance}, turns: null | Dist}
     scores:    null | {judge: {histogram: {"0".."10": n}, threshold, mean}}

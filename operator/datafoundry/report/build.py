@@ -23,6 +23,7 @@ from datafoundry.filters.base import text_of
 from datafoundry.filters.text import count_tokens
 from datafoundry.records.fields import ID_FIELD, META_FIELD, RESERVED_FIELDS, SOURCE_FIELD, SOURCE_REPLAY
 from datafoundry.report import measures
+from datafoundry.strategies import screens
 
 API_VERSION = "datafoundry.io/quality/v1"
 KIND = "QualityReport"
@@ -45,6 +46,8 @@ REPEATED_NGRAM = 10
 DOMAIN_THRESHOLD = 0.02
 #: Reference texts at most (domain, seeds, document chunks): enough for a profile, bounded in cost.
 MAX_REFERENCES = 500
+#: Seeds the novelty measure compares each sampled prompt with (the first ones): ROUGE-L is pairwise.
+MAX_NOVELTY_SEEDS = 200
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class ReportContext:
     decontamination: Mapping[str, Any] | None = None
     tokenizer: Callable[[str], int] | None = None
     tokenizer_name: str | None = None
+    #: The seeds' prompt texts (see `prompt_text`): novelty is measured against them.
+    seed_prompts: Sequence[str] = ()
 
 
 @dataclass
@@ -104,6 +109,19 @@ def _clip(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _clip(v) for k, v in value.items()}
     return value
+
+
+def prompt_text(record: Mapping[str, Any]) -> str | None:
+    """What a record asks: its prompt field (`screens.PROMPT_FIELDS`), else its first user turn."""
+    prompt = screens.first_field(record, screens.PROMPT_FIELDS)
+    if prompt is not None:
+        return prompt
+    messages = record.get("messages")
+    if isinstance(messages, list):
+        for m in messages:
+            if isinstance(m, Mapping) and m.get("role") == "user" and isinstance(m.get("content"), str):
+                return str(m["content"])
+    return None
 
 
 def _snippet(text: str) -> str:
@@ -211,6 +229,7 @@ class ReportBuilder:
             "fields": self._fields(sampled),
             "diversity": self._diversity(texts),
             "domain": self._domain(sample, texts),
+            "novelty": self._novelty(sample),
             "coverage": self._coverage(),
             "scores": self._scores(),
             "process": self._process(texts),
@@ -265,6 +284,18 @@ class ReportBuilder:
             "leastMatching": [{"id": str(sample[i].get(ID_FIELD, "")), "similarity": sims[i],
                                "text": _snippet(texts[i])} for i in order],
         }
+
+    def _novelty(self, sample: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """Each sampled prompt's highest ROUGE-L F1 with a seed's prompt (Self-Instruct's novelty test);
+        null without seeds or without a sampled record that has a prompt."""
+        seeds = [w for t in self.ctx.seed_prompts if (w := screens.words(t))][:MAX_NOVELTY_SEEDS]
+        prompts = [screens.words(p) for r in sample if (p := prompt_text(r)) is not None]
+        if not seeds or not prompts:
+            return None
+        best = [round(max(screens.rouge_l(p, s) for s in seeds), 4) for p in prompts]
+        copies = sum(1 for b in best if b >= screens.NOVELTY_THRESHOLD)
+        return {"maxRougeLToSeeds": measures.quantiles(best), "copiesSeed": round(copies / len(best), 4),
+                "threshold": screens.NOVELTY_THRESHOLD, "seeds": len(seeds), "records": len(best)}
 
     def _coverage(self) -> dict[str, Any]:
         taxonomy = None
@@ -346,6 +377,7 @@ HIGH_SELF_BLEU = 0.5
 HIGH_REPEATED = 0.3
 HIGH_OFF_DOMAIN = 0.3
 HIGH_TRUNCATION = 0.3
+HIGH_COPIES_SEED = 0.2
 OTHER_LANGUAGE = 0.1
 
 
@@ -373,6 +405,10 @@ def findings(report: Mapping[str, Any], language: str | None) -> list[dict[str, 
     if domain is not None and domain["belowThreshold"] > HIGH_OFF_DOMAIN:
         warn("domain", f"{domain['belowThreshold']:.0%} of records barely share vocabulary with the domain "
                        f"(similarity under {domain['threshold']}).")
+    novelty = report.get("novelty")
+    if novelty is not None and novelty["copiesSeed"] > HIGH_COPIES_SEED:
+        warn("novelty", f"{novelty['copiesSeed']:.0%} of sampled prompts restate a seed (ROUGE-L "
+                        f"{novelty['threshold']} or more with one of the {novelty['seeds']} seeds).")
     langs = process.get("languages") or {}
     if language and langs:
         want = language.split("-")[0].lower()

@@ -10,20 +10,22 @@ from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec, FilterType, TaskType
 from datafoundry.filters.base import text_of
-from datafoundry.report.build import MAX_REFERENCES, ReportContext
+from datafoundry.report.build import MAX_NOVELTY_SEEDS, MAX_REFERENCES, ReportContext, prompt_text
 
 log = logging.getLogger("datafoundry.report")
 
 
-def references(spec: DataFoundryJobSpec, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    """(reference texts, what they are) for domain match: the domain text, the seeds, document chunks."""
+def references(spec: DataFoundryJobSpec, env: Mapping[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """(reference texts, what they are, the seeds' prompts): the references for domain match are the
+    domain text, the seeds, document chunks; the prompts (at most `MAX_NOVELTY_SEEDS`) for novelty."""
     from datafoundry.strategies.inputs import load_chunks, load_seeds
 
     task = spec.task
     if task is None:
-        return [], []
+        return [], [], []
     texts, sources = [task.domain], ["task.domain"]
     seeds = load_seeds(task.seeds, env)
+    prompts = [p for s in seeds if (p := prompt_text(s.data)) is not None][:MAX_NOVELTY_SEEDS]
     if seeds:
         texts += [text_of(s.data) for s in seeds]
         sources.append(f"task.seeds ({len(seeds)})")
@@ -34,7 +36,7 @@ def references(spec: DataFoundryJobSpec, env: Mapping[str, str]) -> tuple[list[s
     if task.taxonomy:
         texts += [" ".join([t.name, t.description or "", *(t.subtopics or [])]) for t in task.taxonomy]
         sources.append(f"task.taxonomy ({len(task.taxonomy)} topics)")
-    return texts, sources
+    return texts, sources, prompts
 
 
 def tokenizer_for(model: str | None) -> tuple[Callable[[str], int] | None, str | None]:
@@ -52,7 +54,7 @@ def tokenizer_for(model: str | None) -> tuple[Callable[[str], int] | None, str |
 def context(spec: DataFoundryJobSpec, env: Mapping[str, str], details: Mapping[str, Any],
             funnel: Mapping[str, Any] | None, strategies: Mapping[str, Mapping[str, Any]] | None) -> ReportContext:
     """`details`: the manifest's `filters`, `dedup` and `decontamination` (see the publish worker)."""
-    texts, sources = references(spec, env)
+    texts, sources, seed_prompts = references(spec, env)
     task = spec.task
     types = {f.name or f.type.value: f.type.value for f in spec.filters or []}
     judge = next((f for f in spec.filters or [] if f.type == FilterType.JUDGE), None)
@@ -75,6 +77,7 @@ def context(spec: DataFoundryJobSpec, env: Mapping[str, str], details: Mapping[s
         decontamination=details.get("decontamination"),
         tokenizer=tokenizer,
         tokenizer_name=tokenizer_name,
+        seed_prompts=seed_prompts,
     )
 
 

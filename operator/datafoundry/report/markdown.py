@@ -84,6 +84,14 @@ def section(report: Mapping[str, Any]) -> list[str]:
         lines += [f"- `{_cell(r['id'])}` ({_num(r['similarity'])}): {_cell(r['text'])}"
                   for r in domain["leastMatching"]]
         lines.append("")
+    novelty = report.get("novelty")
+    if novelty:
+        lines += ["### Novelty against the seeds", "",
+                  f"Each sampled prompt's highest ROUGE-L F1 with the prompt of one of the {novelty['seeds']} seeds "
+                  f"({novelty['records']} prompts). At {novelty['threshold']} or more the prompt restates a seed "
+                  "(the Self-Instruct novelty test).", "",
+                  f"- max ROUGE-L min / p10 / p50 / p90 / max: {_dist_float(novelty['maxRougeLToSeeds'])}",
+                  f"- restating a seed: {_num(novelty['copiesSeed'])} of the sampled prompts", ""]
     lines += _coverage_lines(report["coverage"])
     scores = report.get("scores")
     if scores:

@@ -29,8 +29,9 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 def _quickstart_context(**extra: Any) -> ReportContext:
     from datafoundry.report.job import references
 
-    refs, sources = references(DataFoundryJobSpec.model_validate(QUICKSTART), {})
-    return ReportContext(seed=7, language="en", references=refs, reference_sources=sources, **extra)
+    refs, sources, prompts = references(DataFoundryJobSpec.model_validate(QUICKSTART), {})
+    return ReportContext(seed=7, language="en", references=refs, reference_sources=sources, seed_prompts=prompts,
+                         **extra)
 
 
 def _report(records: list[dict[str, Any]], ctx: ReportContext) -> dict[str, Any]:
@@ -194,3 +195,41 @@ def test_card_section_and_metadata_render() -> None:
                                                   (250_000, "100K<n<1M"), (2_000_000_000, "n>1B")])
 def test_size_category(records: int, bucket: str) -> None:
     assert markdown.size_category(records) == bucket
+
+
+def test_novelty_counts_a_paraphrase_of_a_seed_as_a_copy_and_a_new_question_not() -> None:
+    paraphrases = [  # the quickstart seeds, reworded
+        "How can I see why my pod is stuck in Pending?",
+        "What is the difference between the liveness and the readiness probe?",
+        "How do I roll back a Deployment to its previous version?",
+    ]
+    new = [  # real SmolLM2 questions (tests/unit/filters/corpora) and new questions on the domain
+        *(r["instruction"] for r in _rows(CORPORA / "real" / "en" / "smollm2-135m-instruct.jsonl")[:5]),
+        "Why does a CronJob create two Jobs when the controller restarts?",
+        "Which metrics tell me a node is under memory pressure before pods are evicted?",
+    ]
+    records = [{"id": f"p{i}", "instruction": q, "response": "Use kubectl describe and read the events."}
+               for i, q in enumerate(paraphrases + new)]
+    # a chat record is judged by its first user turn
+    records.append({"id": "chat", "messages": [
+        {"role": "system", "content": "You are an SRE assistant."},
+        {"role": "user", "content": "How do I limit the memory that a container may use?"},
+        {"role": "assistant", "content": "Set resources.limits.memory in the container spec."}]})
+    report = _report(records, _quickstart_context())
+    novelty = report["novelty"]
+    assert novelty["seeds"] == 4 and novelty["records"] == len(records)
+    assert novelty["threshold"] == 0.7
+    copies = len(paraphrases) + 1
+    assert novelty["copiesSeed"] == round(copies / len(records), 4)
+    assert novelty["maxRougeLToSeeds"]["max"] >= 0.7 > novelty["maxRougeLToSeeds"]["p50"]
+    assert "novelty" in _warned(report), report["findings"]  # more than a fifth restate a seed
+    assert "### Novelty against the seeds" in "\n".join(markdown.section(report))
+
+    fresh = _report([r for r in records if r.get("instruction") in new], _quickstart_context())
+    assert fresh["novelty"]["copiesSeed"] == 0.0 and fresh["novelty"]["maxRougeLToSeeds"]["max"] < 0.7
+    assert "novelty" not in _warned(fresh)
+
+
+def test_novelty_is_null_without_seeds() -> None:
+    records = [{"id": "a", "instruction": "How do I see why a pod is stuck in Pending?", "response": "Describe it."}]
+    assert _report(records, ReportContext(seed=1, language="en"))["novelty"] is None
