@@ -30,6 +30,7 @@ from datafoundry.api.stages import Stage
 from datafoundry.engines.server import VLLMServer, free_port, vllm_cpu_env
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.plan import JobRef, build_plan
+from datafoundry.strategies.evol_instruct import OPERATIONS
 from datafoundry.testing.testbed import S3
 from datafoundry.testing.waiting import wait_for
 
@@ -207,8 +208,13 @@ def test_instruction_strategies_mix_and_parse(s3: S3, tmp_path: Path, prefix: st
         # Asked, then answered: the question is one line (the model continued a numbered list of
         # questions; maxChars bounds structured fields only), the answer a free-text chat reply.
         assert "\n" not in r.get("instruction", r.get("question", ""))
-    evolutions = {r["meta"]["source"]["evolution"] for r in records if r["meta"]["strategy"] == "evolInstruct"}
-    assert evolutions == {"deepen", "concretize", "addConstraints"}
+    for r in records:  # each evolved record keeps its path: the seed, the surviving generations, the eliminated
+        if r["meta"]["strategy"] == "evolInstruct":
+            source = r["meta"]["source"]
+            assert source["seed"].startswith(f"s3://{s3.bucket}/{prefix}-in/seeds.jsonl:"), source
+            generations = [e["generation"] for e in source["evolutions"] + source["eliminated"]]
+            assert sorted(generations) == [1, 2, 3] and source["evolutions"], source
+            assert {e["operation"] for e in source["evolutions"]} <= set(OPERATIONS), source
     topics = Counter(r["meta"]["source"].get("subtopic", r["meta"]["source"]["topic"])
                      for r in records if r["meta"]["strategy"] == "taxonomy")
     assert topics == {"services": 1, "ingress": 1, "storage": 2}

@@ -31,8 +31,12 @@ PROMPT_FIELDS = ("instruction", "question", "prompt")
 #: Fields that hold the answer a model will learn to give.
 ANSWER_FIELDS = ("response", "answer", "chosen", "output", "completion")
 
+#: Evol-Instruct's elimination of an evolution (`datafoundry.strategies.evol_instruct`): a slot whose every
+#: generation was eliminated fails with the last reason.
+EVOL_ELIMINATIONS = frozenset({"evol_no_change", "evol_copies_prompt", "evol_refusal", "evol_empty"})
 #: Drop reasons of the screens below, and of parsing (`datafoundry.strategies.shapes`), by name.
-SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal"})
+SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal",
+                          *EVOL_ELIMINATIONS, "answer_only_punctuation"})
 PARSE_FAILURES = frozenset({"empty", "invalid_json", "not_object", "missing_field", "empty_field", "schema",
                             "unknown_label", "identical_pair", "empty_answer", "invalid"})
 
