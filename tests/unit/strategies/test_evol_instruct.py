@@ -10,7 +10,6 @@ import pytest
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.engines.base import Completion
-from datafoundry.pipeline.contract import BadInput
 from datafoundry.strategies.base import Call, Inputs, Outcome, Seed, Slot
 from datafoundry.strategies.evol_instruct import OPERATIONS, EvolInstruct, answer_failure, elimination
 from datafoundry.strategies.registry import StrategyMix
@@ -189,12 +188,12 @@ def test_shapes_without_an_ask_step_write_the_record_for_the_evolved_instruction
 
 
 @pytest.mark.parametrize(("options", "field"), [
-    ({"operations": ["deepen", "widen"]}, "operations: unknown operation 'widen'"),
-    ({"generations": 9}, "generations: 9 is not a whole number from 1 to 8"),
-    ({"generations": 0}, "generations: 0"),
+    ({"operations": ["deepen", "widen"]}, "operations"),
+    ({"generations": 9}, "generations"),
+    ({"generations": 0}, "generations"),
 ])
 def test_bad_options_name_the_field(options: dict[str, Any], field: str) -> None:
-    with pytest.raises(BadInput, match=f"evolInstruct options.{field}"):
+    with pytest.raises(ValueError, match=rf"options\.{field}"):  # the typed spec refuses them, by path
         strategy(**options)
 
 

@@ -60,13 +60,6 @@ def test_persona_takes_the_personas_given() -> None:
     assert default <= set(DEFAULT_PERSONAS) and len(default) > 2
 
 
-def test_evol_instruct_applies_only_the_operations_given() -> None:
-    only = mix("instruction", {"name": "evolInstruct", "options": {"operations": ["concretize"]}})
-    assert {p.source["evolution"] for p in prompts(only)} == {"concretize"}
-    every = mix("instruction", {"name": "evolInstruct"})
-    assert {p.source["evolution"] for p in prompts(every)} == {"deepen", "concretize", "addConstraints"}
-
-
 def test_self_instruct_shows_the_number_of_examples_given() -> None:
     two = mix("instruction", {"name": "selfInstruct", "options": {"examples": 2}})
     assert {len(p.source["seeds"]) for p in prompts(two)} == {2}
