@@ -37,7 +37,7 @@ def endpoint_engine(spec: api.DataFoundryJobSpec, judge: api.JudgeFilter, env: M
     """An OpenAI-compatible engine for the judge: its own engine, else the generator's endpoint."""
     from datafoundry.engines import SamplingConfig
     from datafoundry.engines.openai import ENV_API_KEY, OpenAIEngine
-    from datafoundry.filters.judge import SCORE_MAX_TOKENS
+    from datafoundry.records.judge import SCORE_MAX_TOKENS
 
     gen = spec.generator
     engine = judge.engine or (gen.engine if gen is not None else None)
