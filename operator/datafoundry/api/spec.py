@@ -1437,6 +1437,10 @@ class DataFoundryJobSpec(SpecModel):
         default=None, ge=1, le=31_536_000, description="Fail the job when it runs longer than this."
     )
 
+    def judge_filter(self) -> JudgeFilter | None:
+        """The judge filter (there is at most one): it scores records, and its rubric ranks preference pairs."""
+        return next((f for f in self.filters or () if isinstance(f, JudgeFilter)), None)
+
     def _uses(self, *names: StrategyName) -> bool:
         """generator.strategies names one of ``names`` (CEL: ``_uses_strategy``)."""
         gen = self.generator

@@ -78,7 +78,7 @@ def _generation_lines(strategies: Mapping[str, Mapping[str, Any]]) -> list[str]:
              "Per strategy: prompts sent, records written, and what was dropped before writing: cut by the "
              "token or length limit (truncated), not a valid record (parse failures), and the generator's "
              "screens (`generator.screens`: unfinished answers, non-answers, copies of a seed, answers "
-             "given away by the prompt) and refusals.", "",
+             "given away by the prompt), refusals, and preference pairs the judge could not rank (`pair_*`).", "",
              "| strategy | prompts | records | truncated | parse failures | screened out |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, c in sorted(strategies.items()):

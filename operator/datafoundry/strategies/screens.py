@@ -31,10 +31,12 @@ PROMPT_FIELDS = ("instruction", "question", "prompt")
 #: Fields that hold the answer a model will learn to give.
 ANSWER_FIELDS = ("response", "answer", "chosen", "output", "completion")
 
-#: Drop reasons of the screens below, and of parsing (`datafoundry.strategies.shapes`), by name.
-SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal"})
+#: Drop reasons of the screens below, of preferencePairs' ranking (`pair_*`, see
+#: `datafoundry.strategies.preference_pairs`), and of parsing (`datafoundry.strategies.shapes`), by name.
+SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal",
+                          "pair_unscored", "pair_low_margin", "pair_identical"})
 PARSE_FAILURES = frozenset({"empty", "invalid_json", "not_object", "missing_field", "empty_field", "schema",
-                            "unknown_label", "identical_pair", "empty_answer", "invalid"})
+                            "unknown_label", "empty_answer", "invalid"})
 
 NOVELTY_THRESHOLD = 0.7  # Self-Instruct (Wang et al. 2023): ROUGE-L against the pool below 0.7
 ANSWER_IN_PROMPT_RECALL = 0.7
