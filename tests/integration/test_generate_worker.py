@@ -227,7 +227,8 @@ def test_instruction_strategies_mix_and_parse(s3: S3, tmp_path: Path, prefix: st
     ("task_type", "strategy", "extra"),
     [
         ("dialogue", "multiTurn", {"turns": 2}),
-        ("preference", "preferencePairs", {}),
+        # A random model's greedy judge may give every answer the same score: margin 0 lets the mechanics through.
+        ("preference", "preferencePairs", {"samples": 3, "minMargin": 0}),
         ("classification", "selfInstruct", {}),
         ("qa", "persona", {}),
     ],
@@ -253,6 +254,12 @@ def test_shapes_by_task_type(s3: S3, tmp_path: Path, prefix: str, vllm_server: V
         elif task_type == "preference":
             nonempty_strings(r, "prompt", "chosen", "rejected")
             assert r["chosen"] != r["rejected"]
+            # Three answers, each scored by the judge (the grammar allows only 0..10), ranked by score.
+            src = r["meta"]["source"]
+            assert src["samples"] == 3 and len(src["scores"]) == 3, src
+            chosen, rejected = src["scores"][src["chosen"]], src["scores"][src["rejected"]]
+            assert src["chosen"] != src["rejected"] and src["margin"] == chosen - rejected >= 0, src
+            assert chosen == max(s for s in src["scores"] if s is not None), src
         elif task_type == "classification":
             nonempty_strings(r, "text")
             assert r["label"] in ("bug", "question")

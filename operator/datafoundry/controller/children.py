@@ -28,7 +28,6 @@ from datafoundry.api.spec import (
     DataFoundryJobSpec,
     EngineType,
     Generator,
-    JudgeFilter,
 )
 from datafoundry.api.stages import Stage
 from datafoundry.controller.config import OperatorConfig
@@ -180,7 +179,7 @@ def _engine_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
 
 
 def _judge_env(spec: DataFoundryJobSpec) -> list[dict[str, Any]]:
-    judge = next((f for f in spec.filters or () if isinstance(f, JudgeFilter)), None)
+    judge = spec.judge_filter()
     ref = judge.engine.api_key_secret_ref if judge is not None and judge.engine is not None else None
     if ref is None:
         return []

@@ -7,73 +7,24 @@ model, or an OpenAI-compatible endpoint), or in a curation job's filter pod agai
 :class:`JudgeFilter` is then an ordinary, pure filter of the chain: it reads the score and drops
 records below the minimum, so its drops show in the funnel like every other filter's. A score is
 stored with the immutable generated part it belongs to, so a resumed or rerun shard sees the same
-score and the dataset does not change.
+score and the dataset does not change. The judge's prompt and the reading of its answer are
+`datafoundry.records.judge`, shared with the preferencePairs strategy's ranking.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from datafoundry.engines.base import Engine, Message, Request
+from datafoundry.engines.base import Engine, Request
 from datafoundry.filters.base import KEEP, Filter, FilterResult, Record
-from datafoundry.records.fields import META_FIELD, RESERVED_FIELDS
+from datafoundry.records.fields import META_FIELD
+from datafoundry.records.judge import MAX_SCORE, SCORE_MAX_TOKENS, SCORE_SCHEMA, judge_messages, parse_score
 
 JUDGE_KEY = "judge"
-MAX_SCORE = 10
-#: The record as the judge sees it is cut here: a judge prompt must fit any model's context.
-MAX_RECORD_CHARS = 6000
-#: The answer is `{"score": N}`; a few tokens more in case the engine pads.
-SCORE_MAX_TOKENS = 16
-
-DEFAULT_RUBRIC = (
-    "Rate the training example below for use in fine-tuning an assistant. Score 0-10: 10 means correct, "
-    "complete, well written and useful; 5 means usable but flawed; 0 means wrong, empty, off-topic, "
-    "repetitive or harmful. Judge only the example, not its formatting."
-)
-
-#: Structured output: exactly one integer score; xgrammar enforces the enum.
-SCORE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"score": {"type": "integer", "enum": list(range(MAX_SCORE + 1))}},
-    "required": ["score"],
-    "additionalProperties": False,
-}
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def judge_messages(record: Mapping[str, Any], rubric: str | None = None) -> tuple[Message, ...]:
-    """The chat a judge model answers for one record (its content, without id and metadata)."""
-    content = {k: v for k, v in record.items() if k not in RESERVED_FIELDS}
-    shown = json.dumps(content, ensure_ascii=False, indent=1)
-    if len(shown) > MAX_RECORD_CHARS:
-        shown = shown[:MAX_RECORD_CHARS] + "\n[... truncated]"
-    return (
-        {"role": "system", "content": (rubric or DEFAULT_RUBRIC) + ' Answer with JSON: {"score": <0-10>}.'},
-        {"role": "user", "content": f"Example:\n{shown}"},
-    )
-
-
-def parse_score(text: str) -> float | None:
-    """The score in a judge's answer: `{"score": N}`, or the first number; None when there is none
-    or it is outside 0..10."""
-    value: Any = None
-    try:
-        parsed = json.loads(text)
-        value = parsed.get("score") if isinstance(parsed, dict) else parsed
-    except ValueError:
-        match = _NUMBER.search(text)
-        value = match.group() if match else None
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        return None
-    return score if 0.0 <= score <= MAX_SCORE else None
 
 
 def score_of(record: Mapping[str, Any]) -> float | None:

@@ -80,8 +80,9 @@ def _generation_lines(strategies: Mapping[str, Mapping[str, Any]]) -> list[str]:
              "token or length limit (truncated), not a valid record (parse failures), and the generator's "
              "screens (`generator.screens`: unfinished answers, non-answers, copies of a seed, answers "
              "given away by the prompt), refusals, Self-Instruct's pool filters (too short or long, "
-             "excluded keywords, not text, too similar to the pool) and a strategy's own eliminations (an "
-             "Evol-Instruct slot whose every evolution was eliminated, an answer of only punctuation).", "",
+             "excluded keywords, not text, too similar to the pool), a strategy's own eliminations (an "
+             "Evol-Instruct slot whose every evolution was eliminated, an answer of only punctuation) and "
+             "preference pairs the judge could not rank (`pair_*`).", "",
              "| strategy | prompts | records | truncated | parse failures | screened out |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, c in sorted(strategies.items()):

@@ -7,6 +7,7 @@
 - `encode`: records as JSONL.
 - `fields`: the record field names the pipeline reads or writes.
 - `schema`: JSON Schemas records are validated against, checked first.
+- `judge`: how a judge model is asked to score a record, and how its answer is read.
 
 The generator's task inputs, the workers' input, replay and eval sets, staged parts, published
 shards and previews are all read and written through here.

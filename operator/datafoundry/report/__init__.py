@@ -25,7 +25,8 @@ The report (`quality.json`), camelCase keys; a section is null when it does not 
                        highest ROUGE-L F1 with a seed's prompt; copiesSeed: the share at threshold (0.7) or more
     coverage:  {strategies: {name: n}, taxonomy: null | {nodes: {"topic" | "topic / sub": n}, empty: [str]},
                 labels: null | {counts: {label: n}, balance}, turns: null | Dist}
-    scores:    null | {judge: {histogram: {"0".."10": n}, threshold, mean}}
+    scores:    null | {judge: null | {histogram: {"0".."10": n}, threshold, mean},
+                       preferenceMargin: null | Dist (meta.source.margin of preference pairs)}
     process:   {funnel: {prompts?, generated, accepted, published},
                 strategies: {name: {truncationRate, parseFailureRate}},
                 drops: {filter: {reason: n}}, languages: {tag: share}, stopwordShare, pii: {kind: n},

@@ -150,6 +150,8 @@ class ReportBuilder:
         self.labels: Counter[str] = Counter()
         self.turns: list[int] = []
         self.judge: Counter[int] = Counter()
+        #: meta.source.margin of preference pairs: how far the judge's scores of chosen and rejected are apart.
+        self.margins: list[float] = []
         self.generator_tokens = 0
         # max-heap on the key (negated) holding the `sample_size` smallest keys (or, ordered, the first records)
         self._sample: list[tuple[int, int, dict[str, Any]]] = []
@@ -193,6 +195,8 @@ class ReportBuilder:
             for score, n in scores.items():
                 if isinstance(score, int | float) and not isinstance(score, bool):
                     self.judge[round(score)] += n
+            self.margins += [m for src in filter(_is_dict, _column(metas, "source"))
+                             if isinstance(m := src.get("margin"), int | float) and not isinstance(m, bool)]
             self.generator_tokens += sum(filter(_is_int, _column(metas, "completionTokens")))
         if self.ctx.label_field:
             self.labels.update(filter(_is_str, _column(records, self.ctx.label_field)))
@@ -313,12 +317,15 @@ class ReportBuilder:
                 "turns": measures.quantiles(self.turns) if self.turns else None}
 
     def _scores(self) -> dict[str, Any] | None:
-        if not self.judge:
+        if not self.judge and not self.margins:
             return None
-        n = sum(self.judge.values())
-        return {"judge": {"histogram": {str(s): self.judge.get(s, 0) for s in range(11)},
-                          "threshold": self.ctx.judge_threshold,
-                          "mean": round(sum(s * c for s, c in self.judge.items()) / n, 4)}}
+        judge = None
+        if self.judge:
+            n = sum(self.judge.values())
+            judge = {"histogram": {str(s): self.judge.get(s, 0) for s in range(11)},
+                     "threshold": self.ctx.judge_threshold,
+                     "mean": round(sum(s * c for s, c in self.judge.items()) / n, 4)}
+        return {"judge": judge, "preferenceMargin": measures.quantiles(self.margins)}
 
     def _languages(self, texts: Sequence[str]) -> dict[str, Any]:
         """The language mix: counted by the job's language filters on every record they kept, else

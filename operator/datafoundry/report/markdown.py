@@ -93,13 +93,16 @@ def section(report: Mapping[str, Any]) -> list[str]:
                   f"- max ROUGE-L min / p10 / p50 / p90 / max: {_dist_float(novelty['maxRougeLToSeeds'])}",
                   f"- restating a seed: {_num(novelty['copiesSeed'])} of the sampled prompts", ""]
     lines += _coverage_lines(report["coverage"])
-    scores = report.get("scores")
-    if scores:
-        judge = scores["judge"]
+    scores = report.get("scores") or {}
+    if judge := scores.get("judge"):
         lines += ["### Judge scores", "", f"Mean {_num(judge['mean'], 2)}, threshold {judge['threshold']}.", "",
                   "| score | " + " | ".join(judge["histogram"]) + " |",
                   "|---" * (len(judge["histogram"]) + 1) + "|",
                   "| records | " + " | ".join(str(v) for v in judge["histogram"].values()) + " |", ""]
+    if margin := scores.get("preferenceMargin"):
+        lines += ["### Preference margins", "",
+                  "How many points (0..10) the judge scored each pair's chosen response above its rejected one.", "",
+                  f"- margin min / p10 / p50 / p90 / max: {_dist(margin)}, mean {_num(margin['mean'], 2)}", ""]
     lines += _process_lines(report["process"])
     if report.get("plots"):
         lines += ["### Pictures", ""] + [f"![{p['title']}]({p['key']})" for p in report["plots"]] + [""]

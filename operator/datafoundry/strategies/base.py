@@ -134,6 +134,8 @@ class StrategyContext:
     inputs: Inputs
     options: Mapping[str, Any]
     max_tokens: int
+    #: The job's judge filter's rubric (None: it has none, or no judge filter): ranks preference pairs.
+    judge_rubric: str | None = None
 
 
 #: A question is a sentence or two: more tokens only let a small model ramble on.

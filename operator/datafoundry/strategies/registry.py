@@ -59,7 +59,7 @@ def shape_for(name: StrategyName, spec: DataFoundryJobSpec, options: dict[str, A
         turns = int(options.get("turns", DEFAULT_TURNS))
         return shapes.dialogue_shape(_max_chars(options, max_tokens, 2 * turns), turns)
     if name == StrategyName.PREFERENCE_PAIRS or task.type == TaskType.PREFERENCE:
-        return shapes.preference_shape(_max_chars(options, max_tokens, 3))
+        return shapes.preference_shape()
     if task.type == TaskType.CLASSIFICATION:
         labels = [(label.name, label.description) for label in task.labels or []]
         return shapes.classification_shape(_max_chars(options, max_tokens, 1), labels)
@@ -84,10 +84,12 @@ class StrategyMix:
         self.seed = gen.sampling.seed if gen.sampling.seed is not None else spec.seed
         self.inputs = inputs
         self.strategies: list[Strategy] = []
+        judge = spec.judge_filter()
         for s in chosen:
             typed = s.options
             options = {} if typed is None else typed.model_dump(mode="json", by_alias=True, exclude_none=True)
-            ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens)
+            ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens,
+                                  judge_rubric=judge.rubric if judge is not None else None)
             self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
         self.schedule = Schedule([s.weight for s in chosen])
 

@@ -34,11 +34,14 @@ ANSWER_FIELDS = ("response", "answer", "chosen", "output", "completion")
 #: Evol-Instruct's elimination of an evolution (`datafoundry.strategies.evol_instruct`): a slot whose every
 #: generation was eliminated fails with the last reason.
 EVOL_ELIMINATIONS = frozenset({"evol_no_change", "evol_copies_prompt", "evol_refusal", "evol_empty"})
-#: Drop reasons of the screens below, and of parsing (`datafoundry.strategies.shapes`), by name.
+#: preferencePairs' ranking (`datafoundry.strategies.preference_pairs`): pairs the judge could not rank.
+PAIR_DROPS = frozenset({"pair_unscored", "pair_low_margin", "pair_identical"})
+#: Drop reasons of the screens below, of a strategy's own eliminations, and of parsing
+#: (`datafoundry.strategies.shapes`), by name.
 SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal",
-                          *EVOL_ELIMINATIONS, "answer_only_punctuation"})
+                          *EVOL_ELIMINATIONS, "answer_only_punctuation", *PAIR_DROPS})
 PARSE_FAILURES = frozenset({"empty", "invalid_json", "not_object", "missing_field", "empty_field", "schema",
-                            "unknown_label", "identical_pair", "empty_answer", "invalid"})
+                            "unknown_label", "empty_answer", "invalid"})
 
 NOVELTY_THRESHOLD = 0.7  # Self-Instruct (Wang et al. 2023): ROUGE-L against the pool below 0.7
 ANSWER_IN_PROMPT_RECALL = 0.7

@@ -88,8 +88,6 @@ class Shape:
                 return None, "empty_field"
         if any(is_refusal(value[k]) for k in self.answer_fields):
             return None, "refusal"
-        if self.name == "preference" and value["chosen"].strip() == value["rejected"].strip():
-            return None, "identical_pair"
         if "label" in self.schema["properties"] and value["label"] not in self.schema["properties"]["label"]["enum"]:
             return None, "unknown_label"
         return {k: value[k] for k in self.schema["properties"]}, None
@@ -134,12 +132,12 @@ def qa_shape(max_chars: int) -> Shape:
                          max_chars, ("answer",), "answer")
 
 
-def preference_shape(max_chars: int) -> Shape:
-    return _fields_shape("preference", {
-        "prompt": "what the user asks",
-        "chosen": "a helpful, correct, complete response",
-        "rejected": "a plausible but clearly worse response (wrong, unhelpful or ignoring the request)",
-    }, max_chars, ("chosen",))
+def preference_shape() -> Shape:
+    """prompt, chosen, rejected: each written as free text (a question, then sampled answers a judge
+    ranks), so no field has a length bound of its own: maxTokens bounds each call."""
+    schema = _object({k: {"type": "string", "minLength": 1} for k in ("prompt", "chosen", "rejected")})
+    return Shape("preference", schema, '{"prompt": what the user asks, "chosen": the response the judge scored '
+                 'highest, "rejected": the one it scored lowest}')
 
 
 def classification_shape(max_chars: int, labels: list[tuple[str, str | None]]) -> Shape:

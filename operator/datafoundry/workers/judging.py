@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 CURATION_BATCH = 64
 
 
-def judge_filter(spec: api.DataFoundryJobSpec) -> api.JudgeFilter | None:
-    return next((f for f in spec.filters or () if isinstance(f, api.JudgeFilter)), None)
-
-
 def shares_generator_engine(spec: api.DataFoundryJobSpec, judge: api.JudgeFilter) -> bool:
     gen = spec.generator
     return gen is not None and judge.engine is None and judge.model in (None, gen.model)
@@ -37,7 +33,7 @@ def endpoint_engine(spec: api.DataFoundryJobSpec, judge: api.JudgeFilter, env: M
     """An OpenAI-compatible engine for the judge: its own engine, else the generator's endpoint."""
     from datafoundry.engines import SamplingConfig
     from datafoundry.engines.openai import ENV_API_KEY, OpenAIEngine
-    from datafoundry.filters.judge import SCORE_MAX_TOKENS
+    from datafoundry.records.judge import SCORE_MAX_TOKENS
 
     gen = spec.generator
     engine = judge.engine or (gen.engine if gen is not None else None)
@@ -63,7 +59,7 @@ def scorer(spec: api.DataFoundryJobSpec, env: Mapping[str, str], generator_engin
     """(the scorer, an engine the caller must close) for this job, or (None, None) without a judge."""
     from datafoundry.filters.judge import JudgeScorer
 
-    judge = judge_filter(spec)
+    judge = spec.judge_filter()
     if judge is None:
         return None, None
     if generator_engine is not None and shares_generator_engine(spec, judge):

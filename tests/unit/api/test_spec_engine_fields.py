@@ -86,7 +86,7 @@ def test_spec_seed_decides_the_plan_and_sampling_seed_overrides_it() -> None:
 
 
 def test_a_judge_filters_own_engine_settings_reach_its_engine() -> None:
-    from datafoundry.workers.judging import endpoint_engine, judge_filter
+    from datafoundry.workers.judging import endpoint_engine
 
     s = DataFoundryJobSpec.model_validate({
         "target": {"records": 10},
@@ -97,7 +97,7 @@ def test_a_judge_filters_own_engine_settings_reach_its_engine() -> None:
             "apiKeySecretRef": {"name": "judge-key", "key": "token"}}}],
         "output": {"uri": "file:///out"},
     })
-    judge = judge_filter(s)
+    judge = s.judge_filter()
     assert judge is not None
     engine = endpoint_engine(s, judge, {"DATAFOUNDRY_JUDGE_API_KEY": "k-judge", "OPENAI_API_KEY": "k-other"})
     assert isinstance(engine, OpenAIEngine)

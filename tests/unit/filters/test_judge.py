@@ -1,4 +1,4 @@
-"""The judge filter's pure parts: the prompt, the answer parser, the score in the metadata, the
+"""The judge filter's pure parts: the score in the metadata, the
 filter's decisions, and what the scorer asks an engine for (a scripted engine stands in for the
 model here; tests/integration/test_generate_worker.py runs the judge on vLLM)."""
 
@@ -10,46 +10,8 @@ import pytest
 
 from datafoundry.engines.base import Completion, Request
 from datafoundry.filters import FilterChain
-from datafoundry.filters.judge import (
-    DEFAULT_RUBRIC,
-    SCORE_SCHEMA,
-    JudgeFilter,
-    JudgeScorer,
-    judge_messages,
-    parse_score,
-    request_seed,
-    score_of,
-    with_score,
-)
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ('{"score": 7}', 7.0),
-    ('{"score":10}', 10.0),
-    ('{"score": 0}', 0.0),
-    ("8", 8.0),
-    ("I would give it 6 out of 10", 6.0),
-    ('{"score": 11}', None),
-    ('{"score": -1}', None),
-    ('{"score": "high"}', None),
-    ('{"other": 3}', None),
-    ("", None),
-    ('{"score": ', None),
-    ("no number here", None),
-])
-def test_parse_score(text: str, expected: float | None) -> None:
-    assert parse_score(text) == expected
-
-
-def test_messages_show_content_not_id_or_metadata_and_use_the_rubric() -> None:
-    record = {"id": "secret-id-123", "instruction": "How?", "response": "Like this.", "meta": {"model": "m"}}
-    system, user = judge_messages(record)
-    assert system["role"] == "system" and system["content"].startswith(DEFAULT_RUBRIC)
-    assert '"How?"' in user["content"] and '"Like this."' in user["content"]
-    assert "secret-id-123" not in user["content"] and '"model"' not in user["content"]
-    assert judge_messages(record, "Only grammar counts.")[0]["content"].startswith("Only grammar counts.")
-    long = judge_messages({"text": "x" * 50_000})[1]["content"]
-    assert len(long) < 7000 and long.endswith("[... truncated]")
+from datafoundry.filters.judge import JudgeFilter, JudgeScorer, request_seed, score_of, with_score
+from datafoundry.records.judge import SCORE_SCHEMA
 
 
 def test_with_score_copies_and_keeps_existing_metadata() -> None:

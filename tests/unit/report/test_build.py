@@ -75,9 +75,27 @@ def test_counts_coverage_scores_and_lengths_by_hand() -> None:
     judge = report["scores"]["judge"]
     assert judge["histogram"]["8"] == 1 and judge["histogram"]["6"] == 1 and judge["threshold"] == 7.0
     assert judge["mean"] == 7.0
+    assert report["scores"]["preferenceMargin"] is None  # no preference pairs
     assert report["process"]["replayShare"] == 0.5
     assert report["domain"] is None  # no reference text
     assert len(report["samples"]) == 4
+
+
+def test_preference_margins_are_summarised_with_or_without_judge_scores() -> None:
+    def pair(i: int, margin: Any) -> dict[str, Any]:
+        return {"id": f"p{i}", "prompt": "How do I drain a node?", "chosen": "kubectl drain node-1",
+                "rejected": "Nodes are machines.", "_source": "generated",
+                "meta": {"strategy": "preferencePairs", "source": {"samples": 4, "margin": margin}}}
+
+    records = [pair(i, m) for i, m in enumerate([2.0, 3.0, 7.0, 4.0, 10.0])] + [pair(9, None), pair(8, True)]
+    report = _report(records, ReportContext(seed=1, language="en"))
+    assert report["scores"]["judge"] is None
+    margin = report["scores"]["preferenceMargin"]
+    assert (margin["min"], margin["p50"], margin["max"], margin["mean"]) == (2.0, 4.0, 10.0, 5.2)
+    assert sum(margin["histogram"]["counts"]) == 5  # a missing or non-numeric margin is not one
+    text = "\n".join(markdown.section(report))
+    assert "### Preference margins" in text and "2 / 2 / 4 / 10 / 10" in text and "### Judge scores" not in text
+    assert _report([pair(0, None)], ReportContext(seed=1, language="en"))["scores"] is None
 
 
 def test_sample_is_seeded_and_ignores_record_order() -> None:

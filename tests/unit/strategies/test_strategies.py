@@ -68,14 +68,12 @@ def test_instruction_shape_records_and_failures() -> None:
     assert shape.to_record([1])[1] == "not_object"
 
 
-def test_dialogue_preference_and_classification_shapes() -> None:
+def test_dialogue_and_classification_shapes() -> None:
     d = shapes.dialogue_shape(30, 3)
     rec, _ = d.to_record({"turns": [{"user": "hi", "assistant": "hello"}, {"user": "and?", "assistant": "done"}]})
     assert rec == {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
                                 {"role": "user", "content": "and?"}, {"role": "assistant", "content": "done"}]}
     assert d.schema["properties"]["turns"]["maxItems"] == 3
-    p = shapes.preference_shape(30)
-    assert p.to_record({"prompt": "p", "chosen": "same", "rejected": "same"})[1] == "identical_pair"
     c = shapes.classification_shape(30, [("bug", None), ("question", "asks")])
     assert c.to_record({"text": "t", "label": "bug"})[0] == {"text": "t", "label": "bug"}
     assert c.to_record({"text": "t", "label": "other"})[1] == "unknown_label"
@@ -160,13 +158,13 @@ def test_every_strategy_builds_a_prompt_and_parses_its_answer() -> None:
 
 def test_single_call_shapes_parse_json() -> None:
     spec = DataFoundryJobSpec.model_validate({
-        "task": {"type": "preference", "domain": "ops"}, "target": {"records": 10},
+        "task": {"type": "dialogue", "domain": "ops"}, "target": {"records": 10},
         "generator": {"model": "m"}, "output": {"uri": "file:///out"}})
     mix = StrategyMix(spec, INPUTS)
     prompt = mix.prompt(0, 0)
-    assert prompt.strategy == "preferencePairs"
+    assert prompt.strategy == "multiTurn"
     assert prompt.answer_field is None and "JSON" in prompt.messages[0]["content"]
-    answer = json.dumps({k: f"{k} text" for k in prompt.schema["properties"]})
+    answer = json.dumps({"turns": [{"user": "How?", "assistant": "Like this."}] * 2})
     assert mix.strategy(prompt.strategy).parse(prompt, answer, "stop").record is not None
     assert mix.strategy(prompt.strategy).parse(prompt, answer[:-3], "length").failure == "truncated"
 
