@@ -66,6 +66,7 @@ class StrategyName(APIEnum):
     MULTI_TURN = "multiTurn"
     PREFERENCE_PAIRS = "preferencePairs"
     TAXONOMY = "taxonomy"
+    MAGPIE = "magpie"
 
 
 class EngineType(APIEnum):
@@ -1505,6 +1506,15 @@ class DataFoundryJobSpec(SpecModel):
     def _pairs_need_preference_task(self) -> bool:
         task = self.task
         return not self._uses(StrategyName.PREFERENCE_PAIRS) or (task is not None and task.type == TaskType.PREFERENCE)
+
+    @rule(f"!({_uses_strategy('magpie')}) || (has(self.task) && self.task.type in ['instruction', 'qa']"
+          " && !has(self.task.outputSchema))",
+          "the magpie strategy writes a query and its answer: it requires task.type instruction or qa and no "
+          "task.outputSchema", "generator.strategies")
+    def _magpie_writes_query_and_answer(self) -> bool:
+        task = self.task
+        return not self._uses(StrategyName.MAGPIE) or (
+            task is not None and task.type in (TaskType.INSTRUCTION, TaskType.QA) and not has(task.output_schema))
 
     @rule("!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
           " || (has(self.task) && has(self.task.outputSchema))",
