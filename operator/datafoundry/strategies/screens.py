@@ -31,10 +31,12 @@ PROMPT_FIELDS = ("instruction", "question", "prompt")
 #: Fields that hold the answer a model will learn to give.
 ANSWER_FIELDS = ("response", "answer", "chosen", "output", "completion")
 
-#: Drop reasons of the screens below, and of parsing (`datafoundry.strategies.shapes`), by name.
-SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal"})
-PARSE_FAILURES = frozenset({"empty", "invalid_json", "not_object", "missing_field", "empty_field", "schema",
-                            "unknown_label", "identical_pair", "empty_answer", "invalid"})
+#: Drop reasons of the screens below, of parsing (`datafoundry.strategies.shapes`) and of a Magpie query
+#: (`datafoundry.strategies.magpie`), by name.
+SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal",
+                          "magpie_not_a_request", "magpie_too_short"})
+PARSE_FAILURES = frozenset({"empty", "magpie_empty", "invalid_json", "not_object", "missing_field", "empty_field",
+                            "schema", "unknown_label", "identical_pair", "empty_answer", "invalid"})
 
 NOVELTY_THRESHOLD = 0.7  # Self-Instruct (Wang et al. 2023): ROUGE-L against the pool below 0.7
 ANSWER_IN_PROMPT_RECALL = 0.7
