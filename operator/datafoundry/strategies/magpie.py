@@ -78,6 +78,10 @@ def query_failure(query: str, english: bool) -> str | None:
     return None
 
 
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def default_system_prompt(domain: str, language: str) -> str:
     """Magpie steers the queries' domain with the system turn alone."""
     return (f"You are an AI assistant that helps users with {domain}. "
@@ -95,9 +99,13 @@ class Magpie(Strategy):
         option = self.options.get("systemPrompt")
         self.system_prompt = option if isinstance(option, str) and option.strip() else default_system_prompt(
             ctx.task.domain, ctx.task.language)
-        template = "preQueryTemplate" if ctx.engine == EngineType.OPENAI else "vllm"
-        self.source: dict[str, Any] = {
-            "systemPrompt": hashlib.sha256(self.system_prompt.encode()).hexdigest()[:12], "template": template}
+        # Provenance: what opened the user turn, by a short hash (an OpenAI server never sees the system prompt:
+        # the pre-query template holds the system turn).
+        if ctx.engine == EngineType.OPENAI:
+            self.source: dict[str, Any] = {"template": "preQueryTemplate",
+                                           "preQueryTemplate": short_hash(str(self.options.get("preQueryTemplate")))}
+        else:
+            self.source = {"template": "vllm", "systemPrompt": short_hash(self.system_prompt)}
 
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise NotImplementedError("magpie has no user message: the model writes it")

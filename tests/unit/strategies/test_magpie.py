@@ -11,7 +11,14 @@ import pytest
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.engines.base import Completion
 from datafoundry.strategies.base import Call, Inputs, Outcome
-from datafoundry.strategies.magpie import NOT_A_REQUEST, TOO_SHORT, Magpie, default_system_prompt, query_failure
+from datafoundry.strategies.magpie import (
+    NOT_A_REQUEST,
+    TOO_SHORT,
+    Magpie,
+    default_system_prompt,
+    query_failure,
+    short_hash,
+)
 from datafoundry.strategies.registry import StrategyMix
 
 DOMAIN = "Kubernetes cluster operations"
@@ -69,7 +76,7 @@ def test_a_real_user_query_becomes_the_instruction_and_is_answered(query: str) -
     assert ask.open_user_turn and ask.messages == ({"role": "system", "content": strategy.system_prompt},)
     assert ask.schema is None
     assert not answer.open_user_turn and answer.messages[-1] == {"role": "user", "content": query}
-    assert outcome.source == {"systemPrompt": strategy.source["systemPrompt"], "template": "vllm"}
+    assert outcome.source == {"template": "vllm", "systemPrompt": short_hash(strategy.system_prompt)}
 
 
 #: SmolLM2-135M-Instruct's own text where a query should be: its answers (the assistant's side) and a
@@ -118,9 +125,9 @@ def test_the_default_system_prompt_names_the_domain_and_language() -> None:
 
 
 def test_an_openai_engine_records_that_the_pre_query_template_wrote_the_turn() -> None:
-    _, strategy = magpie({"preQueryTemplate": "<|im_start|>user\n"},
-                         engine={"type": "openai", "endpoint": "http://vllm:8000/v1"})
-    assert strategy.source["template"] == "preQueryTemplate"
+    template = "<|im_start|>system\nYou help with Kubernetes.<|im_end|>\n<|im_start|>user\n"
+    _, strategy = magpie({"preQueryTemplate": template}, engine={"type": "openai", "endpoint": "http://vllm:8000/v1"})
+    assert strategy.source == {"template": "preQueryTemplate", "preQueryTemplate": short_hash(template)}
 
 
 def test_the_same_slot_makes_the_same_calls() -> None:
