@@ -1722,6 +1722,15 @@ class DataFoundryJobSpec(SpecModel):
         return self.generator is None or task is None or task.type != TaskType.PREFERENCE or not has(
             task.output_schema)
 
+    @rule(f"!({_uses_strategy('magpie')}) || (has(self.task) && self.task.type in ['instruction', 'qa']"
+          " && !has(self.task.outputSchema))",
+          "the magpie strategy writes a query and its answer: it requires task.type instruction or qa and no "
+          "task.outputSchema", "generator.strategies")
+    def _magpie_writes_query_and_answer(self) -> bool:
+        task = self.task
+        return not self._uses(StrategyName.MAGPIE) or (
+            task is not None and task.type in (TaskType.INSTRUCTION, TaskType.QA) and not has(task.output_schema))
+
     @rule("!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
           " || (has(self.task) && has(self.task.outputSchema))",
           "the schema filter requires task.outputSchema", "task.outputSchema", "FieldValueRequired")

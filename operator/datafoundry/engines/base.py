@@ -31,11 +31,14 @@ class Request:
     temperature: float | None = None  # overrides SamplingConfig.temperature (a judge scores greedily)
     #: Strings that end the completion (not included in it).
     stop: tuple[str, ...] = ()
+    #: Render `messages`, then open a user turn: the model writes the user's message (Magpie), which
+    #: ends at the end of that turn (the model's end-of-sequence or the template's end-of-turn marker).
+    open_user_turn: bool = False
 
     @property
     def continues(self) -> bool:
         """The last message is the assistant's: the model continues it instead of starting a new turn."""
-        return bool(self.messages) and self.messages[-1]["role"] == "assistant"
+        return not self.open_user_turn and bool(self.messages) and self.messages[-1]["role"] == "assistant"
 
 
 @dataclass(frozen=True)

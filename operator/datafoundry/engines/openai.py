@@ -1,6 +1,11 @@
 """Any OpenAI-compatible server (vLLM, NIM, SGLang, OpenAI): async chat completions with bounded
 concurrency, and retries with jittered exponential backoff on 429, 5xx, timeouts and lost
 connections. The API key comes from $OPENAI_API_KEY (a Secret reference in the pod spec).
+
+A request that leaves a user turn open (Magpie) cannot go through the chat API, which always
+opens the assistant's turn: it is sent to /v1/completions with the pre-query template (the chat
+template's text up to where the user's message starts, given by the strategy's options) as the
+raw prompt; the server stops it at the model's end-of-sequence token.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ log = logging.getLogger("datafoundry.engines.openai")
 ENV_API_KEY = "OPENAI_API_KEY"
 #: Answers about one request that a retry will not change: that request fails, the batch goes on.
 REQUEST_ERRORS = frozenset({400, 413, 422})
+PRE_QUERY_TEMPLATE_FIELD = "generator.strategies[].options.preQueryTemplate"
+
+
+class MissingPreQueryTemplate(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"the magpie strategy with engine type openai needs {PRE_QUERY_TEMPLATE_FIELD}: the "
+                         "model's chat template up to where the user's message starts (e.g. "
+                         "'<|im_start|>user\\n'); an OpenAI-compatible server cannot render it")
 
 
 class OpenAIEngine:
@@ -36,7 +49,9 @@ class OpenAIEngine:
         backoff: Backoff | None = None,
         metrics: GeneratorMetrics | None = None,
         api_key: str | None = None,
+        pre_query_template: str | None = None,
     ) -> None:
+        """`pre_query_template`: the raw prompt of requests that leave a user turn open."""
         from openai import AsyncOpenAI
 
         self.sampling = sampling
@@ -46,6 +61,7 @@ class OpenAIEngine:
         self.metrics = metrics
         self.retries = 0
         self._model = model
+        self.pre_query_template = pre_query_template
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._loop = asyncio.new_event_loop()
         self.client = AsyncOpenAI(
@@ -60,6 +76,8 @@ class OpenAIEngine:
         return self._model
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        if self.pre_query_template is None and any(r.open_user_turn for r in requests):
+            raise MissingPreQueryTemplate()
         watch = Stopwatch()
         out = self._loop.run_until_complete(self._all(requests))
         if self.metrics:
@@ -76,10 +94,10 @@ class OpenAIEngine:
         async with sem:
             return await self._with_retries(request)
 
-    def _kwargs(self, request: Request) -> dict[str, Any]:
+    def _sampling(self, request: Request) -> dict[str, Any]:
+        """What a chat request and a raw completion have in common: model, sampling, limits, stops."""
         kwargs: dict[str, Any] = {
             "model": self._model,
-            "messages": list(request.messages),
             "temperature": self.sampling.temperature if request.temperature is None else request.temperature,
             "top_p": self.sampling.top_p,
             "max_tokens": request.max_tokens or self.sampling.max_tokens,
@@ -88,6 +106,20 @@ class OpenAIEngine:
         }
         if request.stop:
             kwargs["stop"] = list(request.stop)
+        return kwargs
+
+    def _open_user_turn_kwargs(self, request: Request) -> dict[str, Any]:
+        """/v1/completions arguments of a request that leaves a user turn open: the pre-query template is the
+        whole prompt (a system prompt, if any, is written into the template)."""
+        if self.pre_query_template is None:
+            raise MissingPreQueryTemplate()
+        kwargs = {**self._sampling(request), "prompt": self.pre_query_template}
+        if self.sampling.repetition_penalty != 1.0:
+            kwargs["extra_body"] = {"repetition_penalty": self.sampling.repetition_penalty}
+        return kwargs
+
+    def _kwargs(self, request: Request) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {**self._sampling(request), "messages": list(request.messages)}
         extra: dict[str, Any] = {}
         if self.sampling.repetition_penalty != 1.0:
             extra["repetition_penalty"] = self.sampling.repetition_penalty
@@ -111,8 +143,9 @@ class OpenAIEngine:
             if self.metrics:
                 self.metrics.requests_in_flight.inc()
             try:
-                resp = await self.client.chat.completions.create(**self._kwargs(request))
-                return _completion(resp)
+                if request.open_user_turn:
+                    return _completion(await self.client.completions.create(**self._open_user_turn_kwargs(request)))
+                return _completion(await self.client.chat.completions.create(**self._kwargs(request)))
             except openai.APIStatusError as e:
                 if e.status_code in REQUEST_ERRORS:
                     log.warning("request refused by the server (%d): %s", e.status_code, e.message)
@@ -145,10 +178,13 @@ class OpenAIEngine:
 
 
 def _completion(resp: Any) -> Completion:
+    """A chat completion's or a raw completion's first choice."""
     choice = resp.choices[0] if resp.choices else None
     usage = resp.usage
+    message = getattr(choice, "message", None)
+    text = (message.content if message is not None else getattr(choice, "text", None)) or ""
     return Completion(
-        text=(choice.message.content or "") if choice else "",
+        text=text,
         prompt_tokens=int(usage.prompt_tokens) if usage else 0,
         completion_tokens=int(usage.completion_tokens) if usage else 0,
         finish_reason=choice.finish_reason if choice else None,

@@ -18,10 +18,31 @@ from datafoundry.engines.metrics import GeneratorMetrics, Stopwatch
 STRUCTURED_OUTPUTS_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
-def fallback_chat_prompt(messages: Sequence[Message]) -> str:
-    """For base models without a chat template."""
+def fallback_chat_prompt(messages: Sequence[Message], next_role: str = "assistant") -> str:
+    """For base models without a chat template: the messages, then `next_role`'s turn opened."""
     lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-    return "\n\n".join([*lines, "Assistant:"])
+    return "\n\n".join([*lines, f"{next_role.capitalize()}:"])
+
+
+#: Stands in for the user's message when a chat template is rendered up to where that message starts.
+USER_SENTINEL = "DATAFOUNDRY-USER-MESSAGE-7f3a9c"
+
+
+def user_turn_prompt(tokenizer: Any, messages: Sequence[Message]) -> tuple[str, str]:
+    """(the prompt text: `messages`, then a user turn opened for the model to write, the end-of-turn
+    marker that closes that turn, "" if the template has none).
+
+    The template is rendered with a sentinel user message and cut at it; HF's
+    `continue_final_message` cannot be used here: it mishandles an empty final message."""
+    if not getattr(tokenizer, "chat_template", None):
+        return fallback_chat_prompt(messages, "user"), "\n\nAssistant:"
+    text = tokenizer.apply_chat_template([*messages, {"role": "user", "content": USER_SENTINEL}], tokenize=False,
+                                         add_generation_prompt=False)
+    head, found, tail = text.partition(USER_SENTINEL)
+    if not found:
+        raise ValueError("the model's chat template does not render a user message as given, so a user turn "
+                         "cannot be left open (the magpie strategy)")
+    return head, tail.strip()
 
 
 @dataclass(frozen=True)
@@ -86,11 +107,17 @@ class VLLMEngine:
     def model_name(self) -> str:
         return self._name
 
-    def render(self, messages: Sequence[Message]) -> list[int]:
-        """Token ids of the chat prompt, ending where the assistant's answer starts (or, when the last
-        message is the assistant's, where it stops, for the model to continue it)."""
-        continues = bool(messages) and messages[-1]["role"] == "assistant"
-        if getattr(self.tokenizer, "chat_template", None):
+    def render(self, messages: Sequence[Message], open_user_turn: bool = False) -> tuple[list[int], tuple[str, ...]]:
+        """(token ids of the chat prompt, stop strings its turn needs). The prompt ends where the
+        assistant's answer starts, or, when the last message is the assistant's, where it stops, for the
+        model to continue it; with `open_user_turn`, where the user's next message starts (then the
+        template's end-of-turn marker is a stop string)."""
+        stop: tuple[str, ...] = ()
+        continues = not open_user_turn and bool(messages) and messages[-1]["role"] == "assistant"
+        if open_user_turn:
+            text, end = user_turn_prompt(self.tokenizer, messages)
+            stop = (end,) if end else ()
+        elif getattr(self.tokenizer, "chat_template", None):
             text = self.tokenizer.apply_chat_template(list(messages), tokenize=False,
                                                       add_generation_prompt=not continues,
                                                       continue_final_message=continues)
@@ -99,9 +126,10 @@ class VLLMEngine:
             if continues:
                 text += f" {messages[-1]['content']}"
         ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
-        return ids
+        return ids, stop
 
-    def sampling_params(self, request: Request, prompt_len: int) -> Any:
+    def sampling_params(self, request: Request, prompt_len: int, stop: tuple[str, ...] = ()) -> Any:
+        """vLLM's sampling parameters of one request; `stop`: stop strings besides the request's own."""
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -115,7 +143,7 @@ class VLLMEngine:
             max_tokens=max_tokens,
             seed=request.seed,
             structured_outputs=structured,
-            stop=list(request.stop) or None,
+            stop=list(dict.fromkeys((*request.stop, *stop))) or None,
             repetition_penalty=self.sampling.repetition_penalty,
         )
 
@@ -125,11 +153,11 @@ class VLLMEngine:
 
         prompts, params, keep = [], [], []
         for i, r in enumerate(requests):
-            ids = self.render(r.messages)
+            ids, stop = self.render(r.messages, r.open_user_turn)
             if len(ids) >= self.max_model_len:
                 continue
             prompts.append(TokensPrompt(prompt_token_ids=ids))
-            params.append(self.sampling_params(r, len(ids)))
+            params.append(self.sampling_params(r, len(ids), stop))
             keep.append(i)
         return prompts, params, keep
 

@@ -22,7 +22,7 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from datafoundry.api.spec import Task
+from datafoundry.api.spec import EngineType, Task
 from datafoundry.engines.base import Completion, Message
 from datafoundry.strategies.shapes import Shape, clean, is_refusal, parse_json
 
@@ -90,6 +90,8 @@ class Call:
     stop: tuple[str, ...] = ()
     #: Sent to the judge's engine (the judge filter's, else the generator's) instead of the generator's.
     judge: bool = False
+    #: The model writes the user's next message after `messages` (see `Request.open_user_turn`).
+    open_user_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class StrategyContext:
     max_tokens: int
     #: The job's judge filter's rubric (None: it has none, or no judge filter): ranks preference pairs.
     judge_rubric: str | None = None
+    #: The generator's engine (how a strategy's calls reach the model, e.g. whether a template renders).
+    engine: EngineType = EngineType.VLLM
 
 
 #: A question is a sentence or two: more tokens only let a small model ramble on.

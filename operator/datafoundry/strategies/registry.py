@@ -15,6 +15,7 @@ from datafoundry.strategies import shapes
 from datafoundry.strategies.base import Flow, Inputs, Prompt, Slot, Strategy, StrategyContext
 from datafoundry.strategies.document_qa import DocumentQA
 from datafoundry.strategies.evol_instruct import EvolInstruct
+from datafoundry.strategies.magpie import Magpie
 from datafoundry.strategies.mixing import Schedule
 from datafoundry.strategies.multi_turn import MultiTurn
 from datafoundry.strategies.persona import Persona
@@ -30,6 +31,7 @@ STRATEGIES: dict[StrategyName, type[Strategy]] = {
     StrategyName.MULTI_TURN: MultiTurn,
     StrategyName.PREFERENCE_PAIRS: PreferencePairs,
     StrategyName.TAXONOMY: Taxonomy,
+    StrategyName.MAGPIE: Magpie,
 }
 
 #: The second call of a slot samples with its own seed, derived from the first's.
@@ -89,7 +91,8 @@ class StrategyMix:
             typed = s.options
             options = {} if typed is None else typed.model_dump(mode="json", by_alias=True, exclude_none=True)
             ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens,
-                                  judge_rubric=judge.rubric if judge is not None else None)
+                                  judge_rubric=judge.rubric if judge is not None else None,
+                                  engine=gen.engine.type)
             self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
         self.schedule = Schedule([s.weight for s in chosen])
 

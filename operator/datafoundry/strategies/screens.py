@@ -36,12 +36,14 @@ ANSWER_FIELDS = ("response", "answer", "chosen", "output", "completion")
 EVOL_ELIMINATIONS = frozenset({"evol_no_change", "evol_copies_prompt", "evol_refusal", "evol_empty"})
 #: preferencePairs' ranking (`datafoundry.strategies.preference_pairs`): pairs the judge could not rank.
 PAIR_DROPS = frozenset({"pair_unscored", "pair_low_margin", "pair_identical"})
+#: A Magpie query that is no request (`datafoundry.strategies.magpie`).
+MAGPIE_DROPS = frozenset({"magpie_not_a_request", "magpie_too_short"})
 #: Drop reasons of the screens below, of a strategy's own eliminations, and of parsing
 #: (`datafoundry.strategies.shapes`), by name.
 SCREEN_NAMES = frozenset({"unfinished", "non_answer", "copies_seed", "answer_in_prompt", "refusal",
-                          *EVOL_ELIMINATIONS, "answer_only_punctuation", *PAIR_DROPS})
-PARSE_FAILURES = frozenset({"empty", "invalid_json", "not_object", "missing_field", "empty_field", "schema",
-                            "unknown_label", "empty_answer", "invalid"})
+                          *EVOL_ELIMINATIONS, "answer_only_punctuation", *PAIR_DROPS, *MAGPIE_DROPS})
+PARSE_FAILURES = frozenset({"empty", "magpie_empty", "invalid_json", "not_object", "missing_field", "empty_field",
+                            "schema", "unknown_label", "empty_answer", "invalid"})
 
 NOVELTY_THRESHOLD = 0.7  # Self-Instruct (Wang et al. 2023): ROUGE-L against the pool below 0.7
 ANSWER_IN_PROMPT_RECALL = 0.7
