@@ -57,6 +57,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "preferencePairs": {"strategy": "preferencePairs", "task": {"type": "preference"}},
 }
 
+BATCH_SIZE = 8
+
 COLUMNS = ["method", "records", "acceptance", "distinct-2", "Self-BLEU", "novelty p50", "copies seed",
            "domain p50", "words/response", "generate s", "wall s"]
 
@@ -70,6 +72,9 @@ def spec_for(base: dict[str, Any], variant: dict[str, Any], records: int) -> dic
     if variant.get("options"):
         strategy["options"] = variant["options"]
     spec["generator"]["strategies"] = [strategy]
+    # Small chunks: Self-Instruct's pool grows chunk by chunk (a chunk's prompts see the earlier chunks'
+    # instructions); the other methods' records do not depend on the chunk size.
+    spec["generator"]["batchSize"] = BATCH_SIZE
     spec["task"].update(copy.deepcopy(variant.get("task") or {}))
     return doc
 
