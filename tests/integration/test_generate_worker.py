@@ -651,3 +651,12 @@ def test_magpie_on_smollm2_through_an_openai_server_writes_real_queries(
     words = re.compile(r"kubernetes|cluster|pod|deploy|container|docker|node|service|helm|k8s", re.IGNORECASE)
     assert sum(bool(words.search(r["instruction"])) for r in records) >= len(records) // 2, records
 
+
+@pytest.mark.slow
+def test_magpie_on_smollm2_in_process_renders_the_open_user_turn(s3: S3, tmp_path: Path, prefix: str,
+                                                                 smollm2_model: Path) -> None:
+    spec = magpie_spec(s3, prefix, model=str(smollm2_model), maxModelLen=2048, engine={"type": "vllm"},
+                       strategies=[{"name": "magpie", "options": {"systemPrompt": MAGPIE_SYSTEM}}])
+    run = Run(s3, tmp_path, spec)
+    ok(run.run(records=12, timeout=900))
+    check_magpie_records(run, 12, "vllm")
