@@ -614,3 +614,62 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
     assert 'datafoundry_generator_records_total{strategy="selfInstruct"}' in scraped
     assert "datafoundry_generator_batch_size_bucket" in scraped
     assert "datafoundry_generator_requests_in_flight" in scraped
+
+
+# --------------------------------------------------------------------------------------------
+# Magpie: SmolLM2 writes the user's query in a user turn left open, then answers it
+# --------------------------------------------------------------------------------------------
+
+MAGPIE_SYSTEM = "You are an AI assistant that helps users with Kubernetes cluster operations."
+#: SmolLM2's chat template up to where the user's message starts, with the system turn written in.
+SMOLLM2_PRE_QUERY = f"<|im_start|>system\n{MAGPIE_SYSTEM}<|im_end|>\n<|im_start|>user\n"
+MAGPIE_DROPS = {"magpie_empty", "magpie_too_short", "magpie_not_a_request", "refusal", "empty_answer"}
+
+
+def magpie_spec(s3: S3, prefix: str, **generator: Any) -> dict[str, Any]:
+    """Magpie's own rules only: a 135M model's answers often run past a CPU test's token budget, which the
+    generator's screens (off here) would drop as truncated."""
+    spec = base_spec(s3, prefix, "http://unused", **{
+        "model": "SmolLM2-135M-Instruct", "sampling": {"maxTokens": 160, "temperature": 1.0, "topP": 1.0},
+        **generator})
+    spec["task"].pop("seeds")  # Magpie needs none
+    return spec
+
+
+def check_magpie_records(run: Run, prompts: int, template: str) -> list[dict[str, Any]]:
+    """Real user queries (distinct, free of template markers) each answered, every drop named."""
+    records, done = run.records(), run.done()
+    counts = dict(done["strategies"]["magpie"])
+    assert counts.pop("prompts") == prompts and counts.pop("records", 0) == len(records), done
+    assert len(records) >= prompts // 3, done
+    assert set(counts) <= MAGPIE_DROPS and sum(counts.values()) == prompts - len(records), done
+    instructions = [r["instruction"] for r in records]
+    assert len(set(instructions)) == len(instructions)
+    for r in records:
+        nonempty_strings(r, "instruction", "response")
+        assert len(r["instruction"].split()) >= 3
+        assert not re.search(r"<\|im_(start|end)\|>|\b(system|user|assistant)\n", r["instruction"]), r
+        assert r["meta"]["strategy"] == "magpie" and r["meta"]["source"]["template"] == template
+    return records
+
+
+def test_magpie_on_smollm2_through_an_openai_server_writes_real_queries(
+        s3: S3, tmp_path: Path, prefix: str, smollm2_server: VLLMServer) -> None:
+    spec = magpie_spec(s3, prefix, engine={"type": "openai", "endpoint": smollm2_server.base_url, "maxConcurrency": 4},
+                       strategies=[{"name": "magpie", "options": {"preQueryTemplate": SMOLLM2_PRE_QUERY}}])
+    run = Run(s3, tmp_path, spec)
+    ok(run.run(records=12))
+    records = check_magpie_records(run, 12, "preQueryTemplate")
+    # questions about the system turn's domain, as Magpie steers it: most mention a cluster's things
+    words = re.compile(r"kubernetes|cluster|pod|deploy|container|docker|node|service|helm|k8s", re.IGNORECASE)
+    assert sum(bool(words.search(r["instruction"])) for r in records) >= len(records) // 2, records
+
+
+@pytest.mark.slow
+def test_magpie_on_smollm2_in_process_renders_the_open_user_turn(s3: S3, tmp_path: Path, prefix: str,
+                                                                 smollm2_model: Path) -> None:
+    spec = magpie_spec(s3, prefix, model=str(smollm2_model), maxModelLen=2048, engine={"type": "vllm"},
+                       strategies=[{"name": "magpie", "options": {"systemPrompt": MAGPIE_SYSTEM}}])
+    run = Run(s3, tmp_path, spec)
+    ok(run.run(records=12, timeout=900))
+    check_magpie_records(run, 12, "vllm")
