@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec, Generator
 from datafoundry.api.stages import Stage
@@ -81,6 +82,8 @@ class SharedEndpoint:
 
     url: str
     model: str
+    #: Where the served model's files are (its tokenizer renders chat templates the server cannot).
+    path: Path | None = None
 
 
 @contextlib.contextmanager
@@ -89,15 +92,37 @@ def shared_engine(gen: Generator, logdir: Path) -> Iterator[SharedEndpoint]:
     from datafoundry.engines.model import resolve_model
     from datafoundry.engines.server import start_vllm_server
 
+    path = Path(resolve_model(gen.model))
     try:
-        server = start_vllm_server(Path(resolve_model(gen.model)), logdir, served_model_name=gen.model,
+        server = start_vllm_server(path, logdir, served_model_name=gen.model,
                                    dtype=gen.dtype.value, max_model_len=gen.max_model_len or 2048)
     except (RuntimeError, TimeoutError) as e:
         raise SharedEngineFailed(str(e)) from e
     try:
-        yield SharedEndpoint(url=server.base_url, model=server.model)
+        yield SharedEndpoint(url=server.base_url, model=server.model, path=path)
     finally:
         server.stop()
+
+
+def add_pre_query_templates(spec_json: dict[str, Any], model_path: Path) -> None:
+    """Give each magpie strategy without a `preQueryTemplate` the one the in-pod vllm engine would render:
+    an OpenAI-compatible server cannot leave a user turn open, but the run has the model's tokenizer."""
+    from datafoundry.engines.vllm import user_turn_prompt
+    from datafoundry.strategies.magpie import default_system_prompt
+
+    strategies = [s for s in spec_json["generator"].get("strategies") or ()
+                  if s.get("name") == "magpie" and not (s.get("options") or {}).get("preQueryTemplate")]
+    if not strategies:
+        return
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    task = spec_json.get("task") or {}
+    for strategy in strategies:
+        options = strategy.setdefault("options", {})
+        system = options.get("systemPrompt") or default_system_prompt(task.get("domain", ""),
+                                                                       task.get("language", "en"))
+        options["preQueryTemplate"] = user_turn_prompt(tokenizer, [{"role": "system", "content": system}])[0]
 
 
 def local_uid(name: str, recipe: str) -> str:
@@ -117,6 +142,8 @@ def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path
             **spec_json["generator"].get("engine", {}),
             "type": "openai", "endpoint": shared_endpoint.url, "modelName": shared_endpoint.model,
         }
+        if shared_endpoint.path is not None:
+            add_pre_query_templates(spec_json, shared_endpoint.path)
     plan = Plan(job=JobRef(name=name, namespace="local", uid=local_uid(name, recipe)), recipe_hash=recipe,
                 spec=spec_json)
     env = output_env(spec)
