@@ -7,7 +7,9 @@ One record's calls, in order:
    question when the job has seeds, else it is empty and the domain alone inspires it);
 2. `samples` answers to that prompt, the same sampling with a new seed per call (the worker derives
    each call's seed), so the answers differ as a model's answers do;
-3. one judge call per answer that is neither empty nor a refusal: the judge filter's prompt and
+3. one judge call per answer that is complete (not cut at the token limit: a cut answer is no
+   response to rank, and a pair with one would be dropped as truncated), not empty and not a refusal:
+   the judge filter's prompt and
    rubric (the job's judge filter's, else the default), greedy, structured output `{"score": 0..10}`,
    sent to the judge's engine.
 
@@ -114,8 +116,8 @@ class PreferencePairs(Strategy):
             answers.append((yield Call(answer)))
         texts = [clean(a.text).strip() for a in answers]
         scores: list[float | None] = []
-        for text in texts:
-            if not text or is_refusal(text):
+        for text, done in zip(texts, answers, strict=True):
+            if not text or is_refusal(text) or done.finish_reason == "length":
                 scores.append(None)
                 continue
             judged = yield self.judge_call(prompt, text)

@@ -122,6 +122,16 @@ def test_empty_refused_and_unparsed_answers_are_unscored() -> None:
     assert len(calls) == 1 + 4 + 2  # only the two non-empty, non-refused answers went to the judge
 
 
+def test_an_answer_cut_at_the_token_limit_is_not_ranked() -> None:
+    mix, _ = pairs()
+    cut = GOOD[: len(GOOD) // 2]
+    answers = [done(cut, "length"), done(WRONG), done(GOOD), done(POOR)]
+    outcome, calls = drive(mix, engine(answers, {WRONG: "2", GOOD: "9", POOR: "3"}))
+    assert outcome.record == {"prompt": QUESTION, "chosen": GOOD, "rejected": WRONG}
+    assert outcome.source["scores"] == [None, 2.0, 9.0, 3.0] and outcome.finish_reason == "stop"
+    assert len(calls) == 1 + 4 + 3  # the cut answer never went to the judge
+
+
 def test_a_margin_below_min_margin_drops_the_pair() -> None:
     answers = [done(FAIR), done(GOOD), done(POOR), done(WRONG)]
     close = {FAIR: '{"score": 6}', GOOD: '{"score": 7}', POOR: '{"score": 6}', WRONG: '{"score": 6}'}
@@ -151,20 +161,6 @@ def test_equal_texts_are_no_pair() -> None:
 def test_an_empty_prompt_is_dropped_before_any_answer() -> None:
     outcome, calls = drive(pairs()[0], engine([], {}, question=done("  ")))
     assert outcome.failure == "empty" and len(calls) == 1
-
-
-def test_only_the_pairs_calls_decide_its_finish_reason() -> None:
-    answers = [done(FAIR), done(GOOD + " And then", "length"), done(POOR), done(WRONG)]
-    scores = {FAIR: '{"score": 6}', GOOD + " And then": '{"score": 5}', POOR: '{"score": 9}', WRONG: '{"score": 1}'}
-    outcome, _ = drive(pairs()[0], engine(answers, scores))
-    assert outcome.record is not None and outcome.finish_reason == "stop"  # the cut answer is neither
-    scores[POOR] = '{"score": 4}'
-    outcome, _ = drive(pairs()[0], engine(list(answers), scores))
-    assert outcome.record is not None and outcome.record["rejected"] == WRONG
-    assert outcome.record["chosen"] == FAIR and outcome.finish_reason == "stop"
-    scores[GOOD + " And then"] = '{"score": 10}'
-    outcome, _ = drive(pairs()[0], engine(list(answers), scores))
-    assert outcome.finish_reason == "length"  # the chosen answer was cut: the truncated screen drops it
 
 
 @pytest.mark.parametrize("samples", [2, 8])
