@@ -200,14 +200,20 @@ def main() -> int:
                 continue
             rows.append(result)
             print(f"{name}: {result['records']} records in {result['wallSeconds']} s", flush=True)
-    table = markdown(rows, skipped, args.records, model)
-    print(table)
-    figures = {"records": args.records, "model": Path(model).name, "methods": rows, "skipped": skipped,
-               "failed": failed}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
-    args.out.with_suffix(".json").write_text(json.dumps(figures, indent=1) + "\n")
+            write(args.out, rows, skipped, failed, args.records, model)  # a stopped run keeps what it measured
+    print(write(args.out, rows, skipped, failed, args.records, model))
     return 1 if failed else 0
+
+
+def write(out: Path, rows: list[dict[str, Any]], skipped: dict[str, str], failed: list[str], records: int,
+          model: str) -> str:
+    """The markdown table to `out` and the figures as JSON beside it; returns the table."""
+    table = markdown(rows, skipped, records, model)
+    figures = {"records": records, "model": Path(model).name, "methods": rows, "skipped": skipped, "failed": failed}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+    out.with_suffix(".json").write_text(json.dumps(figures, indent=1) + "\n")
+    return table
 
 
 if __name__ == "__main__":
