@@ -120,6 +120,18 @@ def finish_of(*completions: Completion) -> str | None:
     return "length" if "length" in reasons else (reasons[-1] if reasons else None)
 
 
+def answered_record(fields: dict[str, Any], answer_field: str, answered: Completion, finish: str | None,
+                    source: dict[str, Any]) -> Outcome:
+    """The record of an ask-then-answer flow: the question's `fields` and the answer in `answer_field`, unless
+    the answer is empty (`empty_answer`) or a refusal (`refusal`)."""
+    text = clean(answered.text).strip()
+    if not text:
+        return Outcome(None, "empty_answer", finish, source)
+    if is_refusal(text):
+        return Outcome(None, "refusal", finish, source)
+    return Outcome({**fields, answer_field: text}, None, finish, source)
+
+
 @dataclass(frozen=True)
 class Parsed:
     record: dict[str, Any] | None
@@ -258,13 +270,7 @@ class Strategy(ABC):
         fields = parsed.record
         question = next((v for k, v in fields.items() if isinstance(v, str) and k not in prompt.fixed), "")
         answered = yield Call(self.answer_messages(prompt, question))
-        text = clean(answered.text).strip()
-        finish = finish_of(done, answered)
-        if not text:
-            return Outcome(None, "empty_answer", finish, prompt.source)
-        if is_refusal(text):
-            return Outcome(None, "refusal", finish, prompt.source)
-        return Outcome({**fields, prompt.answer_field: text}, None, finish, prompt.source)
+        return answered_record(fields, prompt.answer_field, answered, finish_of(done, answered), prompt.source)
 
     def memory(self) -> int | None:
         """At most how many of its latest accepted records `remember` needs (None: all of them); the worker

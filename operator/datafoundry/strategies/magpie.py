@@ -36,10 +36,11 @@ from datafoundry.strategies.base import (
     Strategy,
     StrategyContext,
     answer_system_message,
+    answered_record,
     finish_of,
     parse_question,
 )
-from datafoundry.strategies.shapes import Shape, clean, is_refusal
+from datafoundry.strategies.shapes import Shape, clean
 
 MIN_QUERY_WORDS = 3
 #: Drop reasons of the query call (see the module docstring).
@@ -123,10 +124,4 @@ class Magpie(Strategy):
         if fields is None:
             return Outcome(None, failure or "invalid", asked.finish_reason, self.source)
         answered = yield Call((answer_system_message(self.ctx.task), {"role": "user", "content": query}))
-        text = clean(answered.text).strip()
-        finish = finish_of(asked, answered)
-        if not text:
-            return Outcome(None, "empty_answer", finish, self.source)
-        if is_refusal(text):
-            return Outcome(None, "refusal", finish, self.source)
-        return Outcome({**fields, answer_field: text}, None, finish, self.source)
+        return answered_record(fields, answer_field, answered, finish_of(asked, answered), self.source)
