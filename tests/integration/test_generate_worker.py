@@ -235,8 +235,9 @@ def test_instruction_strategies_mix_and_parse(s3: S3, tmp_path: Path, prefix: st
 )
 def test_shapes_by_task_type(s3: S3, tmp_path: Path, prefix: str, vllm_server: VLLMServer, task_type: str,
                              strategy: str, extra: dict[str, Any]) -> None:
+    bounded = {} if strategy == "preferencePairs" else SHORT  # its answers are free text: no maxChars
     spec = base_spec(s3, prefix, vllm_server.base_url,
-                     strategies=[{"name": strategy, "options": {**SHORT, **extra}}])
+                     strategies=[{"name": strategy, "options": {**bounded, **extra}}])
     spec["task"]["type"] = task_type
     if task_type == "classification":
         spec["task"]["labels"] = [{"name": "bug"}, {"name": "question", "description": "asks something"}]

@@ -471,8 +471,9 @@ class StrategyOptions(SpecModel):
         default=None,
         ge=16,
         le=100_000,
-        description="Every strategy but magpie: the bound in characters of each text field of a record written "
-        "in one call as JSON (dialogue, preference, classification, task.outputSchema); default "
+        description="Every strategy but magpie and preferencePairs: the bound in characters of each text field of "
+        "a record written in one call as JSON (dialogue, classification, task.outputSchema) and of the question "
+        "of an ask-then-answer record; default "
         "(sampling.maxTokens - 32) * 3 / the number of text fields, at least 16.",
     )
     examples: int | None = Field(
@@ -560,7 +561,8 @@ class StrategyOptions(SpecModel):
     system_prompt: str | None = Field(
         default=None,
         max_length=MAX_TEXT,
-        description="magpie: the system turn before the open user turn; default the chat template's own.",
+        description="magpie: the system turn before the open user turn, which steers the queries' domain; default "
+        "one naming task.domain and task.language.",
     )
     pre_query_template: str | None = Field(
         default=None,
@@ -611,9 +613,11 @@ class Strategy(SpecModel):
     def _only_for(self, name: StrategyName, *fields: str) -> bool:
         return self.name == name or not self._set_options(*fields)
 
-    @_options_only_for("self.name != 'magpie'", "for every strategy but magpie", "maxChars")
-    def _max_chars_not_for_magpie(self) -> bool:
-        return self.name != StrategyName.MAGPIE or not self._set_options("max_chars")
+    @_options_only_for("!(self.name in ['magpie', 'preferencePairs'])",
+                       "for every strategy but magpie and preferencePairs (their records are free text)", "maxChars")
+    def _max_chars_not_for_free_text(self) -> bool:
+        return self.name not in (StrategyName.MAGPIE, StrategyName.PREFERENCE_PAIRS) or not self._set_options(
+            "max_chars")
 
     @_only("selfInstruct", "examples", "pooledExamples", "maxSimilarity", "minWords", "maxWords",
                        "excludedKeywords", "poolSize")
