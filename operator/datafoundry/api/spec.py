@@ -699,7 +699,9 @@ class Screens(SpecModel):
 
     enabled: bool = Field(
         default=True,
-        description="Run the screens below. Switch off only where text content does not matter (load tests).",
+        description="Run the screens below, and a strategy's own admission filters (selfInstruct's pool filters: "
+        "length, excluded keywords, not text, similarity to the pool; its pool still grows). Switch off only where "
+        "text content does not matter (load tests).",
     )
     truncated: bool = Field(
         default=True,

@@ -220,7 +220,10 @@ class ChunkRunner:
                 failure = self.screens.check(fields, finish_reason=outcome.finish_reason, max_chars=self.bounds[name])
             if fields is not None and failure is None:  # with its id: a pool names what it holds
                 rid = record_id(self.ctx.plan.recipe_hash, self.ctx.round, self.work.position(run.index))
-                failure = run.strategy.admit({ID_FIELD: rid, **fields})
+                if self.screens is not None:
+                    failure = run.strategy.admit({ID_FIELD: rid, **fields})
+                elif run.strategy.remembers:  # screens off: remembered without the strategy's admission filters
+                    run.strategy.remember([{ID_FIELD: rid, **fields}])
             if fields is None or failure is not None:
                 reason = failure or "invalid"
                 failures[reason] += 1

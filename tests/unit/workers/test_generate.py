@@ -14,6 +14,7 @@ import pytest
 from datafoundry.api.stages import Stage
 from datafoundry.engines.server import VLLMServer
 from datafoundry.pipeline import layout
+from datafoundry.strategies.pool import POOL_DROPS
 from datafoundry.testing.workers import WorkerJob
 
 pytestmark = pytest.mark.vllm
@@ -51,9 +52,8 @@ def test_self_instruct_pool_carries_round_0_into_round_1_and_a_rerun_is_identica
         "generator": {"model": vllm_server.model, "gpusPerShard": 0, "batchSize": 4,
                       "sampling": {"maxTokens": 32, "temperature": 1.0},
                       "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 4},
-                      # the tiny random model's noise: only the pool's similarity rule is kept
-                      "strategies": [{"name": "selfInstruct",
-                                      "options": {"maxChars": 40, "minWords": 1, "excludedKeywords": []}}],
+                      # the tiny random model's noise: screens off, so the pool's own filters are off too
+                      "strategies": [{"name": "selfInstruct", "options": {"maxChars": 40}}],
                       "screens": {"enabled": False}},
         "seed": 7,
     })
@@ -63,8 +63,10 @@ def test_self_instruct_pool_carries_round_0_into_round_1_and_a_rerun_is_identica
                        if "/part-" in k)
         return [json.loads(line) for k in parts for line in (job.store.get(k) or b"").splitlines()]
 
-    job.ok("generate", 0, 0, "--records", "8")
+    progress = job.ok("generate", 0, 0, "--records", "8")
     round0 = {r["id"] for r in records(0)}
+    # noise, yet none of it dropped by the pool's filters: with the screens off they are off too
+    assert progress.generated > 0 and not set(progress.rejected or {}) & {f"generator/{r}" for r in POOL_DROPS}
     job.ok("generate", 1, 0, "--records", "8")
     first = records(1)
     pooled = [i for r in first for i in r["meta"]["source"].get("pool", [])]
