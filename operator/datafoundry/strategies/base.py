@@ -152,6 +152,8 @@ class StrategyContext:
     judge_rubric: str | None = None
     #: The generator's engine (how a strategy's calls reach the model, e.g. whether a template renders).
     engine: EngineType = EngineType.VLLM
+    #: generator.screens drops records cut at the token limit (then preferencePairs does not rank a cut answer).
+    drops_truncated: bool = True
 
 
 #: A question is a sentence or two: more tokens only let a small model ramble on.

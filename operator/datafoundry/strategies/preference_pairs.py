@@ -7,8 +7,9 @@ One record's calls, in order:
    question when the job has seeds, else it is empty and the domain alone inspires it);
 2. `samples` answers to that prompt, the same sampling with a new seed per call (the worker derives
    each call's seed), so the answers differ as a model's answers do;
-3. one judge call per answer that is complete (not cut at the token limit: a cut answer is no
-   response to rank, and a pair with one would be dropped as truncated), not empty and not a refusal:
+3. one judge call per answer that is complete (not cut at the token limit, while
+   `generator.screens` drops truncated records: a pair with a cut answer would be dropped), not
+   empty and not a refusal:
    the judge filter's prompt and
    rubric (the job's judge filter's, else the default), greedy, structured output `{"score": 0..10}`,
    sent to the judge's engine.
@@ -117,7 +118,7 @@ class PreferencePairs(Strategy):
         texts = [clean(a.text).strip() for a in answers]
         scores: list[float | None] = []
         for text, done in zip(texts, answers, strict=True):
-            if not text or is_refusal(text) or done.finish_reason == "length":
+            if not text or is_refusal(text) or (self.ctx.drops_truncated and done.finish_reason == "length"):
                 scores.append(None)
                 continue
             judged = yield self.judge_call(prompt, text)

@@ -92,7 +92,8 @@ class StrategyMix:
             options = {} if typed is None else typed.model_dump(mode="json", by_alias=True, exclude_none=True)
             ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens,
                                   judge_rubric=judge.rubric if judge is not None else None,
-                                  engine=gen.engine.type)
+                                  engine=gen.engine.type,
+                                  drops_truncated=gen.screens.enabled and gen.screens.truncated)
             self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
         self.schedule = Schedule([s.weight for s in chosen])
 

@@ -33,10 +33,11 @@ def done(text: str, finish: str = "stop") -> Completion:
 
 
 def pairs(options: dict[str, Any] | None = None, seeds: tuple[Seed, ...] = (), filters: list[Any] | None = None,
-          ) -> tuple[StrategyMix, PreferencePairs]:
+          screens: dict[str, Any] | None = None) -> tuple[StrategyMix, PreferencePairs]:
     spec = DataFoundryJobSpec.model_validate({
         "task": {"type": "preference", "domain": "Kubernetes operations"}, "target": {"records": 10},
-        "generator": {"model": "m", "strategies": [{"name": "preferencePairs", "options": options or {}}]},
+        "generator": {"model": "m", "strategies": [{"name": "preferencePairs", "options": options or {}}],
+                      **({"screens": screens} if screens else {})},
         **({"filters": filters} if filters else {}),
         "output": {"uri": "file:///out"}, "seed": 5,
     })
@@ -130,6 +131,11 @@ def test_an_answer_cut_at_the_token_limit_is_not_ranked() -> None:
     assert outcome.record == {"prompt": QUESTION, "chosen": GOOD, "rejected": WRONG}
     assert outcome.source["scores"] == [None, 2.0, 9.0, 3.0] and outcome.finish_reason == "stop"
     assert len(calls) == 1 + 4 + 3  # the cut answer never went to the judge
+    for screens in ({"truncated": False}, {"enabled": False}):  # no truncated screen: a cut answer is ranked
+        outcome, calls = drive(pairs(screens=screens)[0], engine(list(answers), {cut: "1", WRONG: "2", GOOD: "9",
+                                                                                 POOR: "3"}))
+        assert outcome.source["scores"] == [1.0, 2.0, 9.0, 3.0] and len(calls) == 1 + 4 + 4
+        assert outcome.record is not None and outcome.record["rejected"] == cut
 
 
 def test_a_margin_below_min_margin_drops_the_pair() -> None:
