@@ -201,6 +201,11 @@ def adapt_example(doc: dict[str, Any], s3: S3, prefix: str, server: Any) -> dict
         gen.update({"model": server.model, "shards": min(gen.get("shards", 1), 2), "gpusPerShard": 0,
                     "batchSize": 8, "sampling": {**gen.get("sampling", {}), "maxTokens": 384, "seed": 5}})
         gen["engine"] = {**engine, "type": "openai", "endpoint": server.base_url, "maxConcurrency": 16}
+        for strategy in gen.get("strategies") or ():
+            if strategy["name"] == "preferencePairs":
+                # The 135M judge scores most answers of a prompt alike (42 of 48 pairs were under the example's
+                # margin of 2, written for a 70B judge): any ranked pair of two different answers is kept here.
+                strategy["options"] = {**strategy.get("options", {}), "minMargin": 0}
     return doc
 
 
