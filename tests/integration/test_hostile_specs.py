@@ -87,7 +87,8 @@ def bases(s3: S3, prefix: str) -> dict[str, dict[str, Any]]:
     prefs = load(MANIFESTS / "openai-preference.yaml")
     prefs["spec"]["generator"]["engine"]["apiKeySecretRef"] = {"name": "llm-key", "key": "token"}
     out = {"full": full, "curation": load(MANIFESTS / "curation.yaml"),
-           "classification": load(REPO / "examples" / "classification.yaml"), "prefs": prefs}
+           "classification": load(REPO / "examples" / "classification.yaml"), "prefs": prefs,
+           "magpie": load(MANIFESTS / "openai-magpie.yaml")}
     for name, doc in out.items():
         # A Kueue queue: child Jobs are created suspended, so they can be inspected without pods that
         # nothing runs here taking the nodes (and being stuck on the Job-tracking finalizer later).
