@@ -215,11 +215,12 @@ class ChunkRunner:
             assert outcome is not None
             counts = by_strategy.setdefault(name, Counter())
             counts["prompts"] += 1
+            position = self.work.position(run.index)
+            rid = record_id(self.ctx.plan.recipe_hash, self.ctx.round, position)
             fields, failure = outcome.record, outcome.failure
             if fields is not None and self.screens is not None:
                 failure = self.screens.check(fields, finish_reason=outcome.finish_reason, max_chars=self.bounds[name])
             if fields is not None and failure is None:  # with its id: a pool names what it holds
-                rid = record_id(self.ctx.plan.recipe_hash, self.ctx.round, self.work.position(run.index))
                 if self.screens is not None:
                     failure = run.strategy.admit({ID_FIELD: rid, **fields})
                 elif run.strategy.remembers:  # screens off: remembered without the strategy's admission filters
@@ -231,8 +232,8 @@ class ChunkRunner:
                 if self.metrics:
                     self.metrics.parse_failures.labels(strategy=name, reason=reason).inc()
                 continue
-            seed = self.mix.sampling_seed(self.ctx.round, self.work.position(run.index))
-            records.append(self.record(fields, name, outcome.source, seed, chunk, run))
+            seed = self.mix.sampling_seed(self.ctx.round, position)
+            records.append(self.record(rid, fields, name, outcome.source, seed, chunk, run))
             counts["records"] += 1
             if self.metrics:
                 self.metrics.records.labels(strategy=name).inc()
@@ -247,13 +248,12 @@ class ChunkRunner:
             strategies=by_strategy,
         )
 
-    def record(self, fields: dict[str, Any], strategy: str, source: dict[str, Any], seed: int, chunk: int,
-               run: SlotRun) -> dict[str, Any]:
+    def record(self, rid: str, fields: dict[str, Any], strategy: str, source: dict[str, Any], seed: int,
+               chunk: int, run: SlotRun) -> dict[str, Any]:
         from datafoundry.records.fields import META_FIELD
 
         ctx = self.ctx
         index = run.index
-        position = self.work.position(index)
         meta = {
             "strategy": strategy,
             **({"source": source} if source else {}),
@@ -265,12 +265,12 @@ class ChunkRunner:
             "shard": ctx.shard,
             "chunk": chunk,
             "index": index,
-            "position": position,
+            "position": self.work.position(index),
             "promptTokens": run.prompt_tokens,
             "completionTokens": run.completion_tokens,
         }
         content = {k: v for k, v in fields.items() if k not in (ID_FIELD, META_FIELD)}
-        return {ID_FIELD: record_id(ctx.plan.recipe_hash, ctx.round, position), **content, META_FIELD: meta}
+        return {ID_FIELD: rid, **content, META_FIELD: meta}
 
 
 def load_checkpoint(ctx: WorkerContext, work: ShardWork) -> Checkpoint:
