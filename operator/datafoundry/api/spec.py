@@ -488,7 +488,7 @@ class StrategyOptions(SpecModel):
     )
     max_similarity: float | None = Field(
         default=None,
-        ge=0.0,
+        gt=0.0,
         le=1.0,
         description="selfInstruct: ROUGE-L F1 with an instruction of the pool or a seed at or above which a new "
         "instruction is dropped as too close; 1 switches the check off; default 0.7.",

@@ -25,7 +25,7 @@ sampling temperature above 0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from datafoundry.engines.base import Completion, Message
@@ -48,24 +48,12 @@ from datafoundry.strategies.base import (
 from datafoundry.strategies.shapes import Shape, clean, is_refusal
 
 DEFAULT_SAMPLES = 4
-SAMPLES_RANGE = (2, 8)
 #: Scores 0..10: answers two points apart are told apart by the judge, not by its noise.
 DEFAULT_MIN_MARGIN = 2.0
 
 UNSCORED, LOW_MARGIN, IDENTICAL = "pair_unscored", "pair_low_margin", "pair_identical"
 
 ASK_LIST = "List different questions that users ask about: {domain}"
-
-
-def _option(options: Mapping[str, Any], key: str, default: float, low: float, high: float, *,
-            whole: bool = False) -> float:
-    """A numeric option within low..high (a whole number when `whole`), else a ValueError naming it."""
-    value = options.get(key, default)
-    kind = int if whole else int | float
-    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-        raise ValueError(f"generator.strategies[preferencePairs].options.{key} must be a "
-                         f"{'whole ' if whole else ''}number within {low:g}..{high:g}, got {value!r}")
-    return float(value)
 
 
 def rank(scores: Sequence[float | None]) -> tuple[int, int, float] | None:
@@ -83,8 +71,8 @@ class PreferencePairs(Strategy):
 
     def __init__(self, ctx: StrategyContext, shape: Shape) -> None:
         super().__init__(ctx, shape)
-        self.samples = int(_option(ctx.options, "samples", DEFAULT_SAMPLES, *SAMPLES_RANGE, whole=True))
-        self.min_margin = _option(ctx.options, "minMargin", DEFAULT_MIN_MARGIN, 0, 10)
+        self.samples: int = ctx.options.get("samples", DEFAULT_SAMPLES)  # the typed spec bounds both
+        self.min_margin = float(ctx.options.get("minMargin", DEFAULT_MIN_MARGIN))
 
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise NotImplementedError("preferencePairs has no single-call prompt: see flow()")

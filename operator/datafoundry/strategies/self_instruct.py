@@ -10,7 +10,7 @@ finished parts only, so a resumed shard sees the pool an uninterrupted run saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from datafoundry.records.fields import ID_FIELD
@@ -48,36 +48,15 @@ POOLED = "\nRequests already written for this dataset (the new record must diffe
 #: Ask-then-answer shapes: the model continues a list that starts with the seeds' and the pool's questions.
 ASK_LIST = "List different questions that users ask about: {domain}"
 
-def _int(options: Mapping[str, Any], name: str, default: int, minimum: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"selfInstruct options.{name}: must be a whole number >= {minimum}, not {value!r}")
-    return value
-
-
-def _similarity(options: Mapping[str, Any]) -> float:
-    value = options.get("maxSimilarity", DEFAULT_MAX_SIMILARITY)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ValueError(f"selfInstruct options.maxSimilarity: must be a number in (0, 1], not {value!r}")
-    return float(value)
-
-
-def _keywords(options: Mapping[str, Any]) -> Sequence[str]:
-    value = options.get("excludedKeywords", DEFAULT_EXCLUDED_KEYWORDS)
-    if not isinstance(value, list | tuple) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"selfInstruct options.excludedKeywords: must be a list of strings, not {value!r}")
-    return tuple(value)
-
-
 def pool_for(ctx: StrategyContext) -> InstructionPool:
-    """The job's pool: its seeds' prompts and the filters its options set (ValueError naming a bad one)."""
+    """The job's pool: its seeds' prompts and the filters its options set (the typed spec bounds them)."""
     options = ctx.options
-    min_words = _int(options, "minWords", DEFAULT_MIN_WORDS, 0)
-    max_words = _int(options, "maxWords", DEFAULT_MAX_WORDS, max(1, min_words))
     seeds = ((s.id, text) for s in ctx.inputs.seeds if (text := first_field(s.data, SEED_PROMPT_FIELDS)))
-    return InstructionPool(seeds, min_words=min_words, max_words=max_words, max_similarity=_similarity(options),
-                           excluded_keywords=_keywords(options),
-                           size=_int(options, "poolSize", DEFAULT_POOL_SIZE, 0))
+    return InstructionPool(seeds, min_words=options.get("minWords", DEFAULT_MIN_WORDS),
+                           max_words=options.get("maxWords", DEFAULT_MAX_WORDS),
+                           max_similarity=options.get("maxSimilarity", DEFAULT_MAX_SIMILARITY),
+                           excluded_keywords=tuple(options.get("excludedKeywords", DEFAULT_EXCLUDED_KEYWORDS)),
+                           size=options.get("poolSize", DEFAULT_POOL_SIZE))
 
 
 class SelfInstruct(Strategy):
@@ -86,8 +65,8 @@ class SelfInstruct(Strategy):
 
     def __init__(self, ctx: StrategyContext, shape: Shape) -> None:
         super().__init__(ctx, shape)
-        self.examples = _int(ctx.options, "examples", DEFAULT_EXAMPLES, 1)
-        self.pooled_examples = _int(ctx.options, "pooledExamples", DEFAULT_POOLED_EXAMPLES, 0)
+        self.examples: int = ctx.options.get("examples", DEFAULT_EXAMPLES)
+        self.pooled_examples: int = ctx.options.get("pooledExamples", DEFAULT_POOLED_EXAMPLES)
         self.pool = pool_for(ctx)
 
     def memory(self) -> int:
