@@ -36,6 +36,10 @@ system-deps: ## Debian packages the tests use (prometheus, promtool, openssl, cu
 controlplane: ## build (once, cached) kube-apiserver/controller-manager/scheduler/etcd/kubectl, kwok, helm
 	hack/build-controlplane.sh all >/dev/null
 
+.PHONY: kueue
+kueue: ## build (once, cached) the Kueue controller and copy its CRDs and webhook configuration
+	hack/build-kueue.sh >/dev/null
+
 .PHONY: tiny-model
 tiny-model: venv ## create the tiny random Llama the mechanics tests use (cached)
 	$(PY) hack/make-tiny-model.py >/dev/null
@@ -71,7 +75,7 @@ unit: venv ## the inner loop (seconds): unit tests and the workers on a file:// 
 	$(VENV)/bin/pytest -q tests/unit -m "$(UNIT_MARKERS)" $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv system-deps controlplane tiny-model model lint ## install everything the tests need and run them all
+test: venv system-deps controlplane kueue tiny-model model lint ## install everything the tests need and run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: fuzz

@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.podrunner",
     "fixtures.prometheus",
     "fixtures.faults",
+    "fixtures.kueue",
 ]

@@ -48,6 +48,10 @@ class ChildJob:
     failed_message: str
     deleting: bool
     completion_time: str | None
+    #: spec.suspend: a Job waiting for Kueue's admission, or stopped by Kueue (preempted, evicted).
+    suspended: bool = False
+    #: Pods of it have finished (an index completed, a pod failed): it ran before, so a suspended one was stopped.
+    ran: bool = False
 
     @property
     def finished(self) -> bool:
@@ -61,7 +65,7 @@ def job_essentials(obj: Mapping[str, Any]) -> dict[str, Any]:
     meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
     return {
         "metadata": {k: meta[k] for k in ("name", "labels", "deletionTimestamp") if k in meta},
-        "spec": {k: spec[k] for k in ("completions", "completionMode") if k in spec},
+        "spec": {k: spec[k] for k in ("completions", "completionMode", "suspend") if k in spec},
         "status": obj.get("status") or {},
     }
 
@@ -120,6 +124,8 @@ def child_job(obj: Mapping[str, Any]) -> ChildJob:
         failed_message=failed.get("message", "") if failed else "",
         deleting=bool(meta.get("deletionTimestamp")),
         completion_time=status.get("completionTime"),
+        suspended=bool(spec.get("suspend")),
+        ran=bool(completed) or int(status.get("failed") or 0) > 0,
     )
 
 

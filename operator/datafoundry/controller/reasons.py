@@ -16,6 +16,10 @@ POD_CONFIG_ERROR = "PodConfigError"
 PUBLISHED = "Published"
 BUDGET_EXHAUSTED = "BudgetExhausted"
 ALL_SHARDS_DONE = "AllShardsDone"
+#: Kueue (spec.queueName): every unfinished child Job is suspended, waiting for admission.
+WAITING_FOR_ADMISSION = "WaitingForAdmission"
+#: Kueue suspended a child Job after it had started (preemption, eviction).
+PREEMPTED = "Preempted"
 
 # Events (paired)
 CREATED_JOB = "CreatedJob"

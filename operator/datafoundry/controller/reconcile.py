@@ -21,7 +21,7 @@ Everything is recomputed from what exists, so the operator can die between any t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -65,6 +65,10 @@ class Decision:
     gpu_hours: float = 0.0
     #: Said with a successful end, as a Warning event and in the Succeeded condition's message.
     warning: str | None = None
+    #: Kueue's hold on the child Jobs (spec.queueName), as the Progressing condition's (reason, message):
+    #: WaitingForAdmission while only suspended children are left, Preempted when one of them had
+    #: started. None when no child waits for Kueue.
+    admission: tuple[str, str] | None = None
 
 
 def _failure(observed: Observed, job: ChildJob, what: str) -> tuple[str, str]:
@@ -152,6 +156,31 @@ def _single_job_result(d: Decision, observed: Observed, name: str, make: Callabl
     return result
 
 
+def admission(spec: DataFoundryJobSpec, observed: Observed, started: Collection[str]) -> tuple[str, str] | None:
+    """What Kueue's hold on the child Jobs tells the user; None when no unfinished child is suspended.
+
+    A child Job is created suspended when spec.queueName is set and Kueue unsuspends it on admission.
+    Suspended again after it had started (`started`: the operator saw it admitted; or pods of it have
+    finished) means Kueue stopped it (preempted by a higher-priority workload, or evicted): its pods are
+    gone, its completed indexes stay complete, and only the others rerun once Kueue admits it again."""
+    waiting = [j for j in observed.jobs if j.suspended and not j.finished and not j.deleting]
+    if spec.suspend or not waiting:
+        return None
+    queue = f"LocalQueue {spec.queue_name}" if spec.queue_name else "its queue"
+    stopped = [j for j in waiting if j.name in started or j.ran]
+    if stopped:
+        names = ", ".join(j.name for j in stopped)
+        kept = sum(len(j.completed_indexes) for j in stopped)
+        return (reasons.PREEMPTED,
+                f"Kueue suspended {names} after it had started (preempted or evicted); its pods were stopped, "
+                f"{kept} finished shard(s) are kept and the rest rerun when {queue} admits it again")
+    running = [j for j in observed.jobs if not j.suspended and not j.finished and not j.deleting]
+    names = ", ".join(j.name for j in waiting)
+    if running:
+        return (reasons.STAGE_RUNNING, f"{names} waiting for Kueue admission in {queue}")
+    return reasons.WAITING_FOR_ADMISSION, f"waiting for Kueue admission of {names} in {queue}"
+
+
 def decide(
     *,
     owner: Owner,
@@ -162,10 +191,12 @@ def decide(
     now: datetime | None = None,
     live: Mapping[ShardKey, Progress] | None = None,
     gpu_hours: float = 0.0,
+    started: Collection[str] = (),
 ) -> Decision:
+    """`started`: child Jobs the operator saw admitted (not suspended) before (`admission`)."""
     now = now or datetime.now(UTC)
     live = live or {}
-    d = Decision(gpu_hours=gpu_hours)
+    d = Decision(gpu_hours=gpu_hours, admission=admission(spec, observed, started))
     max_gpu_hours = spec.budget.max_gpu_hours
     gpu_budget = (f"{gpu.hours_text(gpu_hours)} GPU-hours of "
                   f"spec.budget.maxGPUHours={gpu.hours_text(max_gpu_hours or 0)}")

@@ -166,8 +166,10 @@ async def reconcile_once(rt: Runtime, state: JobState, body: kopf.Body, owner: O
     observed = observe(rt.children.jobs.of(uid), pods)
     account = state.gpu = gpu.account(state.gpu, pods, old.get("progress") or {}, datetime.now(UTC))
     rt.live.refresh(uid, spec, running_shards(observed), on_change=state.wake.set)
+    state.started.update(j.name for j in observed.jobs if not j.suspended and not j.finished)
     decision = decide(owner=owner, spec=spec, observed=observed, config=rt.config,
-                      start_time=parse_time(old.get("startTime")), live=rt.live.latest(uid), gpu_hours=account.hours)
+                      start_time=parse_time(old.get("startTime")), live=rt.live.latest(uid), gpu_hours=account.hours,
+                      started=state.started)
     try:
         await _apply(body, namespace, decision)
     except kube.Refused as e:

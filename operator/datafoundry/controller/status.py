@@ -69,6 +69,22 @@ def invalid_status(old: dict[str, Any], generation: int, reason: str, message: s
     ))
 
 
+def _progressing(old: list[dict[str, Any]], d: Decision) -> tuple[str, str]:
+    """Progressing's reason and message for an unfinished job: the stage, or Kueue's hold on the children.
+    A preempted job whose child is only waiting again stays Preempted until Kueue admits it (the operator
+    may have restarted in between and no longer know the child had started)."""
+    msg = d.waiting or f"{d.stage.lower()} (round {d.round + 1})"
+    if d.admission is None:
+        return reasons.STAGE_RUNNING, msg
+    reason, note = d.admission
+    if reason == reasons.STAGE_RUNNING:
+        return reason, f"{msg}; {note}"
+    before = cond.find(old, cond.PROGRESSING)
+    if reason == reasons.WAITING_FOR_ADMISSION and before is not None and before.get("reason") == reasons.PREEMPTED:
+        return reasons.PREEMPTED, str(before.get("message", note))
+    return reason, note
+
+
 def _conditions(old: dict[str, Any], d: Decision, g: int, stamp: str) -> list[dict[str, Any]]:
     done = d.succeeded is not None or d.failed is not None
     c: list[dict[str, Any]] = list(old.get("conditions") or [])
@@ -85,8 +101,8 @@ def _conditions(old: dict[str, Any], d: Decision, g: int, stamp: str) -> list[di
         c = cond.set_condition(c, cond.SUCCEEDED, "True", reason, message, g, stamp)
         c = cond.set_condition(c, cond.PROGRESSING, "False", reason, message, g, stamp)
     else:
-        msg = d.waiting or f"{d.stage.lower()} (round {d.round + 1})"
-        c = cond.set_condition(c, cond.PROGRESSING, "True", reasons.STAGE_RUNNING, msg, g, stamp)
+        reason, msg = _progressing(c, d)
+        c = cond.set_condition(c, cond.PROGRESSING, "True", reason, msg, g, stamp)
     if d.generated_done:
         c = cond.set_condition(c, cond.GENERATED, "True", reasons.ALL_SHARDS_DONE,
                                f"round {d.round + 1} generated", g, stamp)
