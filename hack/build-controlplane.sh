@@ -2,7 +2,7 @@
 # Builds the test bed's binaries from Go modules and caches them outside the repository:
 #   ~/.cache/datafoundry/controlplane-<k8s>-<go.sum hash>/bin/{controlplane,etcd,kube-*,kubectl}
 #   ~/.cache/datafoundry/kwok-<version>/bin/kwok
-#   ~/.cache/datafoundry/helm-<version>/bin/helm
+#   ~/.cache/datafoundry/helm-<version>-<build rev>/bin/helm
 # A no-op when they exist. Prints the bin directories, one per line, on stdout when done.
 # Override the cache root with DATAFOUNDRY_CACHE.
 set -euo pipefail
@@ -51,13 +51,13 @@ build_controlplane() {
   echo "$out/bin"
 }
 
-# go install into a versioned cache folder; $1 name, $2 package@version, $3 folder
+# go install into a versioned cache folder; $1 name, $2 package@version, $3 folder, $4 extra ldflags
 go_install() {
-  local name=$1 pkg=$2 out=$3
+  local name=$1 pkg=$2 out=$3 ldflags="-s -w ${4:-}"
   if [ -x "$out/bin/$name" ]; then echo "$out/bin"; return; fi
   mkdir -p "$out.tmp/bin"
   log "building $pkg"
-  if ! GOBIN="$out.tmp/bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$pkg" >"$out.tmp/build.log" 2>&1; then
+  if ! GOBIN="$out.tmp/bin" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$pkg" >"$out.tmp/build.log" 2>&1; then
     explain_failure "$name" "$out.tmp/build.log"
   fi
   rm -rf "$out" && mv "$out.tmp" "$out"
@@ -84,14 +84,35 @@ build_kwok() {
   kwok_stages
 }
 
+# helm stamped as its release Makefile does: `helm version` names the release, and `helm template` /
+# `helm lint` default to the Kubernetes version of helm's client-go (v0.X -> 1.X), not to 1.20.
+# Bump HELM_BUILD_REV when these flags change, so that a cached helm built without them is rebuilt.
+HELM_BUILD_REV=2
+helm_dir() { echo "$cache/helm-$HELM_VERSION-r$HELM_BUILD_REV"; }
+build_helm() {
+  local out pkg=helm.sh/helm/v3 dir client_go major minor ldflags p
+  out=$(helm_dir)
+  if [ -x "$out/bin/helm" ]; then echo "$out/bin"; return; fi
+  dir=$(go mod download -json "$pkg@$HELM_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  # helm's Makefile: client-go v0.37.x -> Kubernetes 1.37.
+  client_go=$(sed -n 's/^[[:space:]]*k8s.io\/client-go v\([0-9]*\.[0-9]*\)\..*/\1/p' "$dir/go.mod" | head -1)
+  [ -n "$client_go" ] || { log "no k8s.io/client-go in $dir/go.mod"; exit 1; }
+  major=$(( ${client_go%.*} + 1 )) minor=${client_go#*.}
+  ldflags="-X $pkg/internal/version.version=$HELM_VERSION -X $pkg/internal/version.gitTreeState=clean"
+  for p in pkg/lint/rules pkg/chartutil; do
+    ldflags+=" -X $pkg/$p.k8sVersionMajor=$major -X $pkg/$p.k8sVersionMinor=$minor"
+  done
+  go_install helm "$pkg/cmd/helm@$HELM_VERSION" "$out" "$ldflags"
+}
+
 what=${1:-all}
 case $what in
   controlplane) build_controlplane ;;
   kwok) build_kwok ;;
-  helm) go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$cache/helm-$HELM_VERSION" ;;
+  helm) build_helm ;;
   all)
     build_kwok
-    go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$cache/helm-$HELM_VERSION"
+    build_helm
     build_controlplane
     ;;
   *) echo "usage: $0 [all|controlplane|kwok|helm]" >&2; exit 2 ;;
