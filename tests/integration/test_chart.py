@@ -703,7 +703,8 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
 
 
 @pytest.mark.integration
-def test_helm_install_cluster_wide_rbac(helm: str, kube: Kube, namespace: str, release_namespace: str) -> None:
+def test_helm_install_cluster_wide_rbac(helm: str, kube: Kube, crd: None, namespace: str,
+                                        release_namespace: str) -> None:
     """Cluster-wide mode on the real API server: the ClusterRole reaches every namespace, still no
     Secrets; the worker ServiceAccount can do nothing; uninstall removes the cluster-scoped objects."""
     release, rel_ns = f"dfw{uuid.uuid4().hex[:6]}", release_namespace
@@ -754,8 +755,8 @@ UMBRELLA_VALUES: dict[str, Any] = {
 
 
 @pytest.mark.integration
-def test_umbrella_chart_installs_the_operator(helm: str, kube: Kube, namespace: str, release_namespace: str,
-                                             tmp_path: Path) -> None:
+def test_umbrella_chart_installs_the_operator(helm: str, kube: Kube, crd: None, namespace: str,
+                                             release_namespace: str, tmp_path: Path) -> None:
     """As a dependency of an umbrella chart (`condition: datafoundry.enabled`, umbrella globals): `helm dependency
     build` packages it, the umbrella installs the operator Deployment with the global registry and pull Secret,
     the job the NOTES show is accepted by the API server, and `enabled: false` renders nothing of it."""

@@ -192,6 +192,7 @@ class PodRunner:
             run = Run(ns, name, args, metrics_port=metrics_port, node=pod.spec.node_name or "", env=dict(pod_env))
             with self._lock:
                 self.runs.append(run)
+            root.mkdir(parents=True, exist_ok=True)  # a pod without volumes has no folder yet
             log = (root / "log").open("wb")
             proc = subprocess.Popen([*self.entrypoint, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                     cwd=str(root), start_new_session=True)
