@@ -10,9 +10,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=hack/versions.env
 source "$here/versions.env"
 cache=${DATAFOUNDRY_CACHE:-$HOME/.cache/datafoundry}
-command -v go >/dev/null || { echo "build-controlplane: 'go' is not on PATH; install Go >= 1.25" >&2; exit 1; }
-
 log() { echo "build-controlplane: $*" >&2; }
+# Only a build needs Go: with everything cached the script just prints the folders.
+need_go() { command -v go >/dev/null || { log "'go' is not on PATH; install Go >= 1.25"; exit 1; }; }
 
 # `go` names the module it could not get in lines like "go: k8s.io/foo@v1.2.3: reading ...".
 explain_failure() {
@@ -30,6 +30,7 @@ build_controlplane() {
   sum=$(cat "$here/controlplane/go.mod" "$here/controlplane/go.sum" "$here/controlplane/main.go" | sha256sum | cut -c1-12)
   out="$cache/controlplane-$K8S_VERSION-$sum"
   if [ -x "$out/bin/controlplane" ]; then echo "$out/bin"; return; fi
+  need_go
   minor=$(echo "$K8S_VERSION" | cut -d. -f2)
   mkdir -p "$out.tmp/bin"
   local logfile="$out.tmp/build.log"
@@ -55,6 +56,7 @@ build_controlplane() {
 go_install() {
   local name=$1 pkg=$2 out=$3 ldflags="-s -w ${4:-}"
   if [ -x "$out/bin/$name" ]; then echo "$out/bin"; return; fi
+  need_go
   mkdir -p "$out.tmp/bin"
   log "building $pkg"
   if ! GOBIN="$out.tmp/bin" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$pkg" >"$out.tmp/build.log" 2>&1; then
@@ -68,6 +70,7 @@ go_install() {
 kwok_stages() {
   local out="$cache/kwok-$KWOK_VERSION/stages" dir f
   if [ -s "$out/pod-complete.yaml" ]; then return; fi
+  need_go
   dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir/kustomize/stage" ] || { log "kwok $KWOK_VERSION module has no kustomize/stage folder"; exit 1; }
   mkdir -p "$out.tmp"
@@ -93,6 +96,7 @@ build_helm() {
   local out pkg=helm.sh/helm/v3 dir client_go major minor ldflags p
   out=$(helm_dir)
   if [ -x "$out/bin/helm" ]; then echo "$out/bin"; return; fi
+  need_go
   dir=$(go mod download -json "$pkg@$HELM_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   # helm's Makefile: client-go v0.37.x -> Kubernetes 1.37.
   client_go=$(sed -n 's/^[[:space:]]*k8s.io\/client-go v\([0-9]*\.[0-9]*\)\..*/\1/p' "$dir/go.mod" | head -1)
