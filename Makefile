@@ -40,6 +40,14 @@ controlplane: ## build (once, cached) kube-apiserver/controller-manager/schedule
 kueue: ## build (once, cached) the Kueue controller and copy its CRDs and webhook configuration
 	hack/build-kueue.sh >/dev/null
 
+# The chart as one .tgz for `helm push` to an OCI registry (charts/datafoundry/README.md, "Publish").
+CHART_DIST ?= .local/chart
+.PHONY: chart-package
+chart-package: ## lint and package the Helm chart into $(CHART_DIST)/datafoundry-<version>.tgz (for `helm push ... oci://`)
+	@helm="$$(hack/build-controlplane.sh helm)/helm" && \
+	  "$$helm" lint --strict charts/datafoundry && \
+	  "$$helm" package charts/datafoundry --destination $(CHART_DIST)
+
 .PHONY: tiny-model
 tiny-model: venv ## create the tiny random Llama the mechanics tests use (cached)
 	$(PY) hack/make-tiny-model.py >/dev/null

@@ -496,6 +496,44 @@ def _cmd_rbac(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# datafoundry check-operator
+# --------------------------------------------------------------------------------------------
+
+
+def _add_check_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check-operator",
+        help="check a running operator's /healthz and /metrics (what the chart's `helm test` Pod runs)",
+        description="Exit 0 when /healthz answers 200 and /metrics serves the operator's datafoundry_* "
+                    "metrics, else 1 with one line per problem. Retries until --wait runs out.",
+    )
+    p.add_argument("--health-url", required=True, help="e.g. http://datafoundry-metrics.NS.svc:8081/healthz")
+    p.add_argument("--metrics-url", required=True, help="e.g. http://datafoundry-metrics.NS.svc:8080/metrics")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="keep trying this long while the check fails (default 0: once)")
+    p.set_defaults(func=_cmd_check_operator)
+
+
+def _cmd_check_operator(args: argparse.Namespace) -> int:
+    import time
+
+    from datafoundry.controller.healthcheck import check
+
+    deadline = time.monotonic() + args.wait
+    while True:
+        found = check(args.health_url, args.metrics_url, timeout=args.timeout)
+        if not found:
+            print(f"operator healthy: {args.health_url} and {args.metrics_url} answer")
+            return 0
+        if time.monotonic() >= deadline:
+            for problem in found:
+                print(f"datafoundry check-operator: {problem}", file=sys.stderr)
+            return 1
+        time.sleep(1.0)
+
+
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_crd,
     _add_validate,
@@ -506,6 +544,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     _add_report,
     _add_status,
     _add_rbac,
+    _add_check_operator,
 )
 
 

@@ -2,7 +2,9 @@
 and a real `helm install` into the test bed's control plane, where the operator runs from the
 chart's rendered Deployment (args, env) with the chart's own ServiceAccount token and reconciles
 examples/quickstart.yaml to Succeeded, while the test bed's Prometheus scrapes it and runs every
-dashboard query and alert. Then `helm uninstall` must leave nothing of the operator behind.
+dashboard query and alert; `helm test` then runs the chart's test Pod against it. Then `helm
+uninstall` must leave nothing of the operator behind. The chart also installs as a dependency of an
+umbrella chart, and `make chart-package` builds the .tgz that `helm push` takes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import copy
 import json
 import os
 import subprocess
+import tarfile
 import tempfile
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,13 +28,15 @@ import yaml
 from kubernetes import client as k8s
 
 from datafoundry.controller.rbac import policy_rules
-from datafoundry.testing.podrunner import PodRunner
+from datafoundry.testing.podrunner import REAL_WORKER, PodRunner
 from datafoundry.testing.running_operator import Operator, write_token_kubeconfig
 from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.prometheus import PrometheusServer
 
 CHART = REPO / "charts" / "datafoundry"
-HELM_VERSION = "v3.22.0"
+VERSIONS = dict(line.split("=", 1) for line in (REPO / "hack" / "versions.env").read_text().splitlines()
+                if line and not line.startswith("#"))
+HELM_VERSION = VERSIONS["HELM_VERSION"]
 KUBE_VERSION = "1.35.0"
 CRD_NAME = "datafoundryjobs.datafoundry.io"
 ALERTS = {"DataFoundryJobFailed", "DataFoundryJobProgressStalled", "DataFoundryGenerationThroughputZero",
@@ -59,15 +65,14 @@ MATRIX: dict[str, dict[str, Any]] = {
 # ------------------------------------------------------------------------------------------ helm
 @pytest.fixture(scope="session")
 def helm() -> str:
-    """The helm binary built by hack/build-controlplane.sh (cached by version)."""
-    cached = Path.home() / ".cache" / "datafoundry" / f"helm-{HELM_VERSION}" / "bin" / "helm"
-    if os.access(cached, os.X_OK):
-        return str(cached)
+    """The helm binary built by hack/build-controlplane.sh (cached by version and build flags; a no-op then)."""
     proc = subprocess.run([str(REPO / "hack" / "build-controlplane.sh"), "helm"],
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         pytest.fail(f"hack/build-controlplane.sh helm failed:\n{proc.stderr[-4000:]}", pytrace=False)
-    return str(Path(proc.stdout.strip().splitlines()[-1]) / "helm")
+    path = Path(proc.stdout.strip().splitlines()[-1]) / "helm"
+    assert os.access(path, os.X_OK), path
+    return str(path)
 
 
 def _values_file(values: dict[str, Any]) -> str:
@@ -234,10 +239,155 @@ def test_the_operator_gets_the_stores_ca_bundle_for_its_own_reads(helm: str, kin
     ["--set", "workers.generator.resources.gpus=1"],
     ["--set", "metrics.serviceMonitor.enable=true"],
     ["--set", "workers.filter.resources.memory=lots"],
+    ["--set", "revisionHistoryLimit=-1"],
+    ["--set", "operator.extraArgs[0]=1"],
+    ["--set", "topologySpreadConstraints[0].maxSkew=1"],  # no topologyKey
+    ["--set", "extraVolumeMounts[0].name=x"],  # no mountPath
+    ["--set", "tests.enable=false"],
 ])
 def test_values_schema_rejects_typos(helm: str, typo: list[str]) -> None:
     proc = run_helm(helm, "template", "df", str(CHART), "--kube-version", KUBE_VERSION, *typo, check=False)
     assert proc.returncode != 0 and "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
+
+
+def test_values_an_umbrella_chart_passes_are_accepted(helm: str) -> None:
+    """An umbrella chart passes `enabled` (its condition) and its own `global` keys to every dependency."""
+    docs = render(helm, {"enabled": True, "global": {"storageClass": "fast", "postgresql": {"auth": {"x": "y"}},
+                                                     "imageRegistry": "mirror.example:5000"}})
+    assert deployment_container(docs)["image"].startswith("mirror.example:5000/datafoundry/operator:")
+
+
+def test_operator_deployment_extras(helm: str) -> None:
+    """extraArgs, extraVolumes/extraVolumeMounts, topologySpreadConstraints and revisionHistoryLimit reach the
+    Deployment; a spread constraint without labelSelector selects the operator's pods."""
+    spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"},
+              {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+               "labelSelector": {"matchLabels": {"team": "ml"}}}]
+    volume = {"name": "extra-ca", "configMap": {"name": "corp-ca"}}
+    mount = {"name": "extra-ca", "mountPath": "/etc/corp-ca", "readOnly": True}
+    docs = render(helm, {"operator": {"extraArgs": ["--verbose", "--peering-priority=3"], "verbose": False},
+                         "extraVolumes": [volume], "extraVolumeMounts": [mount],
+                         "topologySpreadConstraints": spread, "revisionHistoryLimit": 3})
+    (dep,) = find(docs, "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    container = deployment_container(docs)
+    assert container["args"][-2:] == ["--verbose", "--peering-priority=3"]
+    assert dep["spec"]["revisionHistoryLimit"] == 3
+    assert volume in pod["volumes"] and {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
+    assert mount in container["volumeMounts"] and {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    selector = dep["spec"]["selector"]["matchLabels"]
+    assert pod["topologySpreadConstraints"] == [{**spread[0], "labelSelector": {"matchLabels": selector}}, spread[1]]
+    assert selector.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    # Defaults: Kubernetes' own history limit, nothing extra.
+    (dep,) = find(render(helm, {}), "Deployment")
+    assert dep["spec"]["revisionHistoryLimit"] == 10
+    assert "topologySpreadConstraints" not in dep["spec"]["template"]["spec"]
+    assert [v["name"] for v in dep["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
+
+
+def test_helm_test_pod_asks_the_operators_service(helm: str) -> None:
+    """The `helm test` hook: the operator image runs check-operator against the Service's health and metrics
+    ports, under the restricted profile, with no API token; the NetworkPolicy lets it scrape."""
+    values = {"operator": {"metricsPort": 9100, "healthPort": 9101},
+              "networkPolicy": {"enabled": True, "metricsFrom": [{"namespaceSelector": {"matchLabels": {"m": "y"}}}]}}
+    docs = render(helm, values, release="df", namespace="dfs")
+    (pod,) = find(docs, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    assert container["image"] == deployment_container(docs)["image"]
+    assert container["args"][:3] == ["check-operator", "--health-url=http://df-datafoundry-metrics.dfs.svc:9101/healthz",
+                                     "--metrics-url=http://df-datafoundry-metrics.dfs.svc:9100/metrics"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    (svc,) = find(docs, "Service")
+    assert svc["metadata"]["name"] == "df-datafoundry-metrics"
+    assert {(p["name"], p["port"]) for p in svc["spec"]["ports"]} == {("metrics", 9100), ("health", 9101)}
+    (policy,) = find(docs, "NetworkPolicy")
+    metrics_from = policy["spec"]["ingress"][0]["from"]
+    labels = pod["metadata"]["labels"]
+    test_labels = {k: labels[k] for k in ("app.kubernetes.io/instance", "app.kubernetes.io/component")}
+    assert {"podSelector": {"matchLabels": test_labels}} in metrics_from
+    assert not find(render(helm, {"tests": {"enabled": False}}), "Pod")
+
+
+def notes(helm: str, kube: Kube, chart: str | Path, values: dict[str, Any], release: str = "df") -> str:
+    """NOTES.txt as `helm install` prints it (a dry run: helm renders NOTES only for an install, which needs a
+    cluster even when it changes nothing)."""
+    out = run_helm(helm, "install", release, str(chart), "--dry-run=server", "--namespace", "dfs",
+                   "--kubeconfig", str(kube.kubeconfig), "-f", _values_file(values)).stdout
+    return out.split("NOTES:\n", 1)[1]
+
+
+def notes_manifest(text: str) -> str:
+    """The first job the NOTES show, as the user saves it."""
+    block = text.split("# first-dataset.yaml\n", 1)[1].split("# end of first-dataset.yaml", 1)[0]
+    return textwrap.dedent(block)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("values", [{}, {"crds": {"enabled": False}, "operator": {"watchNamespaces": ["team-a"]}}])
+def test_notes_stand_on_their_own(helm: str, kube: Kube, values: dict[str, Any], tmp_path: Path) -> None:
+    """The NOTES of a packaged chart point at nothing outside it; the job they show is valid (the umbrella
+    install test also has the API server accept it)."""
+    text = notes(helm, kube, CHART, values)
+    assert "examples/" not in text and "crds/datafoundryjob.yaml" not in text
+    assert "helm test df -n dfs" in text and "kubectl explain dfj.spec" in text
+    manifest = tmp_path / "first-dataset.yaml"
+    manifest.write_text(notes_manifest(text))
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "datafoundry"), "validate", str(manifest)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job = yaml.safe_load(manifest.read_text())
+    assert job["kind"] == "DataFoundryJob"
+    assert job["spec"]["output"]["credentials"]["secretRef"]["name"] == "datafoundry-s3"
+    if not values.get("crds", {}).get("enabled", True):
+        assert "--show-only templates/crds.yaml" in text
+
+
+def test_helm_is_stamped_with_its_version(helm: str, tmp_path: Path) -> None:
+    """The test bed's helm reports its release and defaults to its client-go's Kubernetes version (not 1.20), so
+    a chart with a kubeVersion constraint renders without --kube-version."""
+    version = run_helm(helm, "version", "--template", "{{ .Version }}").stdout.strip()
+    assert version == HELM_VERSION
+    chart = tmp_path / "kv"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "kv", "version": "0.1.0",
+                                                       "kubeVersion": ">=1.29.0-0"}))
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kv\ndata:\n"
+        "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n")
+    (cm,) = yaml.safe_load_all(run_helm(helm, "template", "kv", str(chart)).stdout)
+    major, minor = cm["data"]["kube"].removeprefix("v").split(".")[:2]
+    assert int(major) == 1 and int(minor) >= int(VERSIONS["K8S_VERSION"].split(".")[1]), cm["data"]
+    # Our chart (kubeVersion >=1.29) renders and lints without --kube-version too.
+    assert find([d for d in yaml.safe_load_all(run_helm(helm, "template", "df", str(CHART)).stdout) if d],
+                "Deployment")
+    run_helm(helm, "lint", "--strict", str(CHART))
+
+
+@pytest.mark.integration
+def test_make_chart_package_builds_what_helm_push_takes(helm: str, kube: Kube, tmp_path: Path) -> None:
+    """`make chart-package` lints and packages the chart; the .tgz holds everything the chart needs (values
+    schema, CRD copy, kopf CRDs, test hook, README) and renders and lints on its own."""
+    chart_meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    proc = subprocess.run(["make", "-s", "chart-package", f"CHART_DIST={tmp_path}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tgz = tmp_path / f"datafoundry-{chart_meta['version']}.tgz"
+    assert tgz.is_file(), list(tmp_path.iterdir())
+    with tarfile.open(tgz) as tar:
+        names = set(tar.getnames())
+    for path in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/NOTES.txt",
+                 "templates/tests/operator-health.yaml", "files/crds/datafoundryjob.yaml"):
+        assert f"datafoundry/{path}" in names, path
+    assert any(n.startswith("datafoundry/crds/") for n in names)
+    docs = [d for d in yaml.safe_load_all(run_helm(helm, "template", "df", str(tgz), "--include-crds").stdout) if d]
+    assert CRD_NAME in {d["metadata"]["name"] for d in find(docs, "CustomResourceDefinition")}
+    assert deployment_container(docs)["image"] == f"ghcr.io/datafoundry/operator:{chart_meta['appVersion']}"
+    run_helm(helm, "lint", "--strict", str(tgz))
+    assert "examples/" not in notes(helm, kube, tgz, {})
 
 
 def test_readme_values_table_and_crd_copy_are_in_sync() -> None:
@@ -503,6 +653,25 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
         print(f"\nhelm install --wait: {install_seconds:.1f}s; quickstart apply -> Succeeded: {reconcile_seconds:.1f}s;"
               f" dashboard queries: {len(dashboard_queries(dashboard))} ({len(empty)} empty: {empty})")
 
+        # `helm test`: the chart's test Pod, run by a test kubelet that maps the operator's Service to this
+        # operator's ports (cluster DNS and Service routing), asks it for /healthz and /metrics.
+        service = f"{fullname}-metrics.{rel_ns}.svc"
+        hooks = PodRunner(kube, REAL_WORKER, services={f"{service}:8080": address,
+                                                       f"{service}:8081": op.health_url.split("/")[2]},
+                          label_selector=f"app.kubernetes.io/instance={release},app.kubernetes.io/component=test")
+        hooks.start()
+        try:
+            started = time.monotonic()
+            proc = run_helm(helm, "test", release, "--namespace", rel_ns, "--kubeconfig", str(kube.kubeconfig),
+                            "--timeout", "120s", check=False)
+            (run,) = hooks.find(f"{fullname}-test")
+            assert proc.returncode == 0, f"{proc.stderr}{proc.stdout}\ntest pod: {run.exit_code} {run.message}"
+            assert run.exit_code == 0 and run.args[0] == "check-operator"
+            assert "TEST SUITE:" in proc.stdout and "Phase:          Succeeded" in proc.stdout, proc.stdout
+            print(f"helm test: {time.monotonic() - started:.1f}s")
+        finally:
+            hooks.stop()
+
         # This operator did the work (the shared dev cluster may run other operators), without a 403.
         scrape = op.metrics()
         assert f'datafoundry_job_records{{job="quickstart",namespace="{job_ns}",result="accepted"}}' in scrape
@@ -534,7 +703,8 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
 
 
 @pytest.mark.integration
-def test_helm_install_cluster_wide_rbac(helm: str, kube: Kube, namespace: str, release_namespace: str) -> None:
+def test_helm_install_cluster_wide_rbac(helm: str, kube: Kube, crd: None, namespace: str,
+                                        release_namespace: str) -> None:
     """Cluster-wide mode on the real API server: the ClusterRole reaches every namespace, still no
     Secrets; the worker ServiceAccount can do nothing; uninstall removes the cluster-scoped objects."""
     release, rel_ns = f"dfw{uuid.uuid4().hex[:6]}", release_namespace
@@ -560,3 +730,65 @@ def test_helm_install_cluster_wide_rbac(helm: str, kube: Kube, namespace: str, r
         run_helm(helm, "uninstall", release, "--namespace", rel_ns, "--kubeconfig", str(kube.kubeconfig),
                  "--wait", "--timeout", "120s", check=False)
     assert leftovers(kube, release, [rel_ns, namespace]) == []
+
+
+# ------------------------------------------------------------------------------ umbrella chart
+def umbrella_chart(root: Path, values: dict[str, Any]) -> Path:
+    """A throwaway umbrella chart with this chart as a `file://` dependency switched by `datafoundry.enabled`."""
+    chart_meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    umbrella = root / "platform"
+    umbrella.mkdir()
+    (umbrella / "Chart.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "v2", "name": "platform", "version": "1.0.0",
+        "dependencies": [{"name": "datafoundry", "version": chart_meta["version"], "repository": f"file://{CHART}",
+                          "condition": "datafoundry.enabled"}]}))
+    (umbrella / "values.yaml").write_text(yaml.safe_dump(values))
+    return umbrella
+
+
+UMBRELLA_VALUES: dict[str, Any] = {
+    # Globals of the umbrella: ours, and one of another chart (storageClass) that ours must accept.
+    "global": {"imageRegistry": "mirror.example:5000", "imagePullSecrets": ["regcred"], "storageClass": "fast"},
+    # The test bed's CRD stays as it is; the umbrella installs everything else.
+    "datafoundry": {"enabled": True, "crds": {"enabled": False}, "revisionHistoryLimit": 2},
+}
+
+
+@pytest.mark.integration
+def test_umbrella_chart_installs_the_operator(helm: str, kube: Kube, crd: None, namespace: str,
+                                             release_namespace: str, tmp_path: Path) -> None:
+    """As a dependency of an umbrella chart (`condition: datafoundry.enabled`, umbrella globals): `helm dependency
+    build` packages it, the umbrella installs the operator Deployment with the global registry and pull Secret,
+    the job the NOTES show is accepted by the API server, and `enabled: false` renders nothing of it."""
+    umbrella = umbrella_chart(tmp_path, UMBRELLA_VALUES)
+    started = time.monotonic()
+    run_helm(helm, "dependency", "build", str(umbrella))
+    assert sorted(p.name for p in (umbrella / "charts").iterdir()) == [
+        f"datafoundry-{yaml.safe_load((CHART / 'Chart.yaml').read_text())['version']}.tgz"]
+    release, rel_ns = f"umb{uuid.uuid4().hex[:6]}", release_namespace
+    out = run_helm(helm, "install", release, str(umbrella), "--namespace", rel_ns, "--kubeconfig", str(kube.kubeconfig),
+                   "--render-subchart-notes", "--wait", "--timeout", "180s").stdout
+    try:
+        operator = f"{release}-datafoundry-operator"
+        dep = kube.api.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+            k8s.AppsV1Api(kube.api).read_namespaced_deployment(operator, rel_ns))
+        pod = dep["spec"]["template"]["spec"]
+        assert pod["containers"][0]["image"].startswith("mirror.example:5000/datafoundry/operator:")
+        assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+        assert dep["spec"]["revisionHistoryLimit"] == 2
+        assert dep["status"].get("readyReplicas") == 1, dep["status"]
+        # The subchart's NOTES: the first job they show passes the real API server's validation.
+        job = notes_manifest(out.split("NOTES:\n", 1)[1])
+        dry = kube.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-", input=job, check=False)
+        assert dry.returncode == 0, dry.stderr
+        print(f"\numbrella: dependency build + install --wait: {time.monotonic() - started:.1f}s")
+    finally:
+        run_helm(helm, "uninstall", release, "--namespace", rel_ns, "--kubeconfig", str(kube.kubeconfig),
+                 "--wait", "--timeout", "120s", check=False)
+    assert leftovers(kube, release, [rel_ns]) == []
+    # Switched off by the umbrella's condition: nothing of ours renders (not even the kopf CRDs).
+    off = run_helm(helm, "template", "umb", str(umbrella), "--include-crds",
+                   "--set", "datafoundry.enabled=false").stdout
+    assert [d for d in yaml.safe_load_all(off) if d] == []
+    on = run_helm(helm, "template", "umb", str(umbrella), "--include-crds").stdout
+    assert find([d for d in yaml.safe_load_all(on) if d], "Deployment")

@@ -12,6 +12,10 @@ on a cluster. A pod deleted while its process runs gets the process killed. A de
 its pods' processes with it and reports nothing (its kubelet is gone); the pod garbage collector
 then deletes the pods. `kill()` SIGKILLs a pod's process as an OOM kill would: the pod fails with
 exit code 137 and the Job controller retries it.
+
+Local processes share one network: `services` stands in for cluster DNS and Service routing, so a
+pod's `name.ns.svc:port` in its args and env reaches the local `host:port` behind it. Another
+`label_selector` runs other pods the same way (the chart's `helm test` Pod).
 """
 
 from __future__ import annotations
@@ -60,8 +64,12 @@ class Run:
 
 class PodRunner:
     def __init__(self, kube: Kube, entrypoint: Sequence[str], extra_env: Mapping[str, str] | None = None,
-                 max_parallel: int = 4, pvc_root: Path | None = None) -> None:
+                 max_parallel: int = 4, pvc_root: Path | None = None, label_selector: str = LABEL_JOB_UID,
+                 services: Mapping[str, str] | None = None) -> None:
         self.kube = kube
+        self.label_selector = label_selector
+        #: `name.ns.svc:port` -> local `host:port`, replaced in args and env values.
+        self.services = dict(services or {})
         self.entrypoint = list(entrypoint)
         self.extra_env = dict(extra_env or {})
         self.runs: list[Run] = []
@@ -97,7 +105,7 @@ class PodRunner:
         while not self._stop.is_set():
             try:
                 stream = watch.Watch().stream(
-                    core.list_pod_for_all_namespaces, label_selector=LABEL_JOB_UID, timeout_seconds=30
+                    core.list_pod_for_all_namespaces, label_selector=self.label_selector, timeout_seconds=30
                 )
                 for event in stream:
                     if self._stop.is_set():
@@ -166,8 +174,8 @@ class PodRunner:
             # The API server may be restarting (fault tests): keep trying as a kubelet would.
             mounts, pod_env = _retry(lambda: (self._materialise(pod, root), self._env(pod, container)))
             # Only the pod's own paths are mapped; ours below already point at local folders.
-            env = {k: _map_path(v, mounts) for k, v in {**pod_env, **self.extra_env}.items()}
-            args = [_map_path(a, mounts) for a in container.args or []]
+            env = {k: self._map_services(_map_path(v, mounts)) for k, v in {**pod_env, **self.extra_env}.items()}
+            args = [self._map_services(_map_path(a, mounts)) for a in container.args or []]
             term = root / "termination-log"
             env["DATAFOUNDRY_TERMINATION_LOG"] = str(term)
             metrics_port = None
@@ -184,6 +192,7 @@ class PodRunner:
             run = Run(ns, name, args, metrics_port=metrics_port, node=pod.spec.node_name or "", env=dict(pod_env))
             with self._lock:
                 self.runs.append(run)
+            root.mkdir(parents=True, exist_ok=True)  # a pod without volumes has no folder yet
             log = (root / "log").open("wb")
             proc = subprocess.Popen([*self.entrypoint, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                     cwd=str(root), start_new_session=True)
@@ -293,6 +302,11 @@ class PodRunner:
             if m.name in folders:
                 mounts[m.mount_path] = folders[m.name]
         return mounts
+
+    def _map_services(self, value: str) -> str:
+        for service, local in self.services.items():
+            value = value.replace(service, local)
+        return value
 
     def find(self, pod_prefix: str) -> list[Run]:
         with self._lock:
