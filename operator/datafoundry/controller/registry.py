@@ -29,6 +29,8 @@ class JobState:
     spec: tuple[int, DataFoundryJobSpec] | None = None
     #: GPU-hours of the generator pods seen at the last pass (`controller.gpu`).
     gpu: GPUAccount | None = None
+    #: (stage, round) whose duration was observed (`metrics.stage_duration_seconds`).
+    stages_timed: set[tuple[str, int]] = field(default_factory=set)
 
     def spec_of(self, generation: int) -> DataFoundryJobSpec | None:
         """The validated spec when it was validated at `generation`."""
