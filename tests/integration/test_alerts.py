@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_chart import MONITORING, helm, rendered_monitoring  # noqa: F401 - `helm` is a fixture
+from test_chart import dashboard_queries, helm, rendered_monitoring  # noqa: F401 - `helm` is a fixture
 
 from datafoundry.testing import waiting
 from datafoundry.testing.podrunner import PodRunner
@@ -264,6 +264,13 @@ def test_failed_job_alert_stays_quiet_when_the_operator_restarts(
         assert firing[0]["metric"]["severity"] == "warning"
         # The generate stage completed before the filter failed: its duration was observed.
         assert prometheus.value(f'sum(datafoundry_stage_duration_seconds_count{{{sel},stage="generate"}})') >= 1
+        # Every dashboard query (panels and the phase annotations) and every alert evaluates on this data.
+        groups_, dashboard = rendered_monitoring(helm)
+        empty = [title for title, expr in dashboard_queries(dashboard) if not prometheus.query(expr)]
+        assert not {"Jobs by phase", "Child Jobs without pods", "Operator memory", "Leader and version",
+                    "Shards per job"} & set(empty), f"without data: {empty}"
+        for rule in (r for g in groups_ for r in g["rules"]):
+            prometheus.query(rule["expr"])  # raises on a PromQL error
         # The grace period passes: the job's series go and the alert resolves.
         waiting.wait_for("the job's series to go", lambda: f'name="{name}"' not in operator.metrics(), 30)
         waiting.wait_for("the alert to resolve", lambda: not _alert(prometheus, ns, name), 30)
