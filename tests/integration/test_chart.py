@@ -491,7 +491,7 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
         must_have_data = {"Jobs by phase", "Progress per job", "Generated and accepted records",
                           "Rejected records by filter", "Shards by stage and state", "Shards per job",
                           "Reconciles/s by result", "S3 and API retries/s", "Generated tokens/s",
-                          "Child Jobs without pods", "Operator memory", "Leader and version"}
+                          "Child Jobs without pods", "Leader and version"}
         assert not must_have_data & set(empty), f"panels without data: {empty}"
         alerts = {r["alert"]: r["expr"] for g in groups for r in g["rules"]}
         for name, expr in alerts.items():
