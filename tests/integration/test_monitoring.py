@@ -1,5 +1,6 @@
 """The chart's alerts: their logic on synthetic series (`promtool test rules`, pure logic), and the
-restart case on the real operator scraped by the real Prometheus with the chart's rules loaded.
+restart case on the real operator scraped by the real Prometheus with the chart's rules loaded and
+every dashboard query evaluated; the leader gauge of two peered replicas.
 
 The synthetic series have the shapes the operator and the generator pods export (see
 `controller/metrics.py`, `engines/metrics.py` and the PodMonitor's relabelings); the integration
@@ -22,7 +23,7 @@ from test_chart import dashboard_queries, helm, rendered_monitoring  # noqa: F40
 
 from datafoundry.testing import waiting
 from datafoundry.testing.podrunner import PodRunner
-from datafoundry.testing.running_operator import S3_SECRET, Operator
+from datafoundry.testing.running_operator import S3_SECRET, Operator, setup_operator_rbac, wait_established
 from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.prometheus import PrometheusServer
 
@@ -292,3 +293,41 @@ def test_failed_job_alert_stays_quiet_when_the_operator_restarts(
     finally:
         prometheus.remove_rule_file(loaded[0]["file"])
         prometheus.remove_target(scrape_job)
+
+
+# ------------------------------------------------------------------- leader and standby (peering)
+def _leader(op: Operator) -> float | None:
+    for line in op.metrics().splitlines():
+        if line.startswith("datafoundry_operator_leader "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@pytest.mark.integration
+def test_the_leader_gauge_is_one_on_the_active_replica_only(kube: Kube, s3: S3, operator: Operator) -> None:
+    kube.kubectl("apply", "--server-side", "-f", str(REPO / "charts" / "datafoundry" / "crds" / "kopf-peering.yaml"))
+    for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        wait_established(kube, crd)
+    peering = f"df-leader-{uuid.uuid4().hex[:6]}"
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}))
+    kubeconfig = setup_operator_rbac(kube, peering=True)
+    log_dir = REPO / ".local" / "test" / "logs"
+    active, standby = (Operator.on_free_ports(kube, s3, kubeconfig, log_dir / f"operator-leader{p}.log",
+                                              extra_args=["--peering", peering, "--peering-priority", str(p)])
+                       for p in (200, 100))
+    operator.stop()  # the module's standalone operator would act too
+    try:
+        active.start()
+        standby.start()
+        waiting.wait_for("the higher priority replica to lead", lambda: _leader(active) == 1, 60)
+        assert _leader(standby) == 0
+        time.sleep(2)  # a few keep-alives: the standby stays a standby
+        assert _leader(standby) == 0 and _leader(active) == 1
+        active.stop()  # a rollout: the active replica leaves the peering
+        waiting.wait_for("the standby to take over", lambda: _leader(standby) == 1, 60)
+    finally:
+        active.stop()
+        standby.stop()
+        kube.kubectl("delete", "clusterkopfpeering", peering, "--ignore-not-found")
+        operator.start()
