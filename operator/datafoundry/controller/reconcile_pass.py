@@ -9,7 +9,7 @@ says: a restarted operator's first pass rebuilds it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -23,7 +23,7 @@ from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import gpu, kube, metrics, reasons
 from datafoundry.controller.live import running_shards
-from datafoundry.controller.observe import child_job_states, finished_stages, observe
+from datafoundry.controller.observe import ChildJob, child_job_states, finished_stages, observe
 from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.registry import JobRegistry, JobState
@@ -155,7 +155,7 @@ def _forget_later(rt: Runtime, owner: Owner, completion_time: str | None) -> Non
     asyncio.get_running_loop().call_later(remaining, metrics.forget_job, owner.namespace, owner.name, owner.uid)
 
 
-def _time_stages(state: JobState, jobs: Any) -> None:
+def _time_stages(state: JobState, jobs: Iterable[ChildJob]) -> None:
     """Observe each stage's duration once, when all its Jobs completed; a stage that ended before this
     process started was observed by the one before it."""
     for span in finished_stages(jobs):
