@@ -145,10 +145,9 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     assert float(worker_tokens[0]["value"][1]) > 0
     # The final totals do not depend on catching a short-lived worker: the operator's per-job series carry
     # them from the status (the workers' termination messages), and stay after the job finished.
-    job_tokens = prometheus.wait_for(
-        f'datafoundry_job_tokens{{namespace="{ns}",name="gen",kind="completion"}} == {st["progress"]["completionTokens"]}',
-        60)
-    assert job_tokens
+    tokens = st["progress"]["completionTokens"]
+    gen = f'namespace="{ns}",name="gen"'
+    assert prometheus.wait_for(f'datafoundry_job_tokens{{{gen},kind="completion"}} == {tokens}', 60)
     accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",name="gen",result="accepted"}}', 60)
     assert float(accepted[0]["value"][1]) == st["progress"]["accepted"]
     assert prometheus.wait_for(f'datafoundry_job_phase{{namespace="{ns}",name="gen",phase="Succeeded"}} == 1', 60)

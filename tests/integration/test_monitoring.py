@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_chart import dashboard_queries, helm, rendered_monitoring  # noqa: F401 - `helm` is a fixture
+from test_chart import MONITORING, dashboard_queries, find, helm, render, rendered_monitoring  # noqa: F401 - `helm` is a fixture
 
 from datafoundry.testing import waiting
 from datafoundry.testing.podrunner import PodRunner
@@ -222,7 +222,7 @@ def operator(kube: Kube, s3: S3, operator_rbac: Path) -> Iterator[Operator]:
         op.stop()
 
 
-def _failing_job(name: str, s3: S3, prefix: str) -> dict[str, Any]:
+def _contract_job(name: str, s3: S3, prefix: str) -> dict[str, Any]:
     return {"apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob", "metadata": {"name": name}, "spec": {
         "task": {"domain": "Kubernetes operations", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
         "target": {"records": 20, "overgenerate": 1.5},
@@ -257,7 +257,7 @@ def test_failed_job_alert_stays_quiet_when_the_operator_restarts(
         assert prometheus.wait_for(f"python_gc_collections_total{{{sel}}}")
 
         pod_runner.extra_env["CONTRACT_WORKER_FAIL"] = "filter:0:always"
-        kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(_failing_job(name, s3, s3_prefix)))
+        kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(_contract_job(name, s3, s3_prefix)))
         # The phase gauge reaches Prometheus, and the alert fires with the job's namespace and name.
         prometheus.wait_for(f'datafoundry_job_phase{{namespace="{ns}",name="{name}",phase="Failed"}} == 1', 120)
         firing = prometheus.wait_for(
@@ -292,6 +292,52 @@ def test_failed_job_alert_stays_quiet_when_the_operator_restarts(
         assert {r["name"] for g in loaded for r in g["rules"]} >= {"DataFoundryJobFailed"}
     finally:
         prometheus.remove_rule_file(loaded[0]["file"])
+        prometheus.remove_target(scrape_job)
+
+
+# ---------------------------------------------------------------- a long dedup on the real operator
+STALLED_FOR = "6s"
+#: The stalled alert as it was: any active shard, dedup and publish included.
+OLD_STALLED_EXPR = (
+    f"sum by (namespace, name) (changes(datafoundry_job_records[{STALLED_FOR}])) == 0"
+    " and on (namespace, name) sum by (namespace, name) (datafoundry_job_shards{state=\"active\"}) > 0"
+    " and on (namespace, name) max by (namespace, name) "
+    f"(present_over_time(datafoundry_job_records[5m] offset {STALLED_FOR}))")
+
+
+@pytest.mark.integration
+@pytest.mark.prometheus
+def test_a_long_dedup_keeps_the_stalled_alert_quiet(
+    helm: str, kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator,  # noqa: F811
+    pod_runner: PodRunner, prometheus: PrometheusServer,
+) -> None:
+    """The chart's stalled-progress expression (with a 6 s window) on the real operator's series while a
+    dedup shard runs for 15 s: empty all along, where the old expression matched the job."""
+    ns, name = job_namespace, "dedupslow"
+    scrape_job = f"dedup-{uuid.uuid4().hex[:6]}"
+    prometheus.add_target(scrape_job, operator.metrics_url.split("/")[2], honor_labels=True)
+    values = {**MONITORING, "prometheusRule": {"enabled": True, "stalledFor": STALLED_FOR}}
+    (rule,) = find(render(helm, values), "PrometheusRule")
+    (stalled,) = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]
+                  if r["alert"] == "DataFoundryJobProgressStalled"]
+    job = f'namespace="{ns}",name="{name}"'
+    try:
+        pod_runner.extra_env["CONTRACT_WORKER_SLEEP_DEDUP"] = "15"
+        kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(_contract_job(name, s3, s3_prefix)))
+        prometheus.wait_for(f'datafoundry_job_shards{{{job},stage="dedup",state="active"}} == 1', 120)
+        old_matched, new_matched, checks = False, [], 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and prometheus.query(
+                f'datafoundry_job_shards{{{job},stage="dedup",state="active"}} == 1'):
+            new_matched += [r for r in prometheus.query(stalled) if r["metric"].get("name") == name]
+            old_matched = old_matched or any(r["metric"].get("name") == name
+                                             for r in prometheus.query(OLD_STALLED_EXPR))
+            checks += 1
+            time.sleep(0.5)
+        assert checks >= 10, "the dedup ended before the stalled window could pass"
+        assert old_matched, "the old expression never matched: the dedup was not long enough to show anything"
+        assert new_matched == [], "the stalled alert's expression matched a job whose dedup runs"
+    finally:
         prometheus.remove_target(scrape_job)
 
 

@@ -144,6 +144,18 @@ def child_job_states(jobs: Iterable[ChildJob]) -> dict[str, int]:
     return out
 
 
+def one_job_stage_counts(jobs: Iterable[ChildJob], stage: str) -> dict[str, int]:
+    """Active, succeeded and failed Jobs of a one-Job-per-round stage (dedup, publish), for the shards
+    gauge: the status counts a running dedup as its publish shard, the metrics tell them apart."""
+    out = {"active": 0, "succeeded": 0, "failed": 0}
+    for job in jobs:
+        if job.stage != stage or job.deleting:
+            continue
+        state = "succeeded" if job.complete else "failed" if job.failed_reason is not None else "active"
+        out[state] += 1
+    return out
+
+
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 

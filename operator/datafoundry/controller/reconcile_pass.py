@@ -19,11 +19,18 @@ from pydantic import ValidationError
 
 from datafoundry.api.errors import field_errors
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import gpu, kube, metrics, reasons
 from datafoundry.controller.live import running_shards
-from datafoundry.controller.observe import ChildJob, child_job_states, finished_stages, observe
+from datafoundry.controller.observe import (
+    ChildJob,
+    child_job_states,
+    finished_stages,
+    observe,
+    one_job_stage_counts,
+)
 from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.registry import JobRegistry, JobState
@@ -155,6 +162,15 @@ def _forget_later(rt: Runtime, owner: Owner, completion_time: str | None) -> Non
     asyncio.get_running_loop().call_later(remaining, metrics.forget_job, owner.namespace, owner.name, owner.uid)
 
 
+def _shards(decision: Decision, jobs: tuple[ChildJob, ...]) -> dict[str, dict[str, int]]:
+    """The shards gauge: the status's counts, with dedup and publish told apart (the status counts a
+    running dedup as the publish shard; the stalled alert must see which one runs)."""
+    out: dict[str, dict[str, int]] = {s: sc.model_dump() for s, sc in decision.shards.items()}
+    for stage in (Stage.DEDUP, Stage.PUBLISH):
+        out[stage] = one_job_stage_counts(jobs, stage)
+    return out
+
+
 def _time_stages(state: JobState, jobs: Iterable[ChildJob]) -> None:
     """Observe each stage's duration once, when all its Jobs completed; a stage that ended before this
     process started was observed by the one before it."""
@@ -218,7 +234,7 @@ async def reconcile_once(rt: Runtime, state: JobState, body: kopf.Body, owner: O
     c = decision.counts
     metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
                         rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                        shards={s: sc.model_dump() for s, sc in decision.shards.items()},
+                        shards=_shards(decision, observed.jobs),
                         quality=(new.get("output") or {}).get("quality"), gpu_hours=account.hours,
                         eta_seconds=(new.get("progress") or {}).get("etaSeconds"),
                         child_jobs=child_job_states(observed.jobs), uid=uid)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from datafoundry.controller.observe import child_job, child_job_states, finished_stages, job_essentials
+from datafoundry.controller.observe import (
+    child_job,
+    child_job_states,
+    finished_stages,
+    job_essentials,
+    one_job_stage_counts,
+)
 
 
 def job(name: str, stage: str, round_: int = 0, *, created: str = "2026-01-01T00:00:00Z",
@@ -42,3 +48,13 @@ def test_a_stage_is_timed_once_all_its_jobs_completed() -> None:
     )]
     spans = finished_stages(jobs)
     assert [(s.stage, s.round, s.seconds) for s in spans] == [("generate", 0, 300.0), ("generate", 1, 30.0)]
+
+
+def test_dedup_and_publish_counted_apart() -> None:
+    jobs = [child_job(j) for j in (
+        job("dd0", "dedup", completed="2026-01-01T00:10:00Z"),
+        job("dd1", "dedup", 1, active=1),  # the second round's dedup runs
+        job("pub", "publish", failed=True),
+    )]
+    assert one_job_stage_counts(jobs, "dedup") == {"active": 1, "succeeded": 1, "failed": 0}
+    assert one_job_stage_counts(jobs, "publish") == {"active": 0, "succeeded": 0, "failed": 1}
