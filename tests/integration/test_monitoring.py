@@ -23,7 +23,13 @@ from test_chart import MONITORING, dashboard_queries, find, helm, render, render
 
 from datafoundry.testing import waiting
 from datafoundry.testing.podrunner import PodRunner
-from datafoundry.testing.running_operator import S3_SECRET, Operator, setup_operator_rbac, wait_established
+from datafoundry.testing.running_operator import (
+    S3_SECRET,
+    WORKER_SA,
+    Operator,
+    setup_operator_rbac,
+    wait_established,
+)
 from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.prometheus import PrometheusServer
 
@@ -293,6 +299,30 @@ def test_failed_job_alert_stays_quiet_when_the_operator_restarts(
     finally:
         prometheus.remove_rule_file(loaded[0]["file"])
         prometheus.remove_target(scrape_job)
+
+
+# ------------------------------------------------------ pods never created: no worker ServiceAccount
+@pytest.mark.integration
+def test_a_child_job_whose_pods_cannot_be_created_is_counted(
+    kube: Kube, s3: S3, s3_prefix: str, job_namespace: str, operator: Operator, pod_runner: PodRunner,
+) -> None:
+    """Without the worker ServiceAccount the real Job controller creates no pod: the operator's
+    `datafoundry_job_child_jobs{state="without_pods"}` (DataFoundryJobPodsNotCreated) says so."""
+    ns, name = job_namespace, "nosa"
+    kube.core.delete_namespaced_service_account(WORKER_SA, ns)
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(_contract_job(name, s3, s3_prefix)))
+    # The Job controller tried and failed (not merely: the pod is not created yet).
+    waiting.wait_for("the Job controller's FailedCreate event", lambda: any(
+        e.reason == "FailedCreate" and e.involved_object.name == f"{name}-gen-r0"
+        for e in kube.core.list_namespaced_event(ns).items), 60)
+    line = f'datafoundry_job_child_jobs{{name="{name}",namespace="{ns}",state="without_pods"}} 1.0'
+    waiting.wait_for("the child Job without pods to be counted", lambda: line in operator.metrics(), 30,
+                     details=lambda: operator.log_tail())
+    assert f'datafoundry_job_phase{{name="{name}",namespace="{ns}",phase="Generating"}} 1.0' in operator.metrics()
+    assert not kube.core.list_namespaced_pod(ns).items and not pod_runner.find(f"{name}-gen-r0-")
+    kube.kubectl("delete", "dfj", name, "-n", ns, "--wait=true", "--timeout=60s")
+    # Deleting the job drops its series at once.
+    waiting.wait_for("the job's series to go", lambda: f'name="{name}"' not in operator.metrics(), 30)
 
 
 # ---------------------------------------------------------------- a long dedup on the real operator
