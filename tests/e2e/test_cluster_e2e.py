@@ -111,7 +111,8 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
                                       interval="2s")
 
     real_pod_runner.on_start = scrape_worker
-    # A worker may finish between two scrapes: it waits (at most this long) for one after its last count.
+    # A worker may finish between two scrapes: it waits (at most this long) for one after its last count
+    # that Prometheus received within its scrape timeout (a slow scrape Prometheus gave up on does not count).
     real_pod_runner.extra_env["DATAFOUNDRY_METRICS_LINGER_SECONDS"] = "60"
     doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     doc["metadata"]["name"] = "gen"
@@ -142,11 +143,17 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
         pytest.fail(f"{e}: scrapes {scrapes}, successful {up}, targets {targets}, "
                     f"workers {[(r.pod, r.metrics_port, r.exit_code) for r in real_pod_runner.runs]}")
     assert float(worker_tokens[0]["value"][1]) > 0
-    accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",job="gen",result="accepted"}}', 60)
+    # The final totals do not depend on catching a short-lived worker: the operator's per-job series carry
+    # them from the status (the workers' termination messages), and stay after the job finished.
+    tokens = st["progress"]["completionTokens"]
+    gen = f'namespace="{ns}",name="gen"'
+    assert prometheus.wait_for(f'datafoundry_job_tokens{{{gen},kind="completion"}} == {tokens}', 60)
+    accepted = prometheus.wait_for(f'datafoundry_job_records{{namespace="{ns}",name="gen",result="accepted"}}', 60)
     assert float(accepted[0]["value"][1]) == st["progress"]["accepted"]
+    assert prometheus.wait_for(f'datafoundry_job_phase{{namespace="{ns}",name="gen",phase="Succeeded"}} == 1', 60)
     # the quality report's headline indicators, as the operator exports them from the status
     distinct2 = prometheus.wait_for(
-        f'datafoundry_job_output_quality{{namespace="{ns}",job="gen",indicator="distinct2"}}', 60)
+        f'datafoundry_job_output_quality{{namespace="{ns}",name="gen",indicator="distinct2"}}', 60)
     assert float(distinct2[0]["value"][1]) == st["output"]["quality"]["distinct2"]
 
 

@@ -40,8 +40,10 @@ HELM_VERSION = VERSIONS["HELM_VERSION"]
 KUBE_VERSION = "1.35.0"
 CRD_NAME = "datafoundryjobs.datafoundry.io"
 ALERTS = {"DataFoundryJobFailed", "DataFoundryJobProgressStalled", "DataFoundryGenerationThroughputZero",
-          "DataFoundryOperatorDown", "DataFoundryReconcileErrors"}
-DASHBOARD_ROWS = ["Jobs", "Funnel per job", "Throughput", "Shards", "Durations", "Operator"]
+          "DataFoundryJobPendingTooLong", "DataFoundryJobPodsNotCreated", "DataFoundryJobLowAcceptanceRate",
+          "DataFoundryJobBelowTarget", "DataFoundryOperatorDown", "DataFoundryReconcileErrors",
+          "DataFoundryOperatorMemoryHigh"}
+DASHBOARD_ROWS = ["Jobs", "Funnel per job", "Throughput", "Generators", "Shards", "Durations", "Operator"]
 MONITORING = {"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}},
               "prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}}
 
@@ -404,16 +406,16 @@ def rendered_monitoring(helm: str, release: str = "df") -> tuple[list[dict[str, 
 
 
 def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    """(panel title, PromQL) with Grafana's variables as Grafana sends them for "All"."""
+    """(panel or annotation title, PromQL) with Grafana's variables as Grafana sends them for "All"."""
     subst = {"$__rate_interval": "1m", "$namespace": ".*", "$dfjob": ".*"}
+    exprs = [(panel["title"], target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    exprs += [(f"annotation {a['name']}", a["expr"]) for a in dashboard.get("annotations", {}).get("list", [])]
     out = []
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            expr = target["expr"]
-            for k, v in subst.items():
-                expr = expr.replace(k, v)
-            assert "$" not in expr, (panel["title"], expr)
-            out.append((panel["title"], expr))
+    for title, expr in exprs:
+        for k, v in subst.items():
+            expr = expr.replace(k, v)
+        assert "$" not in expr, (title, expr)
+        out.append((title, expr))
     return out
 
 
@@ -421,7 +423,10 @@ def test_dashboard_rows_and_alert_runbooks(helm: str) -> None:
     groups, dashboard = rendered_monitoring(helm)
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
     assert rows == DASHBOARD_ROWS
-    assert len(dashboard_queries(dashboard)) >= 20
+    assert len(dashboard_queries(dashboard)) >= 30
+    # Every per-job query selects by the job's `name` (Prometheus's own `job` label is the scrape's).
+    for title, expr in dashboard_queries(dashboard):
+        assert "job=" not in expr and "(namespace, job" not in expr, (title, expr)
     alerts = {r["alert"]: r for g in groups for r in g["rules"]}
     assert set(alerts) == ALERTS
     readme = (CHART / "README.md").read_text()
@@ -625,7 +630,7 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
         assert forbidden.returncode != 0 and "forbidden" in forbidden.stderr.lower()
 
         # Prometheus: the operator's series arrived; every panel and alert evaluates without error.
-        prometheus.wait_for(f'datafoundry_job_records{{namespace="{job_ns}", job="quickstart", result="accepted"}}',
+        prometheus.wait_for(f'datafoundry_job_records{{namespace="{job_ns}", name="quickstart", result="accepted"}}',
                             timeout=30)
         time.sleep(3)
         groups, dashboard = rendered_monitoring(helm, release=release)
@@ -635,7 +640,8 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
                 empty.append(title)
         must_have_data = {"Jobs by phase", "Progress per job", "Generated and accepted records",
                           "Rejected records by filter", "Shards by stage and state", "Shards per job",
-                          "Reconciles/s by result", "S3 and API retries/s", "Generated tokens/s"}
+                          "Reconciles/s by result", "S3 and API retries/s", "Generated tokens/s",
+                          "Child Jobs without pods", "Leader and version"}
         assert not must_have_data & set(empty), f"panels without data: {empty}"
         alerts = {r["alert"]: r["expr"] for g in groups for r in g["rules"]}
         for name, expr in alerts.items():
@@ -674,7 +680,7 @@ def test_helm_install_namespaced_operator_reconciles_with_chart_identity(
 
         # This operator did the work (the shared dev cluster may run other operators), without a 403.
         scrape = op.metrics()
-        assert f'datafoundry_job_records{{job="quickstart",namespace="{job_ns}",result="accepted"}}' in scrape
+        assert f'datafoundry_job_records{{name="quickstart",namespace="{job_ns}",result="accepted"}}' in scrape
         # Deleting the job runs the finalizer (staging cleanup) with the chart's permissions too.
         kube.kubectl("delete", "dfj", "quickstart", "-n", job_ns, "--wait=true", "--timeout=60s")
         log = op.log_tail(200_000)

@@ -584,12 +584,14 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
     proc = subprocess.Popen(run.argv(12), env=run.env({"DATAFOUNDRY_METRICS_PORT": str(metrics_port)}),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     scraped = ""
+    loading_seen = False
     try:
         deadline = time.monotonic() + 600
         while proc.poll() is None and time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as resp:
                     text = resp.read().decode()
+                loading_seen = loading_seen or "datafoundry_generator_model_loading 1.0" in text
                 if re.search(r"^datafoundry_generator_chunks_total [1-9]", text, re.MULTILINE):
                     scraped = text
             except OSError:
@@ -615,6 +617,10 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
     assert 'datafoundry_generator_records_total{strategy="selfInstruct"}' in scraped
     assert "datafoundry_generator_batch_size_bucket" in scraped
     assert "datafoundry_generator_requests_in_flight" in scraped
+    # The model-loading signal (DataFoundryGenerationThroughputZero stays quiet meanwhile): 1 while vLLM
+    # loaded the model, 0 once it generated.
+    assert loading_seen, "datafoundry_generator_model_loading was never 1 while the model loaded"
+    assert "datafoundry_generator_model_loading 0.0" in scraped
 
 
 # --------------------------------------------------------------------------------------------

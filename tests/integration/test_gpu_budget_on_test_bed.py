@@ -52,7 +52,7 @@ def near(counted: float, hours: float, pods: int) -> bool:
 
 def gauge(scrape: str, ns: str, job: str) -> float:
     """The GPU-hours the operator's gauge says (it counts GPU-seconds: Prometheus' base unit)."""
-    match = re.search(rf'^datafoundry_job_gpu_seconds{{job="{job}",namespace="{ns}"}} (\S+)$', scrape, re.MULTILINE)
+    match = re.search(rf'^datafoundry_job_gpu_seconds{{name="{job}",namespace="{ns}"}} (\S+)$', scrape, re.MULTILINE)
     assert match, f"no datafoundry_job_gpu_seconds for {job}"
     return float(match.group(1)) / 3600
 

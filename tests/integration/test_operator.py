@@ -118,7 +118,7 @@ def test_happy_path_to_succeeded_with_status_events_and_printer_columns(
     # 24 passed the filters; the dataset holds the 20 the target asked for.
     assert row.split()[:5] == ["happy", "Succeeded", "100%", "24", "20"]
     scrape = operator.metrics()
-    assert f'datafoundry_job_records{{job="happy",namespace="{ns}",result="accepted"}} 24.0' in scrape
+    assert f'datafoundry_job_records{{name="happy",namespace="{ns}",result="accepted"}} 24.0' in scrape
     assert 'controller_runtime_reconcile_total{controller="datafoundryjob",result="success"}' in scrape
 
 

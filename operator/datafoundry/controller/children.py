@@ -312,7 +312,6 @@ def _job(
     container["env"] = [
         {"name": contract.ENV_PLAN, "value": contract.PLAN_PATH},
         {"name": contract.ENV_ROUND, "value": str(round_)},
-        {"name": contract.ENV_METRICS_PORT, "value": str(contract.METRICS_PORT)},
         *_storage_env(spec),
         *container.get("env", []),
     ]
@@ -405,7 +404,9 @@ def generate_job(
         "image": gen.image or config.generator_image,
         "args": [*contract.worker_args(Stage.GENERATE, round_), "--records", str(records)],
         # The judge scores each chunk in the generator pod, with the generator's engine or an endpoint.
-        "env": [*_engine_env(spec), *_judge_env(spec), *model_env],
+        # Only the generator serves metrics: the CPU stages' counts reach Prometheus through the status.
+        "env": [{"name": contract.ENV_METRICS_PORT, "value": str(contract.METRICS_PORT)},
+                *_engine_env(spec), *_judge_env(spec), *model_env],
         "resources": {"requests": requests, "limits": limits},
         "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
     }
@@ -438,7 +439,6 @@ def _cpu_job(
             "requests": {"cpu": config.filter_cpu, "memory": config.filter_memory},
             "limits": {"memory": config.filter_memory},
         },
-        "ports": [{"name": "metrics", "containerPort": contract.METRICS_PORT}],
     }
     return _job(
         owner=owner, spec=spec, config=config, job_name=job_name,

@@ -68,6 +68,9 @@ class OperatorConfig:
     #: every worker container before the job's own `spec.workers`.
     worker_env: tuple[dict[str, Any], ...] = ()
     worker_env_from: tuple[dict[str, Any], ...] = ()
+    #: How long a finished job's metrics stay exported after its completionTime, so that Prometheus
+    #: scrapes the final values (and alerts on the phase see it) before the series go.
+    finished_job_metrics_seconds: float = 600.0
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -98,4 +101,7 @@ class OperatorConfig:
             max_line_bytes=int(env["DATAFOUNDRY_MAX_LINE_BYTES"]) if env.get("DATAFOUNDRY_MAX_LINE_BYTES") else None,
             worker_env=_env_json_list(ENV_WORKER_ENV, EnvVar),
             worker_env_from=_env_json_list(ENV_WORKER_ENV_FROM, EnvFromSource),
+            finished_job_metrics_seconds=float(
+                env.get("DATAFOUNDRY_FINISHED_JOB_METRICS_SECONDS", base.finished_job_metrics_seconds)
+            ),
         )

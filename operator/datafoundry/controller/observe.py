@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from datafoundry.api.keys import LABEL_ROUND, LABEL_SHARD, LABEL_STAGE
@@ -48,6 +49,7 @@ class ChildJob:
     failed_message: str
     deleting: bool
     completion_time: str | None
+    creation_time: str | None = None
     #: spec.suspend: a Job waiting for Kueue's admission, or stopped by Kueue (preempted, evicted).
     suspended: bool = False
     #: Pods of it have finished (an index completed, a pod failed): it ran before, so a suspended one was stopped.
@@ -64,7 +66,7 @@ def job_essentials(obj: Mapping[str, Any]) -> dict[str, Any]:
     tens of kilobytes as Python objects."""
     meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
     return {
-        "metadata": {k: meta[k] for k in ("name", "labels", "deletionTimestamp") if k in meta},
+        "metadata": {k: meta[k] for k in ("name", "labels", "deletionTimestamp", "creationTimestamp") if k in meta},
         "spec": {k: spec[k] for k in ("completions", "completionMode", "suspend") if k in spec},
         "status": obj.get("status") or {},
     }
@@ -124,9 +126,73 @@ def child_job(obj: Mapping[str, Any]) -> ChildJob:
         failed_message=failed.get("message", "") if failed else "",
         deleting=bool(meta.get("deletionTimestamp")),
         completion_time=status.get("completionTime"),
+        creation_time=meta.get("creationTimestamp"),
         suspended=bool(spec.get("suspend")),
         ran=bool(completed) or int(status.get("failed") or 0) > 0,
     )
+
+
+def child_job_states(jobs: Iterable[ChildJob]) -> dict[str, int]:
+    """Unfinished child Jobs that run no pod: `suspended` ones, and `without_pods` ones, which are not
+    suspended yet have no pod (none could be created: a missing ServiceAccount, a quota; or a retry's
+    back-off), for the metrics and the pods-not-created alert."""
+    out = {"suspended": 0, "without_pods": 0}
+    for job in jobs:
+        if job.finished or job.deleting:
+            continue
+        if job.suspended:
+            out["suspended"] += 1
+        elif job.active == 0:
+            out["without_pods"] += 1
+    return out
+
+
+def one_job_stage_counts(jobs: Iterable[ChildJob], stage: str) -> dict[str, int]:
+    """Active, succeeded and failed Jobs of a one-Job-per-round stage (dedup, publish), for the shards
+    gauge: the status counts a running dedup as its publish shard, the metrics tell them apart."""
+    out = {"active": 0, "succeeded": 0, "failed": 0}
+    for job in jobs:
+        if job.stage != stage or job.deleting:
+            continue
+        state = "succeeded" if job.complete else "failed" if job.failed_reason is not None else "active"
+        out[state] += 1
+    return out
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@dataclass(frozen=True)
+class StageSpan:
+    """One stage of one round, all of whose child Jobs completed: from the first's creation to the
+    last's completion."""
+
+    stage: str
+    round: int
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def finished_stages(jobs: Iterable[ChildJob]) -> list[StageSpan]:
+    """The stages (per round) whose child Jobs all completed, with their wall time."""
+    groups: dict[tuple[str, int], list[ChildJob]] = {}
+    for job in jobs:
+        if job.stage and not job.deleting:
+            groups.setdefault((job.stage, job.round), []).append(job)
+    spans = []
+    for (stage, round_), members in sorted(groups.items()):
+        if not all(j.complete for j in members):
+            continue
+        starts = [t for t in (_time(j.creation_time) for j in members) if t is not None]
+        ends = [t for t in (_time(j.completion_time) for j in members) if t is not None]
+        if len(starts) == len(ends) == len(members):
+            spans.append(StageSpan(stage, round_, min(starts), max(ends)))
+    return spans
 
 
 @dataclass(frozen=True)

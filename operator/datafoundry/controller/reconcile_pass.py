@@ -8,7 +8,8 @@ says: a restarted operator's first pass rebuilds it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -18,11 +19,18 @@ from pydantic import ValidationError
 
 from datafoundry.api.errors import field_errors
 from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.stages import Stage
 from datafoundry.controller import children as ch
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import gpu, kube, metrics, reasons
 from datafoundry.controller.live import running_shards
-from datafoundry.controller.observe import observe
+from datafoundry.controller.observe import (
+    ChildJob,
+    child_job_states,
+    finished_stages,
+    observe,
+    one_job_stage_counts,
+)
 from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.registry import JobRegistry, JobState
@@ -47,11 +55,15 @@ def significant(status: dict[str, Any], gpu_pods_running: bool = False) -> dict[
     return out
 
 
-def _record_phase(jobs: JobRegistry, state: JobState, phase: str | None) -> None:
+def _record_phase(jobs: JobRegistry, state: JobState, owner: Owner, phase: str | None, *, seen: bool = True) -> None:
+    """Count the job in its phase. `seen=False`: a job found in this phase (a finished job at start-up),
+    which is no transition and is not counted as one."""
     if phase is None or state.phase == phase:
         return
     state.phase = phase
-    metrics.phase_transitions_total.labels(phase).inc()
+    metrics.set_phase(owner.namespace, owner.name, phase, owner.uid)
+    if seen:
+        metrics.phase_transitions_total.labels(phase).inc()
     counts = jobs.phases()
     for p in {*metrics.PHASES, *counts}:
         metrics.jobs.labels(p).set(counts.get(p, 0))
@@ -135,7 +147,40 @@ async def _refuse(rt: Runtime, state: JobState, body: kopf.Body, owner: Owner, o
     if significant(new) != significant(old):
         await kube.patch_status(owner.namespace, owner.name, new)
         _post_events(body, old, new)
-    _record_phase(rt.jobs, state, new["phase"])
+    _record_phase(rt.jobs, state, owner, new["phase"])
+
+
+def _forget_later(rt: Runtime, owner: Owner, completion_time: str | None) -> None:
+    """Drop a finished job's series once the grace period after its completionTime has passed; a job
+    that finished longer ago than that (found at start-up) has none exported at all."""
+    done = parse_time(completion_time)
+    remaining = metrics.remaining_grace(done.timestamp() if done else None,
+                                        rt.config.finished_job_metrics_seconds, datetime.now(UTC).timestamp())
+    if remaining <= 0:
+        metrics.forget_job(owner.namespace, owner.name, owner.uid)
+        return
+    asyncio.get_running_loop().call_later(remaining, metrics.forget_job, owner.namespace, owner.name, owner.uid)
+
+
+def _shards(decision: Decision, jobs: tuple[ChildJob, ...]) -> dict[str, dict[str, int]]:
+    """The shards gauge: the status's counts, with dedup and publish told apart (the status counts a
+    running dedup as the publish shard; the stalled alert must see which one runs)."""
+    out: dict[str, dict[str, int]] = {s: sc.model_dump() for s, sc in decision.shards.items()}
+    for stage in (Stage.DEDUP, Stage.PUBLISH):
+        out[stage] = one_job_stage_counts(jobs, stage)
+    return out
+
+
+def _time_stages(state: JobState, jobs: Iterable[ChildJob]) -> None:
+    """Observe each stage's duration once, when all its Jobs completed; a stage that ended before this
+    process started was observed by the one before it."""
+    for span in finished_stages(jobs):
+        key = (span.stage, span.round)
+        if key in state.stages_timed:
+            continue
+        state.stages_timed.add(key)
+        if span.end.timestamp() >= metrics.STARTED_AT:
+            metrics.stage_duration_seconds.labels(span.stage).observe(max(0.0, span.seconds))
 
 
 async def reconcile_once(rt: Runtime, state: JobState, body: kopf.Body, owner: Owner) -> bool:
@@ -144,7 +189,10 @@ async def reconcile_once(rt: Runtime, state: JobState, body: kopf.Body, owner: O
     old: dict[str, Any] = dict(body.get("status") or {})
     generation = int(body.meta.get("generation") or 1)
     if _terminal(old):
-        _record_phase(rt.jobs, state, old.get("phase"))
+        first = state.phase is None
+        _record_phase(rt.jobs, state, owner, old.get("phase"), seen=not first)
+        if first:
+            _forget_later(rt, owner, old.get("completionTime"))
         return True
     spec = state.spec_of(generation)
     if spec is None:
@@ -188,11 +236,15 @@ async def reconcile_once(rt: Runtime, state: JobState, body: kopf.Body, owner: O
     c = decision.counts
     metrics.observe_job(namespace, name, generated=c.generated, accepted=c.accepted, target=spec.target.records,
                         rejected=c.rejected, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                        shards={s: sc.model_dump() for s, sc in decision.shards.items()},
-                        quality=(new.get("output") or {}).get("quality"), gpu_hours=account.hours)
-    _record_phase(rt.jobs, state, new["phase"])
+                        shards=_shards(decision, observed.jobs),
+                        quality=(new.get("output") or {}).get("quality"), gpu_hours=account.hours,
+                        eta_seconds=(new.get("progress") or {}).get("etaSeconds"),
+                        child_jobs=child_job_states(observed.jobs), uid=uid)
+    _time_stages(state, observed.jobs)
+    _record_phase(rt.jobs, state, owner, new["phase"])
     finished = decision.succeeded is not None or decision.failed is not None
     if finished:
+        _forget_later(rt, owner, new.get("completionTime"))
         rt.live.forget(uid)
         state.gpu = None
         start, end = parse_time(new.get("startTime")), parse_time(new.get("completionTime"))

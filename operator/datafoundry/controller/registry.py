@@ -31,6 +31,8 @@ class JobState:
     gpu: GPUAccount | None = None
     #: Child Jobs seen admitted (not suspended): suspended again, Kueue stopped them (`reconcile.admission`).
     started: set[str] = field(default_factory=set)
+    #: (stage, round) whose duration was observed (`metrics.stage_duration_seconds`).
+    stages_timed: set[tuple[str, int]] = field(default_factory=set)
 
     def spec_of(self, generation: int) -> DataFoundryJobSpec | None:
         """The validated spec when it was validated at `generation`."""

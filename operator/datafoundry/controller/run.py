@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import kopf
 from prometheus_client import start_http_server
 
-from datafoundry.controller import metrics
+from datafoundry.controller import leadership, metrics
 
 # glibc's mallopt parameter: the number of malloc arenas.
 _M_ARENA_MAX = -8
@@ -69,6 +69,8 @@ def run_operator(
     from datafoundry.controller import handlers  # noqa: F401
 
     _tame_malloc()
+    metrics.install_runtime_collectors()
+    leadership.follow(peering is not None, lambda active: metrics.leader.set(1 if active else 0))
     start_http_server(metrics_port, addr=bind, registry=metrics.REGISTRY)
     asyncio.run(kopf.operator(
         clusterwide=not namespaces,

@@ -106,7 +106,7 @@ async def _expire(body: kopf.Body, owner: Owner, stopped: kopf.DaemonStopped) ->
 async def finalize(rt: Runtime, body: kopf.Body, owner: Owner, retry: int) -> None:
     """Forget the job, then remove its staging objects (the published dataset is kept; children go
     by ownerReferences). Raises kopf.TemporaryError for kopf to retry, up to CLEANUP_TRIES tries."""
-    metrics.forget_job(owner.namespace, owner.name)
+    metrics.forget_job(owner.namespace, owner.name, owner.uid)
     rt.jobs.forget(owner.uid)
     rt.live.forget(owner.uid)
     try:

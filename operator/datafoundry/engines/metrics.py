@@ -38,19 +38,37 @@ class _ScrapeClock:
             self.changed.notify_all()
 
 
+#: The header in which Prometheus says how long it waits for a scrape's response.
+SCRAPE_TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
+
+
+def scrape_timeout(environ: dict[str, Any]) -> float | None:
+    """The scraper's timeout for this request (seconds), when it said."""
+    try:
+        return float(environ[SCRAPE_TIMEOUT_HEADER])
+    except (KeyError, ValueError):
+        return None
+
+
 class _SentBody:
     """A WSGI response body whose `close` (called by the server after the last byte is written)
-    ticks the scrape clock."""
+    ticks the scrape clock, unless the response took longer than the scraper waits (its
+    X-Prometheus-Scrape-Timeout-Seconds): on a busy machine Prometheus gives up on a slow scrape, and
+    counting that one would let the generator exit before its final counts were stored."""
 
-    def __init__(self, body: Iterable[bytes], clock: _ScrapeClock) -> None:
+    def __init__(self, body: Iterable[bytes], clock: _ScrapeClock, started: float,
+                 timeout: float | None = None) -> None:
         self._body = body
         self._clock = clock
+        self._started = started
+        self._timeout = timeout
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._body)
 
     def close(self) -> None:
-        self._clock.sent()
+        if self._timeout is None or time.monotonic() - self._started < self._timeout:
+            self._clock.sent()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -91,6 +109,11 @@ class GeneratorMetrics:
             "datafoundry_generator_engine_retries", "Engine requests retried, by reason.", ["reason"], registry=r
         )
         self.chunks = Counter("datafoundry_generator_chunks", "Chunks finished and written.", registry=r)
+        self.model_loading = Gauge(
+            "datafoundry_generator_model_loading",
+            "1 while the generator downloads and loads its model (no tokens are expected then), else 0.",
+            registry=r,
+        )
 
     def observe_batch(self, prompts: int, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
         self.batch_size.observe(prompts)
@@ -107,7 +130,8 @@ class GeneratorMetrics:
         clock = self._clock
 
         def counted(environ: dict[str, Any], start_response: Any) -> _SentBody:
-            return _SentBody(app(environ, start_response), clock)
+            started = time.monotonic()
+            return _SentBody(app(environ, start_response), clock, started, scrape_timeout(environ))
 
         try:
             server = make_server("", port, counted, ThreadingWSGIServer, handler_class=_QuietHandler)

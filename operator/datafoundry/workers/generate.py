@@ -331,7 +331,11 @@ def generate(ctx: WorkerContext, records: int, *, engine: Engine | None = None,
         metrics.serve(int(env.get(contract.ENV_METRICS_PORT, "0") or 0))
     own_engine = engine is None
     if engine is None:
-        engine = make_engine(gen, seed=mix.seed, metrics=metrics, env=env)
+        metrics.model_loading.set(1)
+        try:
+            engine = make_engine(gen, seed=mix.seed, metrics=metrics, env=env)
+        finally:
+            metrics.model_loading.set(0)
     judge, judge_engine = judging.scorer(ctx.spec, env, engine)
     runner = ChunkRunner(ctx, mix, engine, work, metrics, judge)
     remember_history(ctx, mix, cp.chunks_done)

@@ -225,9 +225,10 @@ def decide_with_gpu(spec: Any, jobs: list[dict[str, Any]], pods: list[dict[str, 
 def test_the_gauge_follows_the_job_and_goes_with_it() -> None:
     metrics.observe_job("ns-gpu", "j", generated=0, accepted=0, target=1, rejected={}, prompt_tokens=0,
                         completion_tokens=0, shards={}, gpu_hours=1.5)
-    assert metrics.REGISTRY.get_sample_value("datafoundry_job_gpu_seconds", {"namespace": "ns-gpu", "job": "j"}) == 5400
+    labels = {"namespace": "ns-gpu", "name": "j"}
+    assert metrics.REGISTRY.get_sample_value("datafoundry_job_gpu_seconds", labels) == 5400
     metrics.forget_job("ns-gpu", "j")
-    assert metrics.REGISTRY.get_sample_value("datafoundry_job_gpu_seconds", {"namespace": "ns-gpu", "job": "j"}) is None
+    assert metrics.REGISTRY.get_sample_value("datafoundry_job_gpu_seconds", labels) is None
 
 
 def test_the_manifest_and_the_card_take_the_hours_from_the_publish_pods_environment() -> None:

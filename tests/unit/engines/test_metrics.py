@@ -80,3 +80,36 @@ def test_linger_returns_only_once_the_scrape_response_is_sent() -> None:
     assert returned - started >= 1.2, "returned when the registry was read, before the response was sent"
     scraper.join()
     assert scraper.received is not None and scraper.received - returned < 2.0
+
+
+def test_a_scrape_slower_than_the_scrapers_timeout_is_not_counted() -> None:
+    """Prometheus gives up on a scrape that takes longer than its X-Prometheus-Scrape-Timeout-Seconds: the
+    generator must not take such a scrape as the one that stored its final counts (a loaded CI machine)."""
+
+    class Slow:
+        def describe(self) -> list[Any]:
+            return []
+
+        def collect(self) -> list[Any]:
+            time.sleep(0.5)
+            return []
+
+    metrics = GeneratorMetrics()
+    metrics.registry.register(Slow())
+    port = free_port()
+    assert metrics.serve(port)
+
+    def scrape(timeout: str) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"X-Prometheus-Scrape-Timeout-Seconds": timeout})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+    too_slow = threading.Thread(target=scrape, args=("0.2",), daemon=True)
+    too_slow.start()
+    assert metrics.linger(1.5) is False, "counted a scrape its scraper had given up on"
+    too_slow.join(10)
+    in_time = threading.Thread(target=scrape, args=("5",), daemon=True)
+    in_time.start()
+    assert metrics.linger(10) is True
+    in_time.join(10)
