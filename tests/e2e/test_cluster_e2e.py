@@ -191,7 +191,8 @@ def example_inputs(i: int) -> dict[str, list[dict[str, Any]]]:
 def adapt_example(doc: dict[str, Any], s3: S3, prefix: str, server: Any) -> dict[str, Any]:
     """The example as written, pointed at the test bed: its S3 data under this test's prefix, the
     shared SmolLM2-135M-Instruct vLLM server as an OpenAI endpoint, and a small target. Every filter,
-    strategy, screen, output format and mix setting is kept."""
+    strategy, screen, output format and mix setting is kept; only the strategies' costliest options
+    shrink (preference samples, dialogue turns) to fit two CPU cores."""
     text = yaml.safe_dump(doc).replace(f"s3://{EXAMPLE_BUCKET}/", f"s3://{s3.bucket}/{prefix}")
     doc = yaml.safe_load(text)
     spec = doc["spec"]
@@ -209,10 +210,14 @@ def adapt_example(doc: dict[str, Any], s3: S3, prefix: str, server: Any) -> dict
                     "batchSize": 8, "sampling": {**gen.get("sampling", {}), "maxTokens": 384, "seed": 5}})
         gen["engine"] = {**engine, "type": "openai", "endpoint": server.base_url, "maxConcurrency": 16}
         for strategy in gen.get("strategies") or ():
+            options = strategy.get("options", {})
             if strategy["name"] == "preferencePairs":
                 # The 135M judge scores most answers of a prompt alike (42 of 48 pairs were under the example's
                 # margin of 2, written for a 70B judge): any ranked pair of two different answers is kept here.
-                strategy["options"] = {**strategy.get("options", {}), "minMargin": 0}
+                # The fewest samples (2): each costs an answer and a judge call on two CPU cores.
+                strategy["options"] = {**options, "minMargin": 0, "samples": 2}
+            elif strategy["name"] == "multiTurn":
+                strategy["options"] = {**options, "turns": 2}  # 2 calls a turn; 2 turns show the threading
     return doc
 
 
