@@ -20,18 +20,24 @@ from datafoundry.testing.workers import WorkerJob
 pytestmark = pytest.mark.vllm
 
 
-def test_generate_writes_its_parts_and_a_rerun_is_a_no_op(tmp_path: Path, vllm_server: VLLMServer) -> None:
-    job = WorkerJob.on_files(tmp_path).setup({
-        "task": {"type": "instruction", "domain": "Kubernetes operations",
-                 "seeds": {"inline": [{"instruction": "What is a pod?", "response": "The smallest deployable unit."}]}},
+def self_instruct_job(tmp_path: Path, server: VLLMServer, seeds: list[dict[str, str]], max_tokens: int) -> WorkerJob:
+    """8 selfInstruct records from the tiny random model: noise, so the screens are off (and with them the
+    pool's own filters)."""
+    return WorkerJob.on_files(tmp_path).setup({
+        "task": {"type": "instruction", "domain": "Kubernetes operations", "seeds": {"inline": seeds}},
         "target": {"records": 8},
-        "generator": {"model": vllm_server.model, "gpusPerShard": 0, "batchSize": 4,
-                      "sampling": {"maxTokens": 64, "temperature": 1.0},
-                      "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 4},
+        "generator": {"model": server.model, "gpusPerShard": 0, "batchSize": 4,
+                      "sampling": {"maxTokens": max_tokens, "temperature": 1.0},
+                      "engine": {"type": "openai", "endpoint": server.base_url, "maxConcurrency": 4},
                       "strategies": [{"name": "selfInstruct", "options": {"maxChars": 40}}],
                       "screens": {"enabled": False}},
         "seed": 7,
     })
+
+
+def test_generate_writes_its_parts_and_a_rerun_is_a_no_op(tmp_path: Path, vllm_server: VLLMServer) -> None:
+    job = self_instruct_job(tmp_path, vllm_server, [{"instruction": "What is a pod?",
+                                                     "response": "The smallest deployable unit."}], max_tokens=64)
 
     progress = job.ok("generate", 0, 0, "--records", "8")
 
@@ -46,17 +52,7 @@ def test_self_instruct_pool_carries_round_0_into_round_1_and_a_rerun_is_identica
         tmp_path: Path, vllm_server: VLLMServer) -> None:
     seeds = [{"instruction": "How do I restart a deployment?", "response": "kubectl rollout restart."},
              {"instruction": "What is a pod?", "response": "The smallest deployable unit."}]
-    job = WorkerJob.on_files(tmp_path).setup({
-        "task": {"type": "instruction", "domain": "Kubernetes operations", "seeds": {"inline": seeds}},
-        "target": {"records": 8},
-        "generator": {"model": vllm_server.model, "gpusPerShard": 0, "batchSize": 4,
-                      "sampling": {"maxTokens": 32, "temperature": 1.0},
-                      "engine": {"type": "openai", "endpoint": vllm_server.base_url, "maxConcurrency": 4},
-                      # the tiny random model's noise: screens off, so the pool's own filters are off too
-                      "strategies": [{"name": "selfInstruct", "options": {"maxChars": 40}}],
-                      "screens": {"enabled": False}},
-        "seed": 7,
-    })
+    job = self_instruct_job(tmp_path, vllm_server, seeds, max_tokens=32)
 
     def records(round_: int) -> list[dict[str, Any]]:
         parts = sorted(k for k in job.store.list(layout.shard_prefix(job.uid, Stage.GENERATE, round_, 0))
