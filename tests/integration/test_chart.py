@@ -317,7 +317,8 @@ def test_helm_test_pod_asks_the_operators_service(helm: str) -> None:
 def notes(helm: str, kube: Kube, chart: str | Path, values: dict[str, Any], release: str = "df") -> str:
     """NOTES.txt as `helm install` prints it (a dry run: helm renders NOTES only for an install, which needs a
     cluster even when it changes nothing)."""
-    out = run_helm(helm, "install", release, str(chart), "--dry-run=server", "--namespace", "dfs",
+    # --take-ownership: a dry run adopts nothing, and the test bed may hold the CRD already (not Helm's).
+    out = run_helm(helm, "install", release, str(chart), "--dry-run=server", "--take-ownership", "--namespace", "dfs",
                    "--kubeconfig", str(kube.kubeconfig), "-f", _values_file(values)).stdout
     return out.split("NOTES:\n", 1)[1]
 
