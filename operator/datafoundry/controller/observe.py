@@ -159,8 +159,11 @@ def one_job_stage_counts(jobs: Iterable[ChildJob], stage: str) -> dict[str, int]
     return out
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+def parse_time(value: str | None) -> datetime | None:
+    """A Kubernetes timestamp (RFC 3339, `Z` for UTC); None when absent."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,8 @@ def finished_stages(jobs: Iterable[ChildJob]) -> list[StageSpan]:
     for (stage, round_), members in sorted(groups.items()):
         if not all(j.complete for j in members):
             continue
-        starts = [t for t in (_time(j.creation_time) for j in members) if t is not None]
-        ends = [t for t in (_time(j.completion_time) for j in members) if t is not None]
+        starts = [t for t in (parse_time(j.creation_time) for j in members) if t is not None]
+        ends = [t for t in (parse_time(j.completion_time) for j in members) if t is not None]
         if len(starts) == len(ends) == len(members):
             spans.append(StageSpan(stage, round_, min(starts), max(ends)))
     return spans

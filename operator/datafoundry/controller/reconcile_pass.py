@@ -30,12 +30,13 @@ from datafoundry.controller.observe import (
     finished_stages,
     observe,
     one_job_stage_counts,
+    parse_time,
 )
 from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile import Decision, decide, refused
 from datafoundry.controller.registry import JobRegistry, JobState
 from datafoundry.controller.runtime import Runtime
-from datafoundry.controller.status import build_status, invalid_status, parse_time
+from datafoundry.controller.status import build_status, invalid_status
 from datafoundry.controller.status_events import status_events
 from datafoundry.pipeline.plan import JobRef, build_plan
 

@@ -25,6 +25,7 @@ from datafoundry.api.status import (
 )
 from datafoundry.controller import conditions as cond
 from datafoundry.controller import reasons
+from datafoundry.controller.observe import parse_time
 from datafoundry.controller.reconcile import Decision
 
 #: The keys of status.output.decontamination (the schema prunes any other).
@@ -35,11 +36,6 @@ _QUALITY_KEYS = tuple(f.alias or name for name, f in QualityStatus.model_fields.
 def rfc3339(t: datetime) -> str:
     return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _eta_seconds(accepted: int, target: int, start: datetime | None, now: datetime) -> int | None:

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from datafoundry.api.spec import DataFoundryJobSpec
 from datafoundry.controller import kube, metrics, reasons
+from datafoundry.controller.observe import parse_time
 from datafoundry.controller.owner import Owner
 from datafoundry.controller.reconcile_pass import reconcile_once
 from datafoundry.controller.runtime import Runtime
 from datafoundry.controller.staging import remove_staging
-from datafoundry.controller.status import parse_time
 
 log = logging.getLogger(__name__)
 #: Passes of one job that may start within `min_pass_interval_seconds` of each other.
