@@ -21,7 +21,6 @@ need it skip and say why (tests/fixtures/faults.py).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import uuid
@@ -42,10 +41,9 @@ from datafoundry.testing.running_operator import (
     Operator,
     created_children,
     prepare_job_namespace,
-    setup_operator_rbac,
-    wait_established,
+    setup_peering,
 )
-from datafoundry.testing.testbed import REPO, S3, Kube
+from datafoundry.testing.testbed import S3, Kube
 from fixtures.faults import Dataset, TestbedControl, assert_same_dataset, read_dataset
 from fixtures.s3proxy import S3FaultProxy
 
@@ -521,13 +519,7 @@ def _pod_exists(kube: Kube, ns: str, name: str) -> bool:
 def test_two_operator_replicas_with_peering_only_one_acts(
     kube: Kube, s3: S3, vllm_server: VLLMServer, operator: Operator, reference: Reference
 ) -> None:
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "charts" / "datafoundry" / "crds" / "kopf-peering.yaml"))
-    for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        wait_established(kube, crd)
-    peering = f"df-faults-{uuid.uuid4().hex[:6]}"
-    kube.kubectl("apply", "-f", "-", input=json.dumps(
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}))
-    kubeconfig = setup_operator_rbac(kube, peering=True)
+    peering, kubeconfig = setup_peering(kube, "df-faults")
     replicas = [Operator.on_free_ports(kube, s3, kubeconfig,
                                        operator.log_path.parent / f"operator-peer{prio}-{uuid.uuid4().hex[:6]}.log",
                                        extra_args=["--peering", peering, "--peering-priority", str(prio)])

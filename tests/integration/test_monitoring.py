@@ -27,8 +27,7 @@ from datafoundry.testing.running_operator import (
     S3_SECRET,
     WORKER_SA,
     Operator,
-    setup_operator_rbac,
-    wait_established,
+    setup_peering,
 )
 from datafoundry.testing.testbed import REPO, S3, Kube
 from fixtures.prometheus import PrometheusServer
@@ -381,13 +380,7 @@ def _leader(op: Operator) -> float | None:
 
 @pytest.mark.integration
 def test_the_leader_gauge_is_one_on_the_active_replica_only(kube: Kube, s3: S3, operator: Operator) -> None:
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "charts" / "datafoundry" / "crds" / "kopf-peering.yaml"))
-    for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        wait_established(kube, crd)
-    peering = f"df-leader-{uuid.uuid4().hex[:6]}"
-    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}))
-    kubeconfig = setup_operator_rbac(kube, peering=True)
+    peering, kubeconfig = setup_peering(kube, "df-leader")
     log_dir = REPO / ".local" / "test" / "logs"
     active, standby = (Operator.on_free_ports(kube, s3, kubeconfig, log_dir / f"operator-leader{p}.log",
                                               extra_args=["--peering", peering, "--peering-priority", str(p)])

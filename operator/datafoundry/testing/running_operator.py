@@ -13,6 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,18 @@ def setup_operator_rbac(kube: Kube, peering: bool = False) -> Path:
     path = Path(tempfile.mkdtemp(prefix="df-operator-")) / "kubeconfig"
     write_token_kubeconfig(kube, OPERATOR_NS, sa, path)
     return path
+
+
+def setup_peering(kube: Kube, prefix: str) -> tuple[str, Path]:
+    """kopf's peering CRDs, a fresh ClusterKopfPeering named `prefix-<random>` and the peering identity
+    (`setup_operator_rbac(peering=True)`): (the peering's name, the kubeconfig its replicas use)."""
+    kube.kubectl("apply", "--server-side", "-f", str(REPO / "charts" / "datafoundry" / "crds" / "kopf-peering.yaml"))
+    for crd in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        wait_established(kube, crd)
+    peering = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kube.kubectl("apply", "-f", "-", input=json.dumps(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}))
+    return peering, setup_operator_rbac(kube, peering=True)
 
 
 def prepare_job_namespace(kube: Kube, s3: S3, namespace: str) -> None:
