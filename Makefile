@@ -91,9 +91,15 @@ fuzz: venv ## property tests with many random cases (make test runs a fixed, rep
 	DATAFOUNDRY_HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/unit/test_properties.py
 
 .PHONY: bench
-bench: venv controlplane tiny-model ## run every benchmark once; table + .local/bench/results.json
+bench: venv controlplane tiny-model model ## run every benchmark once (~25 min on 2 cores); table + .local/bench/results.json
 	$(PIP_ENV) $(PY) -m pip install -q -e ".[bench]"
 	$(PY) hack/bench/run_all.py
+
+# Not part of `make bench` (35 minutes on 2 cores, bound by the simulated control plane's CPU).
+.PHONY: bench-scale
+bench-scale: venv controlplane tiny-model ## the full scale run: 1,000 jobs x 4 shards on 100 kwok GPU nodes (into results.json)
+	$(PIP_ENV) $(PY) -m pip install -q -e ".[bench]"
+	$(PY) hack/bench/run_all.py --only scale-full
 
 # Not part of `make bench`: each method loads SmolLM2 and generates on CPU (minutes per method).
 BENCH_RECORDS ?= 40
