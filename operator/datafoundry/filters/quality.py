@@ -541,11 +541,14 @@ class _Field:
         plain = _INLINE_CODE_RE.sub(" ", prose) if "`" in prose else prose
         if "\n" in prose:
             lines = [s for raw in prose.split("\n") if (s := raw.strip())]
-            words: list[str] = []
-            sentence_words: list[str] = []
-            for raw in plain.split("\n"):
-                line = raw.strip()
-                if line:
+            plain_lines = lines if plain is prose else [s for raw in plain.split("\n") if (s := raw.strip())]
+            words: list[str]
+            sentence_words: list[str]
+            if not any(map(_is_structure, plain_lines)):  # the common case: words of the whole text at once
+                words = sentence_words = _words(plain.lower())
+            else:
+                words, sentence_words = [], []
+                for line in plain_lines:
                     line_words = _words(line.lower())
                     words += line_words
                     if not _is_structure(line):
