@@ -289,6 +289,16 @@ _PROMPT_FIELDS = frozenset({"system", "instruction", "prompt", "question", "inpu
 _PROMPT_ROLES = frozenset({"system", "user", "human", "developer", "tool"})
 
 
+_ASCII_WORD_OR_SPACE = bytes(i for i in range(128) if not _SYMBOL_RE.match(chr(i)))
+
+
+def count_symbols(text: str) -> int:
+    """Characters that are neither word characters nor whitespace (``[^\\w\\s]``)."""
+    if text.isascii():  # bytes.translate deletes the others in one C pass; the same count
+        return len(text.encode("ascii").translate(None, _ASCII_WORD_OR_SPACE))
+    return len(_SYMBOL_RE.findall(text))
+
+
 def _fold(text: str) -> str:
     return text.casefold().replace("\u2019", "'")
 
@@ -707,7 +717,7 @@ class QualityFilter(Filter):
             return FilterResult.drop(kind)
         if self.max_symbol_char_ratio is not None:
             non_space = len(text) - sum(map(text.count, (" ", "\n", "\t")))
-            if non_space and len(_SYMBOL_RE.findall(text)) > self.max_symbol_char_ratio * non_space:
+            if non_space and count_symbols(text) > self.max_symbol_char_ratio * non_space:
                 return FilterResult.drop("symbol_char_ratio")
         for f in fields:
             reason = self._field(f)
