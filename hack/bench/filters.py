@@ -3,10 +3,15 @@
 with DataTrove's MinHash (stages 1-3: signatures, buckets, clusters) on the same corpus.
 
     .venv/bin/python hack/bench/filters.py [--records 200000] [--chain-records 20000] [--json OUT]
+    .venv/bin/python hack/bench/filters.py --chain-only [--profile 25]   # the chain alone
 
 Needs the `bench` extra (`pip install -e '.[bench]'`: datatrove[processing]==0.10.1).
 
-The corpus is generated (seeded): English-like instruction/response records of ~60-200 words from
+The chain is the product's (built from a spec by workers.recipe_filters, see CHAIN_FILTERS) and runs
+over natural English: the report benchmark's records of recombined real sentences (hack/bench/report.py,
+from tests/unit/filters/corpora/real/en). Records/s per core = records / CPU seconds of one process.
+
+The MinHash corpus is generated (seeded): English-like instruction/response records of ~60-200 words from
 a 1,500-word vocabulary, of which `--dup-fraction` are planted near-duplicates of another record
 (1-3 words substituted, or a short sentence appended: Jaccard of 5-word shingles ~0.75-0.95),
 placed far from their original. Recall = planted copies whose pair was detected (one of the
@@ -126,41 +131,82 @@ def cpu_seconds() -> float:
 # -- the default filter chain ------------------------------------------------------------------
 
 
-def bench_chain(records: list[dict[str, Any]]) -> dict[str, Any]:
-    from datafoundry.filters import (
-        ExactDedupFilter,
-        FilterChain,
-        LanguageFilter,
-        LengthFilter,
-        MinHashFilter,
-        PIIFilter,
-        QualityFilter,
-    )
+#: The chain the benchmark measures: every per-record and dedup filter of the product at its spec
+#: defaults (as examples/quickstart.yaml and the report benchmark's job list them). A job without
+#: spec.filters gets no filtering at all, so "the default chain" is this list, built as the filter
+#: worker builds it (workers.recipe_filters.build_chain), not by hand.
+CHAIN_FILTERS: list[dict[str, Any]] = [
+    {"type": "length", "minChars": 20}, {"type": "language"}, {"type": "quality"}, {"type": "pii"},
+    {"type": "exactDedup"}, {"type": "minhash"},
+]
 
-    language = LanguageFilter(languages=["en"], min_confidence=0.65)
-    language.apply({"text": "warm up the model once"})  # model load is not per record
-    chain = FilterChain([
-        LengthFilter(min_chars=20),
-        language,
-        QualityFilter(),
-        PIIFilter(),
-        ExactDedupFilter(),
-        MinHashFilter(keep_signatures=True),
-    ])
+
+def chain_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Natural English records: the report benchmark's recombined real sentences (hack/bench/report.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report import Corpus  # type: ignore[import-not-found]
+
+    corpus = Corpus(seed)
+    return [corpus.record(i % 4, i // 4) for i in range(n)]
+
+
+def default_chain() -> Any:
+    from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.workers.recipe_filters import build_chain
+
+    spec = DataFoundryJobSpec.model_validate({
+        "target": {"records": 1}, "input": {"uris": ["file:///in"]}, "output": {"uri": "file:///out"},
+        "filters": CHAIN_FILTERS,
+    })
+    return build_chain(spec, {})
+
+
+def bench_chain(records: list[dict[str, Any]], profile: int = 0) -> dict[str, Any]:
+    from datafoundry.filters import LanguageFilter, MinHashFilter
+    from datafoundry.filters.base import Observer
+
+    chain = default_chain()
+    next(f for f in chain.filters if isinstance(f, LanguageFilter)).apply({"text": "warm up the model once"})
     c0, t0 = cpu_seconds(), time.perf_counter()
     kept = sum(1 for _ in chain.run(records))
     next(f for f in chain.filters if isinstance(f, MinHashFilter)).finish()
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     per_filter = {}
-    for f in chain.filters:  # each filter alone over the same records (CPU seconds per 1k records)
+    for f in default_chain().filters:  # each filter alone, fresh, over the same records (CPU ms per record)
+        if isinstance(f, LanguageFilter):
+            f.apply({"text": "warm up the model once"})
         c1 = cpu_seconds()
         for r in records:
             f.apply(r)
+            if isinstance(f, Observer):  # MinHash works on the records kept: signatures in batches
+                f.observe(r)
+        if isinstance(f, MinHashFilter):
+            f.finish()
         per_filter[f.name] = round((cpu_seconds() - c1) / len(records) * 1000, 4)
-    return {"records": len(records), "kept": kept, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "records_per_s": round(len(records) / wall, 1), "records_per_cpu_s": round(len(records) / cpu, 1),
-            "dropped_by": {k: v for k, v in chain.funnel.dropped_by.items() if v},
-            "cpu_ms_per_record_by_filter": per_filter, "filters": [type(f).__name__ for f in chain.filters]}
+    out = {"records": len(records), "kept": kept, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+           "records_per_s": round(len(records) / wall, 1), "records_per_cpu_s": round(len(records) / cpu, 1),
+           "dropped_by": {k: v for k, v in chain.funnel.dropped_by.items() if v},
+           "cpu_ms_per_record_by_filter": per_filter, "filters": [type(f).__name__ for f in chain.filters]}
+    if profile:
+        out["profile_top"] = profile_chain(records, profile)
+    return out
+
+
+def profile_chain(records: list[dict[str, Any]], top: int) -> list[str]:
+    """cProfile of a fresh chain over the records: the `top` entries by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    chain = default_chain()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in chain.run(records):
+        pass
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    return [line for line in buf.getvalue().splitlines() if line.strip()][-top - 1 :]
 
 
 # -- MinHash: ours ----------------------------------------------------------------------------------
@@ -252,22 +298,26 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-datatrove", action="store_true")
+    parser.add_argument("--chain-only", action="store_true", help="only the default chain, not MinHash")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile the chain (cProfile) and report its top N entries by own time")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
+
+    out: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "processes": 1}}
+    out["default_chain"] = bench_chain(chain_records(args.chain_records, args.seed), args.profile)
+    print(f"default chain: {out['default_chain']['records_per_cpu_s']} records/s per core", flush=True)
+    if args.chain_only:
+        return finish(out, args.json)
 
     t0 = time.perf_counter()
     records, pairs = make_corpus(args.records, args.dup_fraction, args.seed)
     from datafoundry.filters.base import text_of
 
     texts = [text_of(r) for r in records]
-    out: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "processes": 1},
-        "corpus": {"records": len(records), "planted_pairs": len(pairs), "seed": args.seed,
-                   "generate_s": round(time.perf_counter() - t0, 2)},
-    }
+    out["corpus"] = {"records": len(records), "planted_pairs": len(pairs), "seed": args.seed,
+                     "generate_s": round(time.perf_counter() - t0, 2)}
     print(f"corpus: {len(records)} records, {len(pairs)} planted near-duplicates", flush=True)
-    out["default_chain"] = bench_chain(records[: args.chain_records])
-    print(f"default chain: {out['default_chain']['records_per_cpu_s']} records/s per core", flush=True)
 
     ours, removed = bench_ours(texts, args.shards, num_perm=112, bands=14)
     out["minhash_ours"] = {**ours, **score(removed, pairs), "num_perm": 112, "bands": 14, "ngram": 5}
@@ -287,9 +337,13 @@ def main() -> int:
         out["minhash_speedup"] = round(out["minhash_datatrove"]["wall_s"] / out["minhash_ours"]["wall_s"], 2)
         out["minhash_ours_faster"] = out["minhash_speedup"] > 1.0
         out["minhash_recall_ours_ge_datatrove"] = (out["minhash_ours"]["recall"] >= out["minhash_datatrove"]["recall"])
+    return finish(out, args.json)
+
+
+def finish(out: dict[str, Any], path: Path | None) -> int:
     print(json.dumps(out, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    if path:
+        path.write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 

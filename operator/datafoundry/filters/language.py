@@ -12,10 +12,72 @@ from datafoundry.filters.base import KEEP, Filter, FilterResult, Record, text_of
 
 @functools.cache
 def _identifier() -> Any:
-    """The model, loaded once per process (about 1.5 s)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-untyped]
+    """The model, loaded once per process (about 1.5 s), with its two slow steps made fast."""
+    from py3langid.langid import MODEL_FILE  # type: ignore[import-untyped]
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return _fast_class().from_model_file(MODEL_FILE, norm_probs=True)
+
+
+#: Distinct (state, word) walks remembered per process; then the memo starts over.
+WALK_MEMO_SIZE = 100_000
+
+
+@functools.cache
+def _fast_class() -> Any:
+    """py3langid's LanguageIdentifier, about 3x faster with the very same scores (bit for bit).
+
+    py3langid walks a byte-level automaton in Python (one step per byte) and scores with a float16
+    table that numpy converts row by row. Here the walk is remembered per (state, space-separated
+    word): the automaton's steps and the features they emit depend only on the state and the bytes,
+    and natural text repeats its words. The table is converted to float32 once (exact; +57 MB), so
+    the product runs on the same float32 values without the per-call conversion.
+    """
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    space = ord(" ")  # the byte the words are split at
+
+    class FastLanguageIdentifier(LanguageIdentifier):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.nb_ptc: Any = np.asarray(self.nb_ptc, dtype=np.float32)
+            self._memo: dict[tuple[int, bytes], tuple[int, tuple[int, ...]]] = {}
+
+        def _step(self, state: int, chunk: bytes, then_space: bool) -> tuple[int, tuple[int, ...]]:
+            nextmove, rowbase, output = self.tk_nextmove, self._rowbase, self.tk_output
+            found: list[int] = []
+            for letter in chunk:
+                state = nextmove[rowbase[state] + letter]
+                if output[state] >= 0:
+                    found.append(output[state])
+            if then_space:
+                state = nextmove[rowbase[state] + space]
+                if output[state] >= 0:
+                    found.append(output[state])
+            return state, tuple(found)
+
+        def _raw_score(self, text: bytes) -> Any:
+            memo = self._memo
+            chunks = text.split(b" ")
+            state, features = 0, list[int]()
+            for chunk in chunks[:-1]:
+                hit = memo.get((state, chunk))
+                if hit is None:
+                    if len(memo) >= WALK_MEMO_SIZE:
+                        memo.clear()
+                    hit = memo[(state, chunk)] = self._step(state, chunk, True)
+                state = hit[0]
+                features += hit[1]
+            features += self._step(state, chunks[-1], False)[1]
+            if not features:  # no features: py3langid's own answer for that
+                return super()._raw_score(text)
+            visits = Counter(features)
+            idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+            # py3langid's _sparse_score; take() gathers the rows faster than indexing, same values
+            return np.log1p(counts) @ self.nb_ptc.take(idx, axis=0) + self.nb_pc
+
+    return FastLanguageIdentifier
 
 
 def supported_languages() -> list[str]:

@@ -29,6 +29,7 @@ non-empty prose lines; "sentence words" = words outside list items, table rows a
 =========================  ===============================================================  ==================
 reason                     rule (default, reference)                                        applies from
 =========================  ===============================================================  ==================
+long_word                  a run of more than 50 letters and digits in prose (see below)    always
 symbol_word_ratio          ``#`` per word, or ellipses per word, > 0.1 (Gopher)             10 words
 stop_words                 < 2 stop words of the language (Gopher), and < 5% of the words   10 sentence words
 mean_word_length           mean word length outside 3-10 (Gopher; per language)             15 sentence words
@@ -85,6 +86,15 @@ Adaptations, and why:
   length, so arithmetic answers are not "too short".
 * **FineWeb line rules** read prose lines that are not list items, table rows or headings
   (``line_punctuation`` also accepts a line ending in ``:``, which introduces a list or code).
+* **long_word**: Gopher bounds the *mean* word length (3-10), which one degenerate token in a
+  long answer does not move, and C4 drops lines with a word over 1,000 characters, far above what
+  a model emits when it degenerates ("BBBB...", 150 characters, published by ``make demo``). Here
+  a field drops when its prose has a run of more than ``max_word_chars`` (50) letters and digits.
+  Runs stop at punctuation, so URLs, paths, e-mail addresses, dotted or snake_case identifiers and
+  hyphenated compounds are judged by their parts (real English peaks near 45:
+  pneumonoultramicroscopicsilicovolcanoconiosis); code (fenced, inline, unfenced), hexadecimal
+  digests up to 128 digits (SHA-512) and scripts without spaces (Chinese, Japanese, Thai) are
+  exempt.
 * **Line duplication** ignores lines shorter than 8 characters (``---``, ``}``), and code.
 * **N-grams** are measured as DataTrove does: the top n-gram's occurrences (its words joined by
   spaces) and the repeated n-grams' characters, over the length of the field's prose.
@@ -179,6 +189,7 @@ RULES: tuple[str, ...] = (
     "javascript",
     "curly_braces",
     "symbol_char_ratio",
+    "long_word",
     "symbol_word_ratio",
     "stop_words",
     "mean_word_length",
@@ -230,6 +241,7 @@ def _words(text: str) -> list[str]:
 
 
 _NO_SPACE_RE = re.compile(f"[{NO_SPACE_CHARS}]")
+_HEX_DIGITS = frozenset(string.hexdigits)
 _SYMBOL_RE = re.compile(r"[^\w\s]")
 _INLINE_CODE_RE = re.compile(r"`[^`\n]*`")
 _HEADING_HASHES_RE = re.compile(r"^[ \t]*(#{1,6})[ \t]", re.MULTILINE)
@@ -275,6 +287,16 @@ _DIGIT_RE = re.compile(r"\d")
 _T = TypeVar("_T", int, float)
 _PROMPT_FIELDS = frozenset({"system", "instruction", "prompt", "question", "input", "context", "query"})
 _PROMPT_ROLES = frozenset({"system", "user", "human", "developer", "tool"})
+
+
+_ASCII_WORD_OR_SPACE = bytes(i for i in range(128) if not _SYMBOL_RE.match(chr(i)))
+
+
+def count_symbols(text: str) -> int:
+    """Characters that are neither word characters nor whitespace (``[^\\w\\s]``)."""
+    if text.isascii():  # bytes.translate deletes the others in one C pass; the same count
+        return len(text.encode("ascii").translate(None, _ASCII_WORD_OR_SPACE))
+    return len(_SYMBOL_RE.findall(text))
 
 
 def _fold(text: str) -> str:
@@ -529,11 +551,14 @@ class _Field:
         plain = _INLINE_CODE_RE.sub(" ", prose) if "`" in prose else prose
         if "\n" in prose:
             lines = [s for raw in prose.split("\n") if (s := raw.strip())]
-            words: list[str] = []
-            sentence_words: list[str] = []
-            for raw in plain.split("\n"):
-                line = raw.strip()
-                if line:
+            plain_lines = lines if plain is prose else [s for raw in plain.split("\n") if (s := raw.strip())]
+            words: list[str]
+            sentence_words: list[str]
+            if not any(map(_is_structure, plain_lines)):  # the common case: words of the whole text at once
+                words = sentence_words = _words(plain.lower())
+            else:
+                words, sentence_words = [], []
+                for line in plain_lines:
                     line_words = _words(line.lower())
                     words += line_words
                     if not _is_structure(line):
@@ -580,6 +605,7 @@ class QualityFilter(Filter):
         min_alpha_word_ratio: float | None = 0.8,
         max_symbol_word_ratio: float | None = 0.1,
         max_symbol_char_ratio: float | None = 0.5,
+        max_word_chars: int | None = 50,
         max_bullet_line_ratio: float | None = 0.9,
         max_ellipsis_line_ratio: float | None = 0.3,
         max_duplicate_line_fraction: float | None = 0.3,
@@ -633,6 +659,9 @@ class QualityFilter(Filter):
         self.min_alpha_word_ratio = on("alpha_words", min_alpha_word_ratio)
         self.max_symbol_word_ratio = on("symbol_word_ratio", max_symbol_word_ratio)
         self.max_symbol_char_ratio = on("symbol_char_ratio", max_symbol_char_ratio)
+        self.max_word_chars = on("long_word", max_word_chars)
+        self._long_run_re = None if self.max_word_chars is None else re.compile(
+            rf"[^\W_{NO_SPACE_CHARS}]{{{self.max_word_chars + 1},}}")
         self.max_bullet_line_ratio = on("bullet_lines", max_bullet_line_ratio)
         self.max_ellipsis_line_ratio = on("ellipsis_lines", max_ellipsis_line_ratio)
         self.max_dup_line = on("duplicate_lines", max_duplicate_line_fraction)
@@ -688,7 +717,7 @@ class QualityFilter(Filter):
             return FilterResult.drop(kind)
         if self.max_symbol_char_ratio is not None:
             non_space = len(text) - sum(map(text.count, (" ", "\n", "\t")))
-            if non_space and len(_SYMBOL_RE.findall(text)) > self.max_symbol_char_ratio * non_space:
+            if non_space and count_symbols(text) > self.max_symbol_char_ratio * non_space:
                 return FilterResult.drop("symbol_char_ratio")
         for f in fields:
             reason = self._field(f)
@@ -706,6 +735,9 @@ class QualityFilter(Filter):
         ascii_text = plain.isascii()
         no_space = f.no_space or not self.profile.spaces
         g = self.gates
+
+        if self._long_run_re is not None and words and not no_space and self._has_long_word(words):
+            return "long_word"
 
         if self.max_symbol_word_ratio is not None and n >= g.symbol_words:
             limit = self.max_symbol_word_ratio * n
@@ -749,6 +781,19 @@ class QualityFilter(Filter):
             if len(raw) > self.max_compression_ratio * (len(packer.compress(raw)) + len(packer.flush())):
                 return "compression_ratio"
         return None
+
+    def _has_long_word(self, words: list[str]) -> bool:
+        """A run of more than ``max_word_chars`` letters and digits that is not a hex digest."""
+        limit = self.max_word_chars
+        assert limit is not None and self._long_run_re is not None
+        if max(map(len, words)) <= limit:  # words are longer than the runs inside them: the cheap test
+            return False
+        for w in words:
+            if len(w) > limit:
+                for run in self._long_run_re.findall(w):
+                    if not (len(run) <= 128 and _HEX_DIGITS.issuperset(run) and len(set(run)) >= 8):
+                        return True
+        return False
 
     def _in_script(self, prose: str, ascii_text: bool, n: int) -> bool:
         """Whether most words are written in the script of the job's language."""

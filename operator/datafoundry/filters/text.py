@@ -10,6 +10,7 @@ _NO_SPACE_SCRIPTS = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-
 WORD_RE = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|[^\W{_NO_SPACE_SCRIPTS}]+")
 TOKEN_RE = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|[^\W{_NO_SPACE_SCRIPTS}]+|[^\w\s]")
 _NON_WORD_RE = re.compile(r"[^\w\s]|_")
+_ASCII_NON_WORD_TO_SPACE = bytes(32 if i < 128 and _NON_WORD_RE.match(chr(i)) else i for i in range(256))
 
 
 def normalize(text: str) -> str:
@@ -18,6 +19,8 @@ def normalize(text: str) -> str:
     Two texts that differ only in case, spacing, punctuation or Unicode presentation normalise
     to the same string.
     """
+    if text.isascii():  # the same result for ASCII (NFKC: no change, casefold: lower), by bytes.translate
+        return " ".join(text.lower().encode("ascii").translate(_ASCII_NON_WORD_TO_SPACE).decode("ascii").split())
     text = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(_NON_WORD_RE.sub(" ", text).split())
 

@@ -202,6 +202,18 @@ CASES: list[tuple[str, dict[str, Any], Record, Record]] = [
     ("symbol_char_ratio", {},
      {"instruction": "What is 2 + 2?", "output": "2 + 2 = 4."},
      {"instruction": "Give an example.", "output": "@#$%^&*()!!! ~~~ <<>> {{}} [[]] ;;; ::: ### %%% &&&"}),
+    ("long_word", {},
+     {"instruction": "Where are the release notes and the checksum?",
+      "output": "You can find both of them on the page of the release, and the file is also in the repo. "
+                "See https://github.com/example-org/example-project/releases/tag/v1.2.3-release-candidate-2024 "
+                "or /var/lib/example-project/release-notes/archive/2024/v1.2.3/CHANGELOG.md; the SHA-256 is "
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, the longest English word is "
+                "pneumonoultramicroscopicsilicovolcanoconiosis and the test is "
+                "test_the_release_notes_are_published_with_the_checksum_of_every_artifact. If one of them is "
+                "not there yet, wait a bit and then try it again, as it can take a few minutes to show up."},
+     {"instruction": "Describe the harbour.",
+      "output": "The harbour is small, and in the early morning the boats go out to sea one by one. "
+                "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB."}),
     ("symbol_word_ratio", {},
      {"instruction": "How do I write a comment in C#?",
       "output": "## Comments\n\nIn C#, a line comment starts with two slashes, and in Python it starts with #."},
@@ -310,6 +322,21 @@ def test_each_rule_keeps_and_drops(rule: str, options: dict[str, Any], keep: Rec
     assert every.apply(drop).action is Action.DROP
     off = QualityFilter(**options, disabled_rules=[rule])
     assert off.apply(drop).reason != rule
+
+
+LONG_RUN = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"  # 53 letters
+
+
+@pytest.mark.parametrize("text", [
+    f"Use the `{LONG_RUN}` constant from the config module, it holds the default key for tests.",
+    f"Run it like this:\n\n```\nexport KEY={LONG_RUN}\n```\n\nThen start the service again.",
+    "日本語の文章は単語の間に空白を入れずに書くので一つの長い塊に見えますが正常な文章であり落とすべきではありません。",
+])
+def test_long_word_passes_over_code_and_scripts_without_spaces(text: str) -> None:
+    language = "ja" if text.startswith("日") else "en"
+    record = {"instruction": "Explain.", "output": text}
+    assert QualityFilter(language=language).apply(record).action is Action.KEEP
+    assert QualityFilter(language="en").apply({"output": f"The key is {LONG_RUN} today."}).reason == "long_word"
 
 
 def test_an_unknown_rule_is_refused() -> None:
