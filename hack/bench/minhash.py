@@ -313,21 +313,8 @@ def bench_datatrove(texts: list[str], workdir: Path, tokenizer: str) -> tuple[di
         MinhashDedupCluster,
         MinhashDedupSignature,
     )
-    from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
-
-    class WhitespaceSplit(WordTokenizer):  # type: ignore[misc]
-        def word_tokenize(self, text: str) -> list[str]:
-            return text.split()
-
-        def sent_tokenize(self, text: str) -> list[str]:
-            return [text]
-
-        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
-            raise NotImplementedError
-
     t = time.perf_counter()
-    language: Any = WhitespaceSplit("en") if tokenizer == "whitespace" else load_word_tokenizer("en")
-    language.word_tokenize("warm up")  # spaCy's import and spacy.blank("en"): once per process, not per record
+    language = _datatrove_tokenizer(tokenizer)
     load_s = time.perf_counter() - t
     config = MinhashConfig()  # 5-grams, 14 buckets x 8 hashes, 64-bit xxhash
     b = bounds(len(texts))
@@ -366,6 +353,41 @@ def bench_datatrove(texts: list[str], workdir: Path, tokenizer: str) -> tuple[di
     return row, removed
 
 
+def datatrove_costs(texts: list[str], tokenizer: str) -> dict[str, float]:
+    """Milliseconds a record of DataTrove's signature step, each part alone: shingles (simplify_text,
+    word tokenizer, xxhash per shingle) and the 112 permutations + min."""
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+
+    step = MinhashDedupSignature(output_folder=tempfile.mkdtemp(prefix="dt-costs-"), config=MinhashConfig(),
+                                 language=_datatrove_tokenizer(tokenizer))
+    t = time.perf_counter()
+    shingles = [step.get_shingles(x) for x in texts]
+    t1 = time.perf_counter()
+    for sh in shingles:
+        step.get_signature(sh)
+    t2 = time.perf_counter()
+    shutil.rmtree(step.output_folder.path, ignore_errors=True)
+    return {"shingles": round((t1 - t) / len(texts) * 1000, 4), "permutations": round((t2 - t1) / len(texts) * 1000, 4)}
+
+
+def _datatrove_tokenizer(tokenizer: str) -> Any:
+    from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+
+    class WhitespaceSplit(WordTokenizer):  # type: ignore[misc]
+        def word_tokenize(self, text: str) -> list[str]:
+            return text.split()
+
+        def sent_tokenize(self, text: str) -> list[str]:
+            return [text]
+
+        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+            raise NotImplementedError
+
+    language = WhitespaceSplit("en") if tokenizer == "whitespace" else load_word_tokenizer("en")
+    language.word_tokenize("warm up")  # spaCy's import and spacy.blank("en"): once per process, not per record
+    return language
+
+
 def bench_spacy(corpus: Corpus, texts: list[str], limit: int, work: Path, rows: dict[str, Any], add: Any) -> None:
     """DataTrove with its default English tokenizer. spaCy costs ~5-10 ms a record on this kind of
     machine, so by default it runs on a subset (the first `limit` records and their planted partners),
@@ -390,6 +412,7 @@ def bench_spacy(corpus: Corpus, texts: list[str], limit: int, work: Path, rows: 
         (work / f"sub-{tok}").mkdir()
         row, removed = bench_datatrove(sub_texts, work / f"sub-{tok}", tok)
         sub_rows[tok] = {**row, **score(removed, sub.pairs, sub.threshold)}
+        sub_rows[tok]["per_record_ms"] = datatrove_costs(sub_texts, tok)
     extra = sub_rows["spacy"]["parts"]["signatures_s"] - sub_rows["whitespace"]["parts"]["signatures_s"]
     estimate = rows["datatrove_whitespace"]["wall_s"] + extra * len(texts) / len(sub_texts)
     rows["datatrove_spacy"] = {
@@ -401,6 +424,21 @@ def bench_spacy(corpus: Corpus, texts: list[str], limit: int, work: Path, rows: 
     print(f"datatrove_spacy: {json.dumps(rows['datatrove_spacy'])}", flush=True)
 
 
+def decomposition(rows: dict[str, Any]) -> dict[str, Any]:
+    """What each speedup is made of: wall ratios of rows that differ in one thing."""
+    def ratio(slow: str, fast: str) -> float | None:
+        a, b = rows.get(slow, {}).get("wall_s"), rows.get(fast, {}).get("wall_s")
+        return round(a / b, 2) if a and b else None
+
+    return {
+        "hashing_scheme_classic_over_oph": ratio("ours_classic_112x14", "ours_oph_112x14"),
+        "datatrove_pipeline_over_ours_classic_same_algorithm": ratio("datatrove_whitespace", "ours_classic_112x14"),
+        "spacy_over_whitespace_tokenizer_datatrove": ratio("datatrove_spacy", "datatrove_whitespace"),
+        "verification_cost_ratio": ratio("ours_oph_112x14_verified", "ours_oph_112x14"),
+        "product_end_to_end_over_ours_oph_in_memory": ratio("product_default", "ours_oph_112x14"),
+    }
+
+
 # -- main ---------------------------------------------------------------------------------------------------------
 
 
@@ -410,7 +448,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=1000, help="records checked for unplanted neighbours")
     parser.add_argument("--skip-datatrove", action="store_true")
-    parser.add_argument("--spacy-records", type=int, default=20_000,
+    parser.add_argument("--spacy-records", type=int, default=5_000,
                         help="DataTrove with spaCy on this many records (plus their planted partners) and the "
                              "full-corpus wall estimated from it; 0: the whole corpus, measured")
     parser.add_argument("--skip-product", action="store_true", help="no SeaweedFS row")
@@ -464,6 +502,7 @@ def main() -> int:
         for dt in ("datatrove_whitespace", "datatrove_spacy"):
             if "wall_s" in row and "wall_s" in rows.get(dt, {}):
                 row.setdefault("speedup_vs", {})[dt] = round(rows[dt]["wall_s"] / row["wall_s"], 2)
+    out["decomposition"] = decomposition(rows)
     out["total_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1))
     if args.json:
