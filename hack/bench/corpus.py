@@ -14,8 +14,8 @@ corpus:
   of single alphabetic words, at least 6 words apart), so the word-level edit distance of the
   normalised texts is exactly that number;
 - ``hard``: a hard negative that shares most of its text with the original but whose true Jaccard
-  is just below the threshold (drawn in [0.6, threshold - 0.02)): spread substitutions, or new
-  sentences appended.
+  is below the threshold: spread substitutions, or new sentences appended, one at a time until the
+  Jaccard falls below a target drawn in [0.6, threshold - 0.02) (so ~0.5-0.78).
 Every pair carries its exact Jaccard of 5-word shingles (lower-cased ASCII alphanumeric words, what
 the product's MinHash and :func:`words` see); the ground truth is "Jaccard >= threshold".
 Everything is ASCII so that every tokenizer agrees on what a word is.

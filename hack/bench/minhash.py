@@ -223,6 +223,7 @@ def process_cpu(pid: int) -> float:
 
 def bench_product(corpus: Corpus, workdir: Path) -> tuple[dict[str, Any], set[int]]:
     from datafoundry.api.spec import DataFoundryJobSpec
+    from datafoundry.api.spec import MinHashFilter as MinHashSpec
     from datafoundry.api.stages import Stage
     from datafoundry.filters import MinHasher, ShardSignatures, cluster_duplicates
     from datafoundry.filters.minhash import from_npy
@@ -244,7 +245,7 @@ def bench_product(corpus: Corpus, workdir: Path) -> tuple[dict[str, Any], set[in
             job = WorkerJob(f"s3://{env['S3_BUCKET']}/bench-{uuid.uuid4().hex[:8]}", workdir, os.environ,
                             credentials={"secretRef": {"name": "s3"}}).setup(spec)
             parsed = DataFoundryJobSpec.model_validate(job.spec)
-            mh = parsed.filters[0]
+            mh = next(f for f in parsed.filters or () if isinstance(f, MinHashSpec))
             for k in range(SHARDS):
                 recs = corpus.records[b[k] : b[k + 1]]
                 job.stage_gen(0, k, [recs[i : i + PART_RECORDS] for i in range(0, len(recs), PART_RECORDS)])
