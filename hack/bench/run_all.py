@@ -46,7 +46,8 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
     "minhash": (["hack/bench/minhash.py"], 1200),
     # The quality report's budget: at most 15% on top of the publish stage, 200k records.
     "report": (["hack/bench/report.py"], 1200),
-    "generator": (["hack/bench/generator.py"], 1200),
+    "generator": (["hack/bench/generator.py", "--smollm2-prompts", "8", "--smollm2-repeats", "1",
+                   "--server-repeats", "2"], 1500),
     "operator": (["hack/bench/controller.py"], 1200),
     "scale": ([*SCALE, "--jobs", "100", "--nodes", "10", "--cpu-nodes", "2"], 1800),
 }

@@ -59,6 +59,51 @@ def _chain(f: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v:.3f} ms" for k, v in top) + " a record)")
 
 
+MINHASH_ROWS = {  # results key -> label (hack/bench/minhash.py; one corpus, 5-word shingles, threshold 0.8)
+    "product_default": "product default end to end: 128 perms, 16 bands, verified; filter + dedup workers on SeaweedFS",
+    "ours_oph_112x14_verified": "ours in memory: one-permutation hashing 112/14, verified",
+    "ours_oph_112x14": "ours in memory: one-permutation hashing 112/14",
+    "ours_classic_112x14": "ours in memory: 112 classic permutations, 14x8",
+    "datatrove_whitespace": "DataTrove 0.10.1, 14x8, whitespace split",
+    "datatrove_spacy": "DataTrove 0.10.1, 14x8, its default tokenizer (spaCy)",
+}
+
+
+def _minhash(key: str) -> Callable[[dict[str, Any]], str]:
+    def result(f: dict[str, Any]) -> str:
+        r = fig(f, f"rows.{key}")
+        text = f"{num(r['wall_s'])} s wall, {num(r['cpu_s'])} s CPU"
+        if r.get("estimated"):
+            return text + f" (estimated: {r.get('how', 'from a subset')})"
+        cpu_x = r.get("speedup_cpu_vs", {}).get("datatrove_whitespace")
+        return (text + f"; recall {r['recall']}, precision {r['precision']}, hard negatives merged "
+                f"{num(r['hard_negatives_merged'])}" + (f"; {cpu_x}x DataTrove's CPU" if cpu_x else ""))
+    return result
+
+
+def _minhash_corpus(f: dict[str, Any]) -> str:
+    c = fig(f, "corpus")
+    return (f"{num(c['records'])} records, {num(c['planted_pairs'])} planted pairs ({num(c['true_pairs'])} at or "
+            f"above {c['threshold']}, the rest hard negatives below it); what the speedups are made of (CPU): "
+            + ", ".join(f"{k.replace('_', ' ')} {v['cpu_s']}x" for k, v in fig(f, "decomposition").items()))
+
+
+def _generator(model: str) -> Callable[[dict[str, Any]], str]:
+    def result(f: dict[str, Any]) -> str:
+        g = fig(f, model)
+        parts = sorted(g["outside_generate_s_by_part"].items(), key=lambda kv: -kv[1])[:3]
+        return (f"{num(g['worker_tokens_per_s'])} vs {num(g['bare_tokens_per_s'])} tok/s, ratio {g['ratio']:.2f}; "
+                f"{100 * g['outside_generate_share']:.1f}% of the worker's wall time outside generate ("
+                + ", ".join(f"{k} {v:.2f} s" for k, v in parts) + f"); {g['prompts']} prompts")
+    return result
+
+
+def _server(f: dict[str, Any]) -> str:
+    g = fig(f, "server")
+    return (f"{num(g['openai_engine']['tokens_per_s'])} vs {num(g['raw_async_openai']['tokens_per_s'])} tok/s, "
+            f"ratio {g['ratio']:.2f} (concurrency {g['concurrency']}, best of each)")
+
+
 def _report(f: dict[str, Any]) -> str:
     a, b = fig(f, "publish_without_report"), fig(f, "publish_with_report")
     return (f"{num(a['wall_s'])} s without, {num(b['wall_s'])} s with: {fig(f, 'overhead_pct'):+.1f}% wall, "
@@ -101,6 +146,13 @@ def _scale_label(full: bool) -> str:
 
 ROWS: list[Row] = [
     Row("filters", "default filter chain (`hack/bench/filters.py`)", _chain),
+    *(Row("minhash", f"MinHash: {label}" + (" (`hack/bench/minhash.py`)" if key == "product_default" else ""),
+          _minhash(key)) for key, label in MINHASH_ROWS.items()),
+    Row("minhash", "MinHash: the corpus (natural text) and the speedups' parts", _minhash_corpus),
+    Row("generator", "generator worker vs bare vLLM, SmolLM2-135M-Instruct, quickstart (`hack/bench/generator.py`)",
+        _generator("smollm2")),
+    Row("generator", "generator worker vs bare vLLM, tiny random model", _generator("tiny")),
+    Row("generator", "`openai` engine vs raw async client, tiny model on one vLLM server", _server),
     Row("report", "quality report's cost on the publish stage (`hack/bench/report.py`)", _report),
     Row("operator", "small job apply -> Succeeded, overhead beyond the workers (`hack/bench/controller.py`)",
         _operator_overhead),
