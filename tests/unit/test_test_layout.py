@@ -17,6 +17,7 @@ PACKAGE = TESTS.parent / "operator" / "datafoundry"
 
 CROSS_MODULE = frozenset({
     "test_bench_corpus.py",  # hack/bench/corpus.py: the MinHash benchmark's corpus (not in the package)
+    "test_bench_table.py",  # hack/bench/table.py: the README's performance table (not in the package)
     "test_decontam_reporting.py",  # filter shards -> manifest -> card -> status
     "test_field_audit.py",  # every CRD field names the tests that prove it
     "test_generation_report.py",  # generation drops -> funnel -> manifest -> card
