@@ -24,7 +24,8 @@ On a 2-core machine the control plane, not the operator, bounds the run: each wo
 lifecycle (create, bind, Running, result, Succeeded, finalizer removal, each fanned out to its
 watchers) costs the simulated cluster (API server, kwok, scheduler, controller manager, etcd) ~0.3 s
 of CPU, so the 10,000 pods of the full run keep both cores busy for about 34 minutes, and the
-operator's status lag includes waiting for a CPU. `make bench` runs the full 1,000 jobs (run_all.py).
+operator's status lag includes waiting for a CPU. `make bench` runs 100 jobs on 10 GPU nodes,
+`make bench-scale` the full 1,000 (run_all.py).
 """
 
 from __future__ import annotations
