@@ -366,7 +366,8 @@ def test_curation_judge_scores_through_the_endpoint_in_the_filter_pod(
 
 class FaultyProxy:
     """An HTTP proxy on 127.0.0.1 in front of the vLLM server: answers the first POSTs with the
-    given statuses (429, 503...), then forwards, optionally after a delay."""
+    given statuses (429, 503...), then forwards, optionally after a delay. `in_flight` counts the
+    requests it is still forwarding: a killed client's request runs on upstream to its end."""
 
     def __init__(self, upstream: str, failures: list[int] | None = None, delay: float = 0.0,
                  always: int | None = None) -> None:
@@ -375,6 +376,7 @@ class FaultyProxy:
         self.delay = delay
         self.always = always
         self.seen: Counter[int] = Counter()
+        self.in_flight = 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -390,6 +392,15 @@ class FaultyProxy:
                     proxy.reply(self, status, json.dumps({"error": {"message": "injected", "code": status}}).encode(),
                                 {"Retry-After": "0"} if status == 429 else {})
                     return
+                with proxy.lock:
+                    proxy.in_flight += 1
+                try:
+                    self.forward(body)
+                finally:
+                    with proxy.lock:
+                        proxy.in_flight -= 1
+
+            def forward(self, body: bytes) -> None:
                 time.sleep(proxy.delay)
                 req = urllib.request.Request(proxy.upstream + self.path, data=body, method="POST",
                                              headers={"Content-Type": "application/json"})
@@ -458,6 +469,10 @@ def test_killed_worker_resumes_to_the_same_records(s3: S3, tmp_path: Path, prefi
         before = killed.parts()
         assert "_DONE.json" not in killed.shard_keys(), "the worker finished before it was killed"
         assert 1 <= len(before) < 6, sorted(before)
+        # The killed worker's last request still runs on the server. Resuming beside it would batch
+        # the new requests with it, and a batch's other rows change the float sums enough to flip
+        # a near-tie token of the random model: a changed batch, not a changed recipe.
+        _wait_for(lambda: proxy.in_flight == 0, 120)
         ok(killed.run(records))
 
     expected = reference.parts()
