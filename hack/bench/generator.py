@@ -78,7 +78,7 @@ def make_spec(model: str, out_uri: str, args: argparse.Namespace, engine: dict[s
         "target": {"records": args.prompts},
         "generator": {
             "model": model, "gpusPerShard": 0, "batchSize": args.batch_size, "maxModelLen": MAX_MODEL_LEN,
-            "dtype": "bfloat16", "sampling": {"maxTokens": args.max_tokens, "temperature": 1.0},
+            "dtype": "auto", "sampling": {"maxTokens": args.max_tokens, "temperature": 1.0},
             "strategies": [{"name": n, "options": opts} for n in STRATEGIES],
             "engine": engine,
         },

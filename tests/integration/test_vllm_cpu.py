@@ -13,6 +13,7 @@ import pytest
 from openai import OpenAI
 from vllm_offline_probe import PERSON_SCHEMA
 
+from datafoundry.engines.cpu_dtype import host_cpu_flags, resolve_cpu_dtype
 from datafoundry.engines.server import VLLMServer, vllm_cpu_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -85,6 +86,13 @@ def test_offline_structured_output_matches_schema(offline_probe: dict[str, Any])
 @pytest.fixture(scope="module")
 def client(vllm_server: VLLMServer) -> OpenAI:
     return OpenAI(base_url=vllm_server.base_url, api_key="EMPTY", timeout=120, max_retries=0)
+
+
+def test_server_runs_float32_unless_the_cpu_has_native_bfloat16(vllm_server: VLLMServer) -> None:
+    # The tiny model's checkpoint is bfloat16: `auto` keeps it only where the CPU computes bfloat16.
+    native = resolve_cpu_dtype("auto", host_cpu_flags()) == "auto"
+    log = vllm_server.log_path.read_text(errors="replace")
+    assert f"dtype=torch.{'bfloat16' if native else 'float32'}" in log, log[-2000:]
 
 
 def test_server_lists_model(client: OpenAI, vllm_server: VLLMServer) -> None:

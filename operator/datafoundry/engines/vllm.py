@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datafoundry.engines.base import Completion, Message, Request, SamplingConfig
+from datafoundry.engines.cpu_dtype import host_cpu_flags, resolve_cpu_dtype
 from datafoundry.engines.metrics import GeneratorMetrics, Stopwatch
 
 #: Engine-wide structured output settings (whitespace control is an engine option in vLLM).
@@ -65,7 +66,7 @@ def llm_kwargs(model: str, options: VLLMOptions = VLLMOptions()) -> dict[str, An
         "model": model,
         "tensor_parallel_size": options.tensor_parallel_size,
         "gpu_memory_utilization": options.gpu_memory_utilization,
-        "dtype": options.dtype,
+        "dtype": resolve_cpu_dtype(options.dtype, host_cpu_flags()) if current_platform.is_cpu() else options.dtype,
         "seed": options.seed,
         "structured_outputs_config": STRUCTURED_OUTPUTS_CONFIG,
     }
