@@ -87,7 +87,6 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
 _is_str = partial(type.__instancecheck__, str)
 _is_list = partial(type.__instancecheck__, list)
 _is_dict = partial(type.__instancecheck__, dict)
-_is_int = partial(type.__instancecheck__, int)
 
 
 def _field_text(value: Any) -> str | None:
@@ -187,17 +186,7 @@ class ReportBuilder:
                 self.chars_total += sum(lengths)
         metas = list(filter(_is_dict, _column(records, META_FIELD)))
         if metas:
-            self.strategies.update(filter(_is_str, _column(metas, "strategy")))
-            sources = [src for src in filter(_is_dict, _column(metas, "source")) if type(src.get("topic")) is str]
-            self.nodes.update(src["topic"] + (f" / {sub}" if type(sub := src.get("subtopic")) is str else "")
-                              for src in sources)
-            scores = Counter(_column(list(filter(_is_dict, _column(metas, "judge"))), "score"))
-            for score, n in scores.items():
-                if isinstance(score, int | float) and not isinstance(score, bool):
-                    self.judge[round(score)] += n
-            self.margins += [m for src in filter(_is_dict, _column(metas, "source"))
-                             if isinstance(m := src.get("margin"), int | float) and not isinstance(m, bool)]
-            self.generator_tokens += sum(filter(_is_int, _column(metas, "completionTokens")))
+            self._add_metas(metas)
         if self.ctx.label_field:
             self.labels.update(filter(_is_str, _column(records, self.ctx.label_field)))
         if self.ordered:
@@ -212,6 +201,35 @@ class ReportBuilder:
                 heapq.heappush(self._sample, (-key, first + i, dict(record)))
             elif -key > self._sample[0][0]:
                 heapq.heapreplace(self._sample, (-key, first + i, dict(record)))
+
+    def _add_metas(self, metas: list[dict[str, Any]]) -> None:
+        """The generate worker's `meta` of each record, in one pass: each meta is read while it is in
+        the CPU cache (a pass per key missed the cache on every one of 200k scattered dicts)."""
+        strategies: list[str] = []
+        nodes: list[str] = []
+        judged: list[Any] = []
+        tokens = 0
+        margins = self.margins
+        for meta in metas:
+            get = meta.get
+            if isinstance(strategy := get("strategy"), str):
+                strategies.append(strategy)
+            if isinstance(source := get("source"), dict):
+                if isinstance(topic := source.get("topic"), str):
+                    sub = source.get("subtopic")
+                    nodes.append(topic + f" / {sub}" if isinstance(sub, str) else topic)
+                if isinstance(m := source.get("margin"), int | float) and not isinstance(m, bool):
+                    margins.append(m)
+            if isinstance(judge := get("judge"), dict):
+                judged.append(judge.get("score"))
+            if type(n := get("completionTokens")) is int:
+                tokens += n
+        self.strategies.update(strategies)
+        self.nodes.update(nodes)
+        for score, n in Counter(judged).items():
+            if isinstance(score, int | float) and not isinstance(score, bool):
+                self.judge[round(score)] += n
+        self.generator_tokens += tokens
 
     # ------------------------------------------------------------------------------------ finish
     def sample(self) -> list[dict[str, Any]]:
