@@ -596,8 +596,10 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
     spec["task"]["outputSchema"] = OUTPUT_SCHEMA
     spec["filters"] = [{"type": "judge", "minScore": 3}]  # scored by the same in-process model
     run = Run(s3, tmp_path, spec)
-    proc = subprocess.Popen(run.argv(12), env=run.env({"DATAFOUNDRY_METRICS_PORT": str(metrics_port)}),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    vllm_log = tmp_path / "vllm.log"  # vLLM logs to stdout
+    with vllm_log.open("wb") as out:
+        proc = subprocess.Popen(run.argv(12), env=run.env({"DATAFOUNDRY_METRICS_PORT": str(metrics_port)}),
+                                stdout=out, stderr=subprocess.PIPE, text=True)
     scraped = ""
     loading_seen = False
     try:
@@ -636,6 +638,8 @@ def test_vllm_engine_in_process(s3: S3, tmp_path: Path, prefix: str, tiny_model:
     # loaded the model, 0 once it generated.
     assert loading_seen, "datafoundry_generator_model_loading was never 1 while the model loaded"
     assert "datafoundry_generator_model_loading 0.0" in scraped
+    # enforceEager unset on a CPU: no torch.compile (a minute at every start).
+    assert "enforce_eager=True" in vllm_log.read_text(errors="replace")
 
 
 # --------------------------------------------------------------------------------------------

@@ -95,6 +95,11 @@ def test_server_runs_float32_unless_the_cpu_has_native_bfloat16(vllm_server: VLL
     assert f"dtype=torch.{'bfloat16' if native else 'float32'}" in log, log[-2000:]
 
 
+def test_server_runs_eager_on_a_cpu_unless_asked_to_compile(vllm_server: VLLMServer) -> None:
+    # generator.enforceEager unset: eager on a CPU, where torch.compile costs a minute at every start.
+    assert "enforce_eager=True" in vllm_server.log_path.read_text(errors="replace")
+
+
 def test_server_lists_model(client: OpenAI, vllm_server: VLLMServer) -> None:
     assert vllm_server.model in [m.id for m in client.models.list().data]
 

@@ -848,6 +848,10 @@ class Generator(SpecModel):
         "Model dtype for vLLM. auto: the checkpoint's dtype (bfloat16 for most instruct models); on a CPU "
         "without native bfloat16 (AVX512_BF16, AMX-BF16 or Arm BF16 instructions) float32, about twice as "
         "fast there as emulated bfloat16."))
+    enforce_eager: bool | None = Field(default=None, description=(
+        "Run the model in eager mode: no torch.compile, no CUDA graphs (vLLM's enforce_eager). Unset: true on "
+        "a CPU, where compiling adds about a minute to every start for some 15% more tokens/s, which only a "
+        "shard of tens of thousands of tokens earns back; false on a GPU."))
     batch_size: int = Field(
         default=256, ge=1, le=65_536, description="Prompts handed to the engine per batch (checkpoint granularity)."
     )

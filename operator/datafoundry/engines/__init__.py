@@ -56,6 +56,7 @@ def make_engine(gen: Generator, *, seed: int, metrics: GeneratorMetrics | None =
         gpu_memory_utilization=gen.gpu_memory_utilization,
         dtype=gen.dtype.value,
         seed=seed,
+        enforce_eager=gen.enforce_eager,
     )
     return VLLMEngine(resolve_model(gen.model, env), sampling, served_name=gen.model, options=options, metrics=metrics)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datafoundry.engines.cpu_dtype import AUTO, host_cpu_flags, resolve_cpu_dtype
+from datafoundry.engines.vllm import resolve_enforce_eager
 
 #: vLLM-CPU crashes the engine ("CPU Generator does not use offset") when the prefill of a seeded
 #: request is split across steps: prefill whole prompts. Harmless on GPUs.
@@ -123,6 +124,7 @@ def start_vllm_server(
     dtype: str = AUTO,
     max_model_len: int | None = 2048,
     seed: int = 0,
+    enforce_eager: bool | None = None,
     extra_args: Sequence[str] = (),
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
@@ -130,8 +132,9 @@ def start_vllm_server(
     """Start ``vllm.entrypoints.openai.api_server`` on a free loopback port; wait for /health.
 
     The server runs on the CPU: ``dtype="auto"`` is float32 where the CPU has no native bfloat16
-    (`cpu_dtype`). Arguments go to the process as a list (never through a shell). Raises with the log's tail when
-    the server exits or is not healthy within ``timeout`` seconds
+    (`cpu_dtype`), and ``enforce_eager`` unset is eager (`resolve_enforce_eager`). Arguments go to
+    the process as a list (never through a shell). Raises with the log's tail when the server exits
+    or is not healthy within ``timeout`` seconds
     (default ``DATAFOUNDRY_VLLM_STARTUP_TIMEOUT`` or 600).
     """
     if timeout is None:
@@ -149,6 +152,7 @@ def start_vllm_server(
         "--seed", str(seed),
         "--structured-outputs-config", STRUCTURED_OUTPUTS_CONFIG,
         *(["--max-model-len", str(max_model_len)] if max_model_len else []),
+        *(["--enforce-eager"] if resolve_enforce_eager(enforce_eager, on_cpu=True) else []),
         *CPU_SAFE_ARGS,
         *extra_args,
     ]

@@ -56,6 +56,13 @@ class VLLMOptions:
     gpu_memory_utilization: float = 0.9
     dtype: str = "auto"
     seed: int = 0
+    enforce_eager: bool | None = None
+
+
+def resolve_enforce_eager(requested: bool | None, *, on_cpu: bool) -> bool:
+    """`generator.enforceEager`: as set; unset, eager on a CPU (compiling costs about a minute at every
+    start there for some 15% more tokens/s) and compiled with CUDA graphs on a GPU."""
+    return on_cpu if requested is None else requested
 
 
 def llm_kwargs(model: str, options: VLLMOptions = VLLMOptions()) -> dict[str, Any]:
@@ -68,6 +75,7 @@ def llm_kwargs(model: str, options: VLLMOptions = VLLMOptions()) -> dict[str, An
         "gpu_memory_utilization": options.gpu_memory_utilization,
         "dtype": resolve_cpu_dtype(options.dtype, host_cpu_flags()) if current_platform.is_cpu() else options.dtype,
         "seed": options.seed,
+        "enforce_eager": resolve_enforce_eager(options.enforce_eager, on_cpu=current_platform.is_cpu()),
         "structured_outputs_config": STRUCTURED_OUTPUTS_CONFIG,
     }
     if options.max_model_len is not None:

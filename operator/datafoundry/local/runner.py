@@ -95,7 +95,8 @@ def shared_engine(gen: Generator, logdir: Path) -> Iterator[SharedEndpoint]:
     path = Path(resolve_model(gen.model))
     try:
         server = start_vllm_server(path, logdir, served_model_name=gen.model,
-                                   dtype=gen.dtype.value, max_model_len=gen.max_model_len or 2048)
+                                   dtype=gen.dtype.value, max_model_len=gen.max_model_len or 2048,
+                                   enforce_eager=gen.enforce_eager)
     except (RuntimeError, TimeoutError) as e:
         raise SharedEngineFailed(str(e)) from e
     try:

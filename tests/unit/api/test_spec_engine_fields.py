@@ -61,11 +61,12 @@ def test_the_vllm_engine_gets_the_spec_s_model_settings(monkeypatch: pytest.Monk
 
     monkeypatch.setattr("datafoundry.engines.vllm.VLLMEngine", Recorder)
     gen = generator(modelRevision="v1.2", gpusPerShard=4, tensorParallelSize=2, maxModelLen=4096,
-                    gpuMemoryUtilization=0.75, dtype="float16", sampling={"temperature": 1.1, "topP": 0.8})
+                    gpuMemoryUtilization=0.75, dtype="float16", enforceEager=False, sampling={"temperature": 1.1, "topP": 0.8})
     make_engine(gen, seed=9)
     assert made["model"] == "org/tiny" and made["served_name"] == "org/tiny"
     assert made["options"] == VLLMOptions(revision="v1.2", tensor_parallel_size=2, max_model_len=4096,
-                                          gpu_memory_utilization=0.75, dtype="float16", seed=9)
+                                          gpu_memory_utilization=0.75, dtype="float16", seed=9,
+                                          enforce_eager=False)
     assert (made["sampling"].temperature, made["sampling"].top_p) == (1.1, 0.8)
 
 
