@@ -161,7 +161,7 @@ def offline(model: str, spec: dict[str, Any], prompts: int, repeats: int) -> dic
     t0 = time.perf_counter()
     # As make_engine builds it for this spec.
     llm = LLM(**llm_kwargs(model, VLLMOptions(dtype=gen.dtype.value, max_model_len=gen.max_model_len,
-                                              seed=job.seed)))
+                                              seed=job.seed, enforce_eager=gen.enforce_eager)))
     load_s = time.perf_counter() - t0
     engine = VLLMEngine(model, sampling_config(gen), served_name=gen.model, llm=llm)
     prompts_, params, _ = engine.prepare(requests_for(context(spec, "probe"), min(16, prompts)))
