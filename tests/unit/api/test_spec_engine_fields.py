@@ -61,7 +61,8 @@ def test_the_vllm_engine_gets_the_spec_s_model_settings(monkeypatch: pytest.Monk
 
     monkeypatch.setattr("datafoundry.engines.vllm.VLLMEngine", Recorder)
     gen = generator(modelRevision="v1.2", gpusPerShard=4, tensorParallelSize=2, maxModelLen=4096,
-                    gpuMemoryUtilization=0.75, dtype="float16", enforceEager=False, sampling={"temperature": 1.1, "topP": 0.8})
+                    gpuMemoryUtilization=0.75, dtype="float16", enforceEager=False,
+                    sampling={"temperature": 1.1, "topP": 0.8})
     make_engine(gen, seed=9)
     assert made["model"] == "org/tiny" and made["served_name"] == "org/tiny"
     assert made["options"] == VLLMOptions(revision="v1.2", tensor_parallel_size=2, max_model_len=4096,
