@@ -12,7 +12,7 @@ dropped, by name, when it is
 - ``magpie_too_short``: fewer than ``MIN_QUERY_WORDS`` words;
 - ``magpie_not_a_request``: the model wrote the assistant's side instead of a user's request. In
   English: it opens like an answer or chat filler ("Sure", "Here is", "Yes", "Thank you"), offers
-  help ("How can I help you?"), or it has no question mark and does not open with a question
+  help ("How can I help you?", "What can I do for you?"), or it has no question mark and does not open with a question
   word, an imperative verb or a request ("Please", "Can you", "I need"). In other languages the
   question-mark-or-opener test is not made (a word list cannot tell their imperatives); the
   English answer openers and offers of help still drop a query.
@@ -53,8 +53,10 @@ _ANSWER_OPENER = re.compile(
     r"in (?:summary|conclusion))\b",
     re.IGNORECASE,
 )
-#: The assistant's greeting ("Hello! How can I help you today?"), wherever it stands.
-_ASSISTANT_FILLER = re.compile(r"\bhow (?:can|may) i (?:help|assist)\b", re.IGNORECASE)
+#: The assistant's greeting ("Hello! How can I help you today?", "What can I do for you today? I'm here to
+#: help with any project"), wherever it stands.
+_ASSISTANT_FILLER = re.compile(r"\bhow (?:can|may) i (?:help|assist)\b|\bwhat can i do for you\b"
+                               r"|\bi(?:'m| am) here to (?:help|assist) (?:you\b|with any)", re.IGNORECASE)
 _QUESTION_MARK = re.compile(r"[?？؟]")
 _REQUEST_OPENER = re.compile(
     r"^\W*(?:how|what|why|when|where|which|who|whom|whose|is|are|was|were|do|does|did|can|could|would|should|"

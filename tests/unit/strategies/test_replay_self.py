@@ -82,8 +82,29 @@ def test_the_replay_s_own_system_prompt_and_template_reach_its_calls() -> None:
     assert calls[1].messages[0] == {"role": "system", "content": "You are a careful assistant."}
 
 
-def test_the_assistant_s_greeting_is_not_a_user_request() -> None:
+#: What SmolLM2-135M-Instruct wrote in the open user turn after the general system turn (the quickstart with
+#: mix.replay.generate, temperature 0.7): the assistant's side, not a user's request.
+ASSISTANT_SIDE = ["What can I do for you today? I'm here to help with any project, whether it's writing a story or "
+                  "just helping out anyone across the world.", "Hello! How can I help you today?"]
+#: ... and user requests it wrote there, which are kept.
+USER_SIDE = ["Can you provide me with some tips on how to deal with a bad habit? I'm struggling to come up with an "
+             "effective plan that will help me overcome my addiction of alcohol and improve myself?",
+             "I'm trying to create an online platform that offers role-playing games and it needs to have a "
+             "user-friendly interface, but I don't want any special features like a login or password. Can you "
+             "help me?"]
+
+
+@pytest.mark.parametrize("query", ASSISTANT_SIDE)
+def test_the_assistant_s_greeting_is_not_a_user_request(query: str) -> None:
     mix = StrategyMix(spec({"generate": {}, "ratio": 0.5}), SEEDS)
     position = next(p for p in range(10) if mix.slot(0, p)[0].name == REPLAY_STRATEGY)
-    _, outcome = run(mix, ["Hello! How can I help you today?"], position)
+    _, outcome = run(mix, [query], position)
     assert outcome.record is None and outcome.failure == NOT_A_REQUEST
+
+
+@pytest.mark.parametrize("query", USER_SIDE)
+def test_a_user_s_request_is_kept(query: str) -> None:
+    mix = StrategyMix(spec({"generate": {}, "ratio": 0.5}), SEEDS)
+    position = next(p for p in range(10) if mix.slot(0, p)[0].name == REPLAY_STRATEGY)
+    _, outcome = run(mix, [query, ANSWER], position)
+    assert outcome.failure is None and outcome.record == {"instruction": query, "response": ANSWER}
