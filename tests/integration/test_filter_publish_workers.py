@@ -158,6 +158,57 @@ def test_filter_dedup_publish_known_outcomes(s3: S3, tmp_path: Path) -> None:
     assert job.objects("data/") == before
 
 
+def test_self_generated_replay_is_filtered_counted_apart_and_published_at_its_ratio(s3: S3, tmp_path: Path) -> None:
+    """mix.replay.generate: the generator's replay records (meta.strategy replaySelf) pass the same filters,
+    are counted apart from the target, and publish takes `ratio` of the dataset from them, tagged
+    `_source: replay-self`."""
+    rng = random.Random(11)
+    job = WorkerJob.on_s3(s3, tmp_path)
+    filters = [{"type": "length", "minChars": 40}, {"type": "language"}, {"type": "quality"}, {"type": "exactDedup"},
+               {"type": "minhash", "threshold": 0.8}]
+    job.setup(gen_spec(target={"records": 40}, filters=filters, mix={"replay": {"generate": {}, "ratio": 0.2}}))
+
+    def domain(tag: str) -> dict[str, Any]:
+        return {**record(rng, tag), "meta": {"strategy": "selfInstruct"}}
+
+    def rehearsal(tag: str, response: str | None = None) -> dict[str, Any]:
+        return {"id": tag, "instruction": question(rng), "response": response or text(rng),
+                "meta": {"strategy": "replaySelf"}}
+
+    replays = [rehearsal(f"r{i}") for i in range(11)]
+    degenerate = rehearsal("r-degenerate", "\n".join(["Buy cheap products now at the market today."] * 8))
+    copy = {**replays[0], "id": "r-copy"}  # an exact duplicate across shards: the global pass drops it
+    job.stage_gen(0, 0, [[*[domain(f"d0-{i}") for i in range(25)], *replays[:6], degenerate]])
+    job.stage_gen(0, 1, [[*[domain(f"d1-{i}") for i in range(25)], *replays[6:], copy]])
+
+    f0, f1 = job.ok("filter", 0, 0), job.ok("filter", 0, 1)
+    assert (f0.accepted, f0.accepted_replay, f0.rejected["quality"]) == (25, 6, 1)
+    assert (f1.accepted, f1.accepted_replay) == (25, 6)
+    d = job.ok("dedup", 0)
+    assert (d.accepted, d.accepted_replay, d.rejected["exactDedup"]) == (50, 11, 1)
+
+    p = job.ok("publish", 0)
+    manifest, records = job.published()
+    mine = [r for r in records if r["_source"] == "replay-self"]
+    assert len(records) == 50 and len(mine) == 10  # 40 toward the target, then 10 / 50 = ratio 0.2
+    assert p.accepted == 50 and p.accepted_replay == 10
+    assert {r["meta"]["strategy"] for r in mine} == {"replaySelf"}
+    assert {r["_source"] for r in records if r not in mine} == {"generated"}
+    assert "r-copy" not in {r["id"] for r in records} and "r-degenerate" not in {r["id"] for r in records}
+    assert manifest["replay"] == {"source": "replay-self", "ratio": 0.2, "wanted": 10, "records": 10, "available": 11,
+                                  "achievedRatio": 0.2}
+    assert manifest["funnel"]["published"] == {"generated": 40, "replay-self": 10, "total": 50}
+    card = (job.store.get(layout.CARD) or b"").decode()
+    assert "written by the generator model itself" in card and "`_source: replay-self`" in card
+    quality = json.loads(job.store.get(layout.QUALITY) or b"{}")
+    assert quality["size"]["bySource"] == {"generated": 40, "replay-self": 10}
+    assert quality["process"]["replayShare"] == 0.2
+    # a rerun selects the same records
+    before = job.objects("data/")
+    assert job.ok("dedup", 0).accepted_replay == 11
+    assert job.objects("data/") == before
+
+
 def test_publish_crash_before_manifest_then_identical_rerun(s3: S3, tmp_path: Path) -> None:
     from datafoundry.api.spec import DataFoundryJobSpec
     from datafoundry.workers.common import WorkerContext

@@ -31,6 +31,7 @@ from datafoundry.engines.server import VLLMServer, free_port, vllm_cpu_env
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.plan import JobRef, build_plan
 from datafoundry.strategies.evol_instruct import OPERATIONS
+from datafoundry.strategies.magpie import short_hash
 from datafoundry.testing.testbed import S3
 from datafoundry.testing.waiting import wait_for
 
@@ -689,6 +690,33 @@ def test_magpie_on_smollm2_through_an_openai_server_writes_real_queries(
     # questions about the system turn's domain, as Magpie steers it: most mention a cluster's things
     words = re.compile(r"kubernetes|cluster|pod|deploy|container|docker|node|service|helm|k8s", re.IGNORECASE)
     assert sum(bool(words.search(r["instruction"])) for r in records) >= len(records) // 2, records
+
+
+#: SmolLM2's chat template up to the user's turn, after mix.replay.generate's default (general) system turn.
+SMOLLM2_GENERAL_PRE_QUERY = ("<|im_start|>system\nYou are a helpful AI assistant. Users write to you in the language "
+                             "with BCP 47 tag 'en'.<|im_end|>\n<|im_start|>user\n")
+
+
+def test_generated_replay_on_smollm2_asks_as_a_general_user_beside_the_domain_s_magpie(
+        s3: S3, tmp_path: Path, prefix: str, smollm2_server: VLLMServer) -> None:
+    """One batch holds both strategies' open user turns, each with its own pre-query template: the domain's
+    magpie asks about clusters, the replay asks what a general assistant is asked."""
+    spec = magpie_spec(s3, prefix, engine={"type": "openai", "endpoint": smollm2_server.base_url, "maxConcurrency": 4},
+                       strategies=[{"name": "magpie", "options": {"preQueryTemplate": SMOLLM2_PRE_QUERY}}])
+    spec["mix"] = {"replay": {"generate": {"preQueryTemplate": SMOLLM2_GENERAL_PRE_QUERY}, "ratio": 0.5}}
+    run = Run(s3, tmp_path, spec)
+    ok(run.run(records=16))
+    records, done = run.records(), run.done()
+    assert done["strategies"]["magpie"]["prompts"] == done["strategies"]["replaySelf"]["prompts"] == 8, done
+    by = {name: [r for r in records if r["meta"]["strategy"] == name] for name in ("magpie", "replaySelf")}
+    assert len(by["replaySelf"]) >= 3 and len(by["magpie"]) >= 3, done
+    for r in by["replaySelf"]:
+        nonempty_strings(r, "instruction", "response")
+        assert r["meta"]["source"] == {"template": "preQueryTemplate",
+                                       "preQueryTemplate": short_hash(SMOLLM2_GENERAL_PRE_QUERY)}
+    words = re.compile(r"kubernetes|cluster|pod|deploy|container|docker|node|service|helm|k8s", re.IGNORECASE)
+    domain = {name: sum(bool(words.search(r["instruction"])) / len(rs) for r in rs) for name, rs in by.items()}
+    assert domain["replaySelf"] < domain["magpie"], by
 
 
 @pytest.mark.slow

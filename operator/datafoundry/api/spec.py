@@ -1385,17 +1385,63 @@ _FILTER_NAME = "(has(f.name) ? f.name : f.type)"
 # --------------------------------------------------------------------------------------------
 
 
-class Replay(SpecModel):
-    """General-purpose data mixed into the output to preserve earlier abilities."""
+class ReplayGeneration(SpecModel):
+    """Replay records the generator model writes itself, Magpie-style: after a general system turn the
+    model's chat template is cut where a user's turn starts, the model writes the user's request, then
+    answers it without the task's instructions (self-synthesized rehearsal)."""
 
-    uri: DataURI = Field(description="Replay data (JSONL/Parquet objects or prefix).")
-    ratio: float = Field(
+    system_prompt: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="The system turn before the open user turn; default a general assistant's, in task.language.",
+    )
+    pre_query_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TEXT,
+        description="The raw text that opens a user turn (e.g. '<|im_start|>user\\n'), with the system turn "
+        "written in when there is one; required with generator.engine.type openai, where the operator cannot "
+        "render the model's chat template; with the vllm engine it is derived from that template.",
+    )
+
+
+class Replay(SpecModel):
+    """General-purpose data mixed into the output to preserve earlier abilities: records read from `uri`,
+    or written by the generator model itself (`generate`), `ratio` of the published records or `records` of
+    them."""
+
+    uri: DataURI | None = Field(
+        default=None, description="Replay data (JSONL/Parquet objects or prefix). Exactly one of uri or generate."
+    )
+    generate: ReplayGeneration | None = Field(
+        default=None,
+        description="The generator model writes the replay records (needs spec.generator); they pass the same "
+        "filters as the generated records and are published with _source replay-self. Exactly one of uri or "
+        "generate.",
+    )
+    ratio: float | None = Field(
+        default=None,
         ge=0.0,
         lt=1.0,
-        description="Fraction of the published records that are replay records, 0 <= ratio < 1.",
+        description="Fraction of the published records that are replay records, 0 <= ratio < 1. Exactly one of "
+        "ratio or records.",
     )
-    format: DataFormat = Field(default=DataFormat.AUTO, description="Format; auto detects from object names.")
-    text_field: RecordField = Field(default="text", description="Field holding the text of replay records.")
+    records: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000_000,
+        description="Replay records published beside the generated ones. Exactly one of ratio or records.",
+    )
+    format: DataFormat = Field(default=DataFormat.AUTO, description="Format of uri; auto detects from object names.")
+    text_field: RecordField = Field(default="text", description="Field holding the text of uri's records.")
+
+    @exactly_one_of("uri", "generate")
+    def _one_source(self) -> bool:
+        return has(self.uri) != has(self.generate)
+
+    @exactly_one_of("ratio", "records")
+    def _one_amount(self) -> bool:
+        return has(self.ratio) != has(self.records)
 
 
 class Mix(SpecModel):
@@ -1590,6 +1636,7 @@ class Workers(SpecModel):
 
 _GEN = "has(self.generator)"
 _STRATS = "has(self.generator.strategies)"
+_NO_REPLAY_GENERATION = "(!has(self.mix) || !has(self.mix.replay) || !has(self.mix.replay.generate))"
 
 
 def _uses_strategy(name: str) -> str:
@@ -1660,6 +1707,11 @@ class DataFoundryJobSpec(SpecModel):
     def judge_filter(self) -> JudgeFilter | None:
         """The judge filter (there is at most one): it scores records, and its rubric ranks preference pairs."""
         return next((f for f in self.filters or () if isinstance(f, JudgeFilter)), None)
+
+    def replay_generation(self) -> ReplayGeneration | None:
+        """mix.replay.generate: replay records the generator model writes itself."""
+        replay = self.mix.replay if self.mix is not None else None
+        return replay.generate if replay is not None else None
 
     def _uses(self, *names: StrategyName) -> bool:
         """generator.strategies names one of ``names`` (CEL: ``_uses_strategy``)."""
@@ -1746,6 +1798,22 @@ class DataFoundryJobSpec(SpecModel):
         task = self.task
         return not self._uses(StrategyName.MAGPIE) or (
             task is not None and task.type in (TaskType.INSTRUCTION, TaskType.QA) and not has(task.output_schema))
+
+    @rule(f"{_NO_REPLAY_GENERATION} || {_GEN}", "mix.replay.generate needs a generator (a curation job has no "
+          "model to write replay records with)", "mix.replay.generate", "FieldValueForbidden")
+    def _replay_generation_needs_generator(self) -> bool:
+        return self.replay_generation() is None or self.generator is not None
+
+    @rule(f"{_NO_REPLAY_GENERATION} || !{_GEN} || self.generator.engine.type != 'openai'"
+          " || has(self.mix.replay.generate.preQueryTemplate)",
+          "mix.replay.generate with generator.engine.type openai needs preQueryTemplate (the operator cannot "
+          "render the model's chat template through an endpoint)", "mix.replay.generate.preQueryTemplate",
+          "FieldValueRequired")
+    def _replay_generation_through_endpoint_has_template(self) -> bool:
+        generate, gen = self.replay_generation(), self.generator
+        if generate is None or gen is None or gen.engine.type != EngineType.OPENAI:
+            return True
+        return has(generate.pre_query_template)
 
     @rule("!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
           " || (has(self.task) && has(self.task.outputSchema))",

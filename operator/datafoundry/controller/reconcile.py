@@ -230,7 +230,7 @@ def decide(
                     d.deletes = _unfinished(observed)
                     d.stage, d.counts = Phase.GENERATING, prior
                     return d
-                records = round_records(spec, round_, prior.accepted, prior.generated)
+                records = round_records(spec, round_, prior.accepted, prior.generated, prior.accepted_replay)
                 if gen is None and not d.suspended:
                     d.creates.append(ch.generate_job(*args, round_, records))
                 d.stage, d.counts = Phase.GENERATING, prior
@@ -298,7 +298,7 @@ def decide(
             return d
         prior = RecordCounts.from_summary(summary)
         d.counts = prior
-        if another_round(spec, round_, prior.accepted):
+        if another_round(spec, round_, prior.accepted, prior.accepted_replay):
             round_ += 1
             continue
         break
@@ -311,7 +311,7 @@ def decide(
         return d
     d.shards[Stage.PUBLISH].succeeded = 1
     d.published = result
-    d.counts.replay = result.accepted - min(result.accepted, prior.accepted)
+    d.counts.replay = result.accepted_replay
     if prior.accepted < target:
         d.succeeded = (
             reasons.BUDGET_EXHAUSTED,

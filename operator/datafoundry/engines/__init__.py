@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from datafoundry.api.spec import EngineType, Generator, StrategyName
+from datafoundry.api.spec import EngineType, Generator
 from datafoundry.engines.base import Completion, Engine, Message, Request, SamplingConfig
 from datafoundry.engines.metrics import GeneratorMetrics
 
@@ -16,16 +16,6 @@ def sampling_config(gen: Generator) -> SamplingConfig:
     s = gen.sampling
     return SamplingConfig(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                           repetition_penalty=s.repetition_penalty)
-
-
-def pre_query_template(gen: Generator) -> str | None:
-    """The magpie strategy's `preQueryTemplate` option (the raw prompt an OpenAI-compatible server completes
-    into a user's message), if the generator runs magpie with one."""
-    for s in gen.strategies or ():
-        template = s.options.pre_query_template if s.options is not None else None
-        if s.name == StrategyName.MAGPIE and s.weight > 0 and template:
-            return template
-    return None
 
 
 def make_engine(gen: Generator, *, seed: int, metrics: GeneratorMetrics | None = None,
@@ -44,7 +34,6 @@ def make_engine(gen: Generator, *, seed: int, metrics: GeneratorMetrics | None =
             timeout=float(gen.engine.timeout_seconds),
             max_retries=gen.engine.max_retries,
             metrics=metrics,
-            pre_query_template=pre_query_template(gen),
         )
     from datafoundry.engines.model import resolve_model
     from datafoundry.engines.vllm import VLLMEngine, VLLMOptions
@@ -62,4 +51,4 @@ def make_engine(gen: Generator, *, seed: int, metrics: GeneratorMetrics | None =
 
 
 __all__ = ["Completion", "Engine", "GeneratorMetrics", "Message", "Request", "SamplingConfig", "make_engine",
-           "pre_query_template", "sampling_config"]
+           "sampling_config"]

@@ -34,6 +34,9 @@ class Request:
     #: Render `messages`, then open a user turn: the model writes the user's message (Magpie), which
     #: ends at the end of that turn (the model's end-of-sequence or the template's end-of-turn marker).
     open_user_turn: bool = False
+    #: With `open_user_turn` on an OpenAI-compatible server: the raw prompt that opens the user turn (the
+    #: engine's own when None); the in-process engine renders the model's chat template instead.
+    pre_query_template: str | None = None
 
     @property
     def continues(self) -> bool:

@@ -26,14 +26,16 @@ log = logging.getLogger("datafoundry.engines.openai")
 ENV_API_KEY = "OPENAI_API_KEY"
 #: Answers about one request that a retry will not change: that request fails, the batch goes on.
 REQUEST_ERRORS = frozenset({400, 413, 422})
-PRE_QUERY_TEMPLATE_FIELD = "generator.strategies[].options.preQueryTemplate"
+PRE_QUERY_TEMPLATE_FIELDS = ("generator.strategies[].options.preQueryTemplate",
+                             "mix.replay.generate.preQueryTemplate")
 
 
 class MissingPreQueryTemplate(ValueError):
     def __init__(self) -> None:
-        super().__init__(f"the magpie strategy with engine type openai needs {PRE_QUERY_TEMPLATE_FIELD}: the "
-                         "model's chat template up to where the user's message starts (e.g. "
-                         "'<|im_start|>user\\n'); an OpenAI-compatible server cannot render it")
+        super().__init__(f"the magpie strategy and generated replay with engine type openai need "
+                         f"{' and '.join(PRE_QUERY_TEMPLATE_FIELDS)}: the model's chat template up to where the "
+                         "user's message starts (e.g. '<|im_start|>user\\n'); an OpenAI-compatible server cannot "
+                         "render it")
 
 
 class OpenAIEngine:
@@ -76,7 +78,7 @@ class OpenAIEngine:
         return self._model
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        if self.pre_query_template is None and any(r.open_user_turn for r in requests):
+        if any(r.open_user_turn and self._pre_query_template(r) is None for r in requests):
             raise MissingPreQueryTemplate()
         watch = Stopwatch()
         out = self._loop.run_until_complete(self._all(requests))
@@ -108,12 +110,16 @@ class OpenAIEngine:
             kwargs["stop"] = list(request.stop)
         return kwargs
 
+    def _pre_query_template(self, request: Request) -> str | None:
+        return request.pre_query_template or self.pre_query_template
+
     def _open_user_turn_kwargs(self, request: Request) -> dict[str, Any]:
         """/v1/completions arguments of a request that leaves a user turn open: the pre-query template is the
         whole prompt (a system prompt, if any, is written into the template)."""
-        if self.pre_query_template is None:
+        template = self._pre_query_template(request)
+        if template is None:
             raise MissingPreQueryTemplate()
-        kwargs = {**self._sampling(request), "prompt": self.pre_query_template}
+        kwargs = {**self._sampling(request), "prompt": template}
         if self.sampling.repetition_penalty != 1.0:
             kwargs["extra_body"] = {"repetition_penalty": self.sampling.repetition_penalty}
         return kwargs

@@ -106,23 +106,30 @@ def shared_engine(gen: Generator, logdir: Path) -> Iterator[SharedEndpoint]:
 
 
 def add_pre_query_templates(spec_json: dict[str, Any], model_path: Path) -> None:
-    """Give each magpie strategy without a `preQueryTemplate` the one the in-pod vllm engine would render:
-    an OpenAI-compatible server cannot leave a user turn open, but the run has the model's tokenizer."""
+    """Give each magpie strategy, and mix.replay.generate, without a `preQueryTemplate` the one the in-pod
+    vllm engine would render: an OpenAI-compatible server cannot leave a user turn open, but the run has the
+    model's tokenizer."""
     from datafoundry.engines.vllm import user_turn_prompt
     from datafoundry.strategies.magpie import default_system_prompt
+    from datafoundry.strategies.replay_self import general_system_prompt
 
-    strategies = [s for s in spec_json["generator"].get("strategies") or ()
-                  if s.get("name") == "magpie" and not (s.get("options") or {}).get("preQueryTemplate")]
-    if not strategies:
+    task = spec_json.get("task") or {}
+    language = task.get("language", "en")
+    wanting: list[tuple[dict[str, Any], str]] = []  # (options, their default system prompt)
+    for strategy in spec_json["generator"].get("strategies") or ():
+        if strategy.get("name") == "magpie" and not (strategy.get("options") or {}).get("preQueryTemplate"):
+            wanting.append((strategy.setdefault("options", {}),
+                            default_system_prompt(task.get("domain", ""), language)))
+    generate = ((spec_json.get("mix") or {}).get("replay") or {}).get("generate")
+    if generate is not None and not generate.get("preQueryTemplate"):
+        wanting.append((generate, general_system_prompt(language)))
+    if not wanting:
         return
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    task = spec_json.get("task") or {}
-    for strategy in strategies:
-        options = strategy.setdefault("options", {})
-        system = options.get("systemPrompt") or default_system_prompt(task.get("domain", ""),
-                                                                       task.get("language", "en"))
+    for options, default in wanting:
+        system = options.get("systemPrompt") or default
         options["preQueryTemplate"] = user_turn_prompt(tokenizer, [{"role": "system", "content": system}])[0]
 
 
@@ -239,7 +246,7 @@ def run(job: LocalJob) -> Progress:
     round_ = 0
     while True:
         if spec.generator is not None:
-            records = round_records(spec, round_, prior.accepted, prior.generated)
+            records = round_records(spec, round_, prior.accepted, prior.generated, prior.accepted_replay)
             job.rounds.append(records)
             job.stage = Phase.GENERATING
             _stage(job, Stage.GENERATE, round_, spec.generator.shards, ["--records", str(records)])
@@ -250,7 +257,7 @@ def run(job: LocalJob) -> Progress:
         job.stage = Phase.FILTERING
         _stage(job, Stage.FILTER, round_, shards, [])
         prior = RecordCounts.from_summary(_stage(job, Stage.DEDUP, round_, 1, [])[0])
-        if not another_round(spec, round_, prior.accepted):
+        if not another_round(spec, round_, prior.accepted, prior.accepted_replay):
             break
         round_ += 1
     job.stage = Phase.PUBLISHING

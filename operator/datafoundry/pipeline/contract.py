@@ -120,7 +120,10 @@ class Progress(CamelModel):
     chunks_done: int = 0
     chunks_total: int = 0
     generated: int = 0
+    #: Records toward the target (publish: every record it published).
     accepted: int = 0
+    #: Self-generated replay records (mix.replay.generate) accepted besides them.
+    accepted_replay: int = 0
     rejected: dict[str, int] = Field(default_factory=dict)
     parse_failures: int = 0
     prompt_tokens: int = 0

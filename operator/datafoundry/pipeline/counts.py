@@ -19,6 +19,7 @@ from datafoundry.pipeline.contract import Progress
 class RecordCounts:
     generated: int = 0
     accepted: int = 0
+    accepted_replay: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     replay: int = 0
     prompt_tokens: int = 0
@@ -35,6 +36,7 @@ class RecordCounts:
             self.parse_failures += p.parse_failures
         if accepted:
             self.accepted += p.accepted
+            self.accepted_replay += p.accepted_replay
         if accepted or p.stage == Stage.GENERATE:  # a generator's own drops (generator/<reason>)
             for name, n in p.rejected.items():
                 self.rejected[name] = self.rejected.get(name, 0) + n

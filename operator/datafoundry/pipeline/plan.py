@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from fractions import Fraction
 from typing import Any
 
 from pydantic import Field
 
 from datafoundry.api import CamelModel
-from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.spec import DataFoundryJobSpec, Replay
 
 PLAN_VERSION = 1
 
@@ -91,15 +92,62 @@ def top_up_records(target: int, accepted: int, generated: int, overgenerate: flo
     return max(1, math.ceil(missing / rate * 1.1))
 
 
-def round_records(spec: DataFoundryJobSpec, round_: int, accepted: int, generated: int) -> int:
-    """Records generator round `round_` asks for, given the cumulative counts of the rounds before it."""
+def replay_wanted(replay: Replay, published: int) -> int:
+    """Replay records published beside `published` generated ones: `mix.replay.records`, or as many as
+    make them `mix.replay.ratio` of the dataset (within one record)."""
+    if replay.records is not None:
+        return replay.records
+    ratio = replay.ratio or 0.0
+    if ratio <= 0.0 or published <= 0:
+        return 0
+    return math.floor(published * ratio / (1.0 - ratio) + 0.5)
+
+
+def replay_target(spec: DataFoundryJobSpec) -> int:
+    """Self-generated replay records (`mix.replay.generate`) the job needs accepted; 0 without them."""
+    replay = spec.mix.replay if spec.mix is not None else None
+    if replay is None or replay.generate is None:
+        return 0
+    return replay_wanted(replay, spec.target.records)
+
+
+#: The replay share of the generator's schedule is a fraction with at most this denominator.
+REPLAY_SHARE_DENOMINATOR = 100
+
+
+def replay_share(spec: DataFoundryJobSpec) -> Fraction:
+    """The share of generated records that are self-generated replay: as many as the target needs beside
+    the domain records (its proportion rounded to a hundredth, at least one hundredth when any are wanted)."""
+    wanted = replay_target(spec)
+    if wanted == 0:
+        return Fraction(0)
+    share = Fraction(wanted, spec.target.records + wanted).limit_denominator(REPLAY_SHARE_DENOMINATOR)
+    return min(max(share, Fraction(1, REPLAY_SHARE_DENOMINATOR)),
+               Fraction(REPLAY_SHARE_DENOMINATOR - 1, REPLAY_SHARE_DENOMINATOR))
+
+
+def round_records(spec: DataFoundryJobSpec, round_: int, accepted: int, generated: int,
+                  accepted_replay: int = 0) -> int:
+    """Records generator round `round_` asks for, given the cumulative counts of the rounds before it:
+    `accepted` toward the target, `accepted_replay` self-generated replay records.
+
+    With self-generated replay the round holds both in the schedule's proportion (`replay_share`) and is
+    as large as the more wanting of the two needs."""
     overgenerate = spec.target.overgenerate
+    replay = replay_target(spec)
     if round_ == 0:
-        return first_round_records(spec.target.records, overgenerate)
-    return top_up_records(spec.target.records, accepted, generated, overgenerate)
+        return first_round_records(spec.target.records + replay, overgenerate)
+    share = replay_share(spec)
+    if share == 0:
+        return top_up_records(spec.target.records, accepted, generated, overgenerate)
+    domain = top_up_records(spec.target.records, accepted, math.floor(generated * (1 - share)), overgenerate)
+    rehearsal = top_up_records(replay, accepted_replay, math.floor(generated * share), overgenerate)
+    return max(math.ceil(domain / (1 - share)), math.ceil(rehearsal / share))
 
 
-def another_round(spec: DataFoundryJobSpec, round_: int, accepted: int) -> bool:
-    """Whether round `round_`, whose dedup accepted `accepted` records in all, is followed by a top-up
-    round: too few records, a generator to make more, and `spec.budget.maxRounds` not spent."""
-    return accepted < spec.target.records and spec.generator is not None and round_ + 1 < spec.budget.max_rounds
+def another_round(spec: DataFoundryJobSpec, round_: int, accepted: int, accepted_replay: int = 0) -> bool:
+    """Whether round `round_`, whose dedup accepted `accepted` records toward the target and `accepted_replay`
+    self-generated replay records in all, is followed by a top-up round: too few of either, a generator to
+    make more, and `spec.budget.maxRounds` not spent."""
+    short = accepted < spec.target.records or accepted_replay < replay_target(spec)
+    return short and spec.generator is not None and round_ + 1 < spec.budget.max_rounds

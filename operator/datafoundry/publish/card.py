@@ -111,7 +111,7 @@ def _metadata(job_name: str, spec: DataFoundryJobSpec, records: int, ext: str) -
     if spec.generator is not None:
         lines += ["annotations_creators:", "- machine-generated", "language_creators:", "- machine-generated"]
     sources = [f"- {_yaml_str(u)}" for u in (spec.input.uris if spec.input else [])]
-    if spec.mix is not None and spec.mix.replay is not None:
+    if spec.mix is not None and spec.mix.replay is not None and spec.mix.replay.uri is not None:
         sources.append(f"- {_yaml_str(spec.mix.replay.uri)}")
     lines += ["source_datasets:", *(sources or ["- original"])]
     lines += ["configs:", "- config_name: default", "  data_files:", "  - split: train", f"    path: data/part-*.{ext}"]
@@ -204,8 +204,17 @@ def render(
     lines += [""]
     replay_spec = spec.mix.replay if spec.mix else None
     if replay_spec is not None:
-        lines += [f"Replay: `{replay_spec.uri}` sampled at ratio {replay_spec.ratio} of the published records "
-                  f"(seed {spec.seed}); each record's `_source` field says where it came from.", ""]
+        amount = (f"at ratio {replay_spec.ratio} of the published records" if replay_spec.ratio is not None
+                  else f"{replay_spec.records} records")
+        if replay_spec.generate is not None:
+            lines += [f"Replay: written by the generator model itself, {amount} (`_source: replay-self`): "
+                      "after a general assistant's system turn the model wrote a user's request in its own chat "
+                      "template and answered it without the task's instructions (self-generated rehearsal, "
+                      "Magpie-style); these records passed the same filters. Each record's `_source` field says "
+                      "where it came from.", ""]
+        else:
+            lines += [f"Replay: `{replay_spec.uri}` sampled {amount} (seed {spec.seed}); each record's `_source` "
+                      "field says where it came from.", ""]
     rejected = funnel.get("rejected", {})
     lines += ["## Funnel", "", "| step | records |", "|---|---:|"]
     if strategies:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 Candidate = tuple[bytes, dict[str, Any]]
@@ -21,18 +20,27 @@ def sort_key(seed: int, *parts: object) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
-def replay_count(generated: int, ratio: float) -> int:
-    """Replay records so that replay / (generated + replay) is `ratio` within one record."""
-    if ratio <= 0.0 or generated <= 0:
-        return 0
-    return math.floor(generated * ratio / (1.0 - ratio) + 0.5)
-
-
 def smallest(candidates: Iterable[Candidate], n: int) -> list[Candidate]:
     """The `n` candidates with the smallest keys, in key order (memory: `n` records)."""
     if n <= 0:
         return []
     return heapq.nsmallest(n, candidates, key=lambda c: c[0])
+
+
+def smallest_per_group(candidates: Iterable[tuple[int, Candidate]], limits: Sequence[int]) -> list[list[Candidate]]:
+    """`smallest` of each group in one pass: for candidates tagged with their group (an index into `limits`),
+    the `limits[g]` smallest keys of group g, in key order (memory: sum(limits) records)."""
+    heaps: list[list[tuple[bytes, bytes, dict[str, Any]]]] = [[] for _ in limits]
+    for group, (key, record) in candidates:
+        heap, limit = heaps[group], limits[group]
+        if limit <= 0:
+            continue
+        inverted = bytes(255 - b for b in key)  # heapq is a min-heap: the root is the largest key kept
+        if len(heap) < limit:
+            heapq.heappush(heap, (inverted, key, record))
+        elif inverted > heap[0][0]:
+            heapq.heapreplace(heap, (inverted, key, record))
+    return [[(key, record) for _, key, record in sorted(heap, reverse=True)] for heap in heaps]
 
 
 def interleave(*groups: list[Candidate]) -> list[dict[str, Any]]:

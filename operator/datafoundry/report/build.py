@@ -21,7 +21,14 @@ from typing import Any
 
 from datafoundry.filters.base import text_of
 from datafoundry.filters.text import count_tokens
-from datafoundry.records.fields import ID_FIELD, META_FIELD, RESERVED_FIELDS, SOURCE_FIELD, SOURCE_REPLAY
+from datafoundry.records.fields import (
+    ID_FIELD,
+    META_FIELD,
+    RESERVED_FIELDS,
+    SOURCE_FIELD,
+    SOURCE_REPLAY,
+    SOURCE_REPLAY_SELF,
+)
 from datafoundry.report import measures
 from datafoundry.strategies import screens
 
@@ -365,7 +372,7 @@ class ReportBuilder:
                 pii.update(f.get("stats") or {})
         near = self.ctx.near_duplicates
         decontam = self.ctx.decontamination or {}
-        replay = self.by_source.get(SOURCE_REPLAY, 0)
+        replay = self.by_source.get(SOURCE_REPLAY, 0) + self.by_source.get(SOURCE_REPLAY_SELF, 0)
         return {
             "funnel": dict(self.ctx.funnel) if self.ctx.funnel else None,
             "strategies": {name: {"truncationRate": s.get("truncationRate", 0.0),

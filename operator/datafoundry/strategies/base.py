@@ -92,6 +92,8 @@ class Call:
     judge: bool = False
     #: The model writes the user's next message after `messages` (see `Request.open_user_turn`).
     open_user_turn: bool = False
+    #: The raw prompt that opens that user turn on an OpenAI-compatible server (`Request.pre_query_template`).
+    pre_query_template: str | None = None
 
 
 @dataclass(frozen=True)

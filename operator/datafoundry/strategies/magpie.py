@@ -12,7 +12,7 @@ dropped, by name, when it is
 - ``magpie_too_short``: fewer than ``MIN_QUERY_WORDS`` words;
 - ``magpie_not_a_request``: the model wrote the assistant's side instead of a user's request. In
   English: it opens like an answer or chat filler ("Sure", "Here is", "Yes", "Thank you"), offers
-  help ("How can I help you?"), or it has no question mark and does not open with a question
+  help ("How can I help you?", "What can I do for you?"), or it has no question mark and does not open with a question
   word, an imperative verb or a request ("Please", "Can you", "I need"). In other languages the
   question-mark-or-opener test is not made (a word list cannot tell their imperatives); the
   English answer openers and offers of help still drop a query.
@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 from datafoundry.api.spec import EngineType
+from datafoundry.engines.base import Message
 from datafoundry.strategies.base import (
     ASK_MAX_TOKENS,
     Call,
@@ -52,8 +53,10 @@ _ANSWER_OPENER = re.compile(
     r"in (?:summary|conclusion))\b",
     re.IGNORECASE,
 )
-#: The assistant's greeting ("Hello! How can I help you today?"), wherever it stands.
-_ASSISTANT_FILLER = re.compile(r"\bhow (?:can|may) i (?:help|assist)\b", re.IGNORECASE)
+#: The assistant's greeting ("Hello! How can I help you today?", "What can I do for you today? I'm here to
+#: help with any project"), wherever it stands.
+_ASSISTANT_FILLER = re.compile(r"\bhow (?:can|may) i (?:help|assist)\b|\bwhat can i do for you\b"
+                               r"|\bi(?:'m| am) here to (?:help|assist) (?:you\b|with any)", re.IGNORECASE)
 _QUESTION_MARK = re.compile(r"[?？؟]")
 _REQUEST_OPENER = re.compile(
     r"^\W*(?:how|what|why|when|where|which|who|whom|whose|is|are|was|were|do|does|did|can|could|would|should|"
@@ -98,8 +101,9 @@ class Magpie(Strategy):
             raise ValueError(f"the magpie strategy writes a query and its answer: task.type must be instruction or "
                              f"qa without task.outputSchema (the record shape here is {shape.name!r})")
         option = self.options.get("systemPrompt")
-        self.system_prompt = option if isinstance(option, str) and option.strip() else default_system_prompt(
-            ctx.task.domain, ctx.task.language)
+        self.system_prompt = option if isinstance(option, str) and option.strip() else self.default_system_prompt()
+        template = self.options.get("preQueryTemplate")
+        self.pre_query_template = template if isinstance(template, str) and template else None
         # Provenance: what opened the user turn, by a short hash (an OpenAI server never sees the system prompt:
         # the pre-query template holds the system turn).
         if ctx.engine == EngineType.OPENAI:
@@ -108,6 +112,13 @@ class Magpie(Strategy):
         else:
             self.source = {"template": "vllm", "systemPrompt": short_hash(self.system_prompt)}
 
+    def default_system_prompt(self) -> str:
+        return default_system_prompt(self.ctx.task.domain, self.ctx.task.language)
+
+    def answer_system(self) -> Message:
+        """The system turn of the answer call."""
+        return answer_system_message(self.ctx.task)
+
     def user_message(self, slot: Slot) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise NotImplementedError("magpie has no user message: the model writes it")
 
@@ -115,6 +126,7 @@ class Magpie(Strategy):
         ask, answer_field = self.shape.ask, self.shape.answer_field
         assert ask is not None and answer_field is not None  # checked in __init__
         asked = yield Call(({"role": "system", "content": self.system_prompt},), open_user_turn=True,
+                           pre_query_template=self.pre_query_template,
                            max_tokens=min(ASK_MAX_TOKENS, self.ctx.max_tokens))
         query = parse_question(clean(asked.text))
         failure = query_failure(query, self.ctx.task.language.lower().startswith("en"))
@@ -123,5 +135,5 @@ class Magpie(Strategy):
         fields, failure = ask.to_record({next(iter(ask.schema["properties"])): query})
         if fields is None:
             return Outcome(None, failure or "invalid", asked.finish_reason, self.source)
-        answered = yield Call((answer_system_message(self.ctx.task), {"role": "user", "content": query}))
+        answered = yield Call((self.answer_system(), {"role": "user", "content": query}))
         return answered_record(fields, answer_field, answered, finish_of(asked, answered), self.source)

@@ -7,10 +7,13 @@ so a rerun of a shard rebuilds exactly the prompts and seeds of the first run.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
+from fractions import Fraction
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec, StrategyName, TaskType, effective_strategies
+from datafoundry.pipeline.plan import replay_share
 from datafoundry.strategies import shapes
 from datafoundry.strategies.base import Flow, Inputs, Prompt, Slot, Strategy, StrategyContext
 from datafoundry.strategies.document_qa import DocumentQA
@@ -20,6 +23,7 @@ from datafoundry.strategies.mixing import Schedule
 from datafoundry.strategies.multi_turn import MultiTurn
 from datafoundry.strategies.persona import Persona
 from datafoundry.strategies.preference_pairs import PreferencePairs
+from datafoundry.strategies.replay_self import SelfReplay
 from datafoundry.strategies.self_instruct import SelfInstruct
 from datafoundry.strategies.taxonomy import Taxonomy
 
@@ -70,6 +74,14 @@ def shape_for(name: StrategyName, spec: DataFoundryJobSpec, options: dict[str, A
     return shapes.instruction_shape(_max_chars(options, max_tokens, 2))
 
 
+def replay_weights(weights: list[int], share: Fraction) -> list[int]:
+    """`weights` with self-generated replay's weight appended, so that it is `share` of every period."""
+    domain = [w * (share.denominator - share.numerator) for w in weights]
+    replay = sum(weights) * share.numerator
+    divisor = math.gcd(*domain, replay)
+    return [w // divisor for w in [*domain, replay]]
+
+
 def _hash_int(*parts: object) -> int:
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
@@ -95,7 +107,16 @@ class StrategyMix:
                                   engine=gen.engine.type,
                                   drops_truncated=gen.screens.enabled and gen.screens.truncated)
             self.strategies.append(STRATEGIES[s.name](ctx, shape_for(s.name, spec, options, gen.sampling.max_tokens)))
-        self.schedule = Schedule([s.weight for s in chosen])
+        weights = [s.weight for s in chosen]
+        generate, share = spec.replay_generation(), replay_share(spec)
+        if generate is not None and share > 0:
+            options = generate.model_dump(mode="json", by_alias=True, exclude_none=True)
+            ctx = StrategyContext(task=task, inputs=inputs, options=options, max_tokens=gen.sampling.max_tokens,
+                                  engine=gen.engine.type)
+            shape = shapes.instruction_shape(_max_chars({}, gen.sampling.max_tokens, 2))
+            self.strategies.append(SelfReplay(ctx, shape))
+            weights = replay_weights(weights, share)
+        self.schedule = Schedule(weights)
 
     def slot(self, round_: int, position: int) -> tuple[Strategy, Slot]:
         which, ordinal = self.schedule.pick(position)

@@ -81,6 +81,7 @@ def dedup_rounds(ctx: WorkerContext) -> Progress:
     p.chunks_total = len(found)
     for (r, k), fp, _ in found:
         p.accepted += fp.accepted
+        p.accepted_replay += fp.accepted_replay
         for name, n in fp.rejected.items():
             p.rejected[name] = p.rejected.get(name, 0) + n
         if ctx.spec.generator is not None:
@@ -107,9 +108,12 @@ def dedup_rounds(ctx: WorkerContext) -> Progress:
         total = sum(len(v) for v in report["drops"].values())
         near_n = total - exact_n
         p.rejected[name] = p.rejected.get(name, 0) + near_n
-    p.accepted -= exact_n + near_n
+    replay_dropped = sum(len(set(summary.get("replay") or ()) & set(report["drops"].get(staging.shard_id(*b), ())))
+                         for b, _, summary in found)
+    p.accepted -= exact_n + near_n - replay_dropped
+    p.accepted_replay -= replay_dropped
     report.update({"round": ctx.round, "blocks": [staging.shard_id(*b) for b, _, _ in found],
-                   "accepted": p.accepted})
+                   "accepted": p.accepted, "acceptedReplay": p.accepted_replay})
     staging.put_json(ctx.store, staging.drops_key(ctx.uid, ctx.round), report)
     p.chunks_done = len(found)
     return reporter.finish()

@@ -23,6 +23,7 @@ from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.pipeline.output_env import output_env
 from datafoundry.records.encode import encode_jsonl
+from datafoundry.records.fields import is_self_replay
 from datafoundry.records.objects import SourceObject, resolve
 from datafoundry.records.read import LineErrors, iter_records
 from datafoundry.workers import judging, staging
@@ -59,9 +60,10 @@ def input_objects(ctx: WorkerContext, env: dict[str, str]) -> list[SourceObject]
     return [SourceObject(ctx.store, k, ctx.store.uri(k)) for k in keys]
 
 
-def _counts(p: Progress, chain: FilterChain, errors: LineErrors, curation: bool) -> None:
+def _counts(p: Progress, chain: FilterChain, errors: LineErrors, curation: bool, replay_kept: int) -> None:
     funnel = chain.funnel
-    p.accepted = funnel.kept
+    p.accepted = funnel.kept - replay_kept
+    p.accepted_replay = replay_kept
     p.rejected = {f.name: funnel.dropped_total(f.name) for f in chain.filters}
     if errors.malformed:
         p.rejected[MALFORMED] = errors.malformed
@@ -84,6 +86,7 @@ def filter_shard(ctx: WorkerContext) -> Progress:
     errors = LineErrors()
     parts: list[dict[str, Any]] = []
     buffer: list[dict[str, Any]] = []
+    replay: list[int] = []  # indexes, among the accepted records, of self-generated replay records
 
     def flush() -> None:
         key = layout.part_key(ctx.uid, Stage.FILTER, ctx.round, ctx.shard, len(parts))
@@ -100,11 +103,13 @@ def filter_shard(ctx: WorkerContext) -> Progress:
                 for record in scorer.score(batch) if scorer is not None else batch:
                     out = chain.apply(record)
                     if out is not None:
+                        if is_self_replay(out):
+                            replay.append(chain.funnel.kept - 1)
                         buffer.append(out)
                         if len(buffer) >= PART_RECORDS:
                             flush()
             p.chunks_done += 1
-            _counts(p, chain, errors, curation)
+            _counts(p, chain, errors, curation, len(replay))
             reporter.update()
     finally:
         if judge_engine is not None:
@@ -117,6 +122,7 @@ def filter_shard(ctx: WorkerContext) -> Progress:
     summary.update({
         "parts": parts,
         "records": chain.funnel.kept,
+        "replay": replay,
         "funnel": chain.funnel.to_dict(),
         "stats": chain.stats(),
         "decontamination": decontam.report.to_dict() if decontam is not None else None,
@@ -124,7 +130,7 @@ def filter_shard(ctx: WorkerContext) -> Progress:
         "inputs": [o.uri for o in objects],
     })
     staging.put_json(ctx.store, staging.filter_key(ctx.uid, ctx.round, ctx.shard, staging.SUMMARY), summary)
-    _counts(p, chain, errors, curation)
+    _counts(p, chain, errors, curation, len(replay))
     p.message = errors.summary()
     return reporter.finish()
 

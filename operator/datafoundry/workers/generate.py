@@ -199,7 +199,8 @@ class ChunkRunner:
                     seed = self.mix.sampling_seed(self.ctx.round, self.work.position(r.index), r.calls)
                     requests.append(Request(messages=call.messages, seed=seed, schema=call.schema,
                                             max_tokens=call.max_tokens, temperature=call.temperature, stop=call.stop,
-                                            open_user_turn=call.open_user_turn))
+                                            open_user_turn=call.open_user_turn,
+                                            pre_query_template=call.pre_query_template))
                 engine = self.judge_engine if judge else self.engine
                 for r, done in zip(batch, engine.generate(requests), strict=True):
                     r.step(done)

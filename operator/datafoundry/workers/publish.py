@@ -2,8 +2,10 @@
 
 1. Candidates: every record of the filter parts of rounds 0..R that the round-R dedup pass kept.
    Up to `target.records` of them are chosen by seeded key (`datafoundry.publish.select`).
-2. Replay: `mix.replay` records sampled by seeded key so that they are `ratio` of the published
-   records (within one record); every record gets `_source` = generated | input | replay.
+2. Replay: `mix.replay` records, `records` of them or as many as make them `ratio` of the published
+   records (within one record): sampled by seeded key from `uri`, or the self-generated ones the
+   filters accepted (`generate`), chosen by seeded key like the candidates; every record gets
+   `_source` = generated | input | replay | replay-self.
 3. Shards `data/part-NNNNN.<ext>` (every record carries every column, null where absent), the
    card `README.md`, and last `manifest.json`, which names every object with its sha256.
 
@@ -29,10 +31,18 @@ from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.pipeline.output_env import output_env
+from datafoundry.pipeline.plan import replay_target, replay_wanted
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
-from datafoundry.publish.select import Candidate, interleave, replay_count, smallest, sort_key
-from datafoundry.records.fields import SOURCE_FIELD, SOURCE_GENERATED, SOURCE_INPUT, SOURCE_REPLAY
+from datafoundry.publish.select import Candidate, interleave, smallest, smallest_per_group, sort_key
+from datafoundry.records.fields import (
+    SOURCE_FIELD,
+    SOURCE_GENERATED,
+    SOURCE_INPUT,
+    SOURCE_REPLAY,
+    SOURCE_REPLAY_SELF,
+    is_self_replay,
+)
 from datafoundry.records.objects import resolve
 from datafoundry.records.read import LineErrors, iter_jsonl, iter_records
 from datafoundry.report import build as quality
@@ -134,7 +144,10 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     wanted = {(shard, index) for cluster in near.get("examples") or [] for shard, index in cluster}
     members: dict[tuple[str, int], dict[str, Any]] = {}
 
-    def candidates() -> Iterator[Candidate]:
+    self_replay = spec.replay_generation() is not None
+
+    def candidates() -> Iterator[tuple[int, Candidate]]:
+        """(0, a record toward the target) or (1, a self-generated replay record)."""
         nonlocal available
         errors = LineErrors()
         for (r, k), _, summary in found:
@@ -150,12 +163,13 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
                         members[(shard, index)] = quality.example(record, kept=index not in dropped)
                     if index not in dropped:
                         available += 1
-                        record[SOURCE_FIELD] = tag
-                        yield sort_key(seed, "g", r, k, index), record
+                        rehearsal = self_replay and is_self_replay(record)
+                        record[SOURCE_FIELD] = SOURCE_REPLAY_SELF if rehearsal else tag
+                        yield int(rehearsal), (sort_key(seed, "g", r, k, index), record)
                     index += 1
 
-    generated = smallest(candidates(), spec.target.records)
-    replay, replay_info = _replay(ctx, env, len(generated))
+    generated, rehearsal = smallest_per_group(candidates(), [spec.target.records, replay_target(spec)])
+    replay, replay_info = _replay(ctx, env, len(generated), rehearsal, dedup_done.accepted_replay)
     records = interleave(generated, replay)
     records = formats.conform(records, formats.columns(records))
     fmt, compression = spec.output.format.value, spec.output.compression.value
@@ -180,6 +194,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         p.chunks_done += 1
         p.bytes_written += len(data)
         reporter.update()
+    replay_tag = SOURCE_REPLAY_SELF if self_replay else SOURCE_REPLAY
     funnel = {"generated": dedup_done.generated, "accepted": dedup_done.accepted,
               "rejected": dict(dedup_done.rejected)}
     strategies = card.generation_rates(dedup_done.strategies) if dedup_done.strategies else None
@@ -225,7 +240,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "plots": report_objects[1:],
         **({"generation": {"strategies": strategies}} if strategies else {}),
         "funnel": {**funnel, "available": available,
-                   "published": {tag: len(generated), SOURCE_REPLAY: len(replay), "total": len(records)}},
+                   "published": {tag: len(generated), replay_tag: len(replay), "total": len(records)}},
         **details,
         "replay": replay_info,
         "rounds": ctx.round + 1,
@@ -234,6 +249,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     data = mf.encode(manifest)
     store.put(layout.MANIFEST, data, "application/json")
     p.accepted = len(records)
+    p.accepted_replay = len(replay)
     p.decontamination = details["decontamination"].get("totals")
     p.quality = {**quality.summary(report), "reportUri": store.uri(layout.QUALITY)}
     p.manifest_uri = store.uri(layout.MANIFEST)
@@ -269,15 +285,30 @@ def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[
     return report, written
 
 
-def _replay(ctx: WorkerContext, env: dict[str, str], generated: int) -> tuple[list[Candidate], dict[str, Any] | None]:
+def _replay(ctx: WorkerContext, env: dict[str, str], generated: int, rehearsal: list[Candidate],
+            rehearsal_accepted: int) -> tuple[list[Candidate], dict[str, Any] | None]:
+    """The replay records published beside `generated` ones, and what the manifest says of them:
+    the first of `rehearsal` (self-generated, in key order; `rehearsal_accepted` were accepted in all), or
+    records sampled from mix.replay.uri."""
     spec = ctx.spec
     replay = spec.mix.replay if spec.mix is not None else None
     if replay is None:
         return [], None
+    want = replay_wanted(replay, generated)
+    amount = {"ratio": replay.ratio} if replay.ratio is not None else {"recordsWanted": replay.records}
+    if replay.generate is not None:
+        chosen = rehearsal[:want]
+        if len(chosen) < want:
+            log.warning("%d self-generated replay records were accepted, %d wanted: publishing all of them",
+                        rehearsal_accepted, want)
+        total = generated + len(chosen)
+        return chosen, {"source": SOURCE_REPLAY_SELF, **amount, "wanted": want, "records": len(chosen),
+                        "available": rehearsal_accepted,
+                        "achievedRatio": round(len(chosen) / total, 6) if total else 0.0}
+    assert replay.uri is not None  # exactly one of uri or generate
     objects = resolve(replay.uri, env)
     if not objects:
         raise BadInput(f"spec.mix.replay.uri {replay.uri}: not found (no object or prefix with data)")
-    want = replay_count(generated, replay.ratio)
     errors = LineErrors()
     seen = 0
 
@@ -292,9 +323,8 @@ def _replay(ctx: WorkerContext, env: dict[str, str], generated: int) -> tuple[li
     chosen = smallest(candidates(), want)
     errors.check(f"mix.replay {replay.uri}")
     if len(chosen) < want:
-        log.warning("replay source %s has %d records, %d wanted for ratio %s: publishing all of them",
-                    replay.uri, seen, want, replay.ratio)
+        log.warning("replay source %s has %d records, %d wanted: publishing all of them", replay.uri, seen, want)
     total = generated + len(chosen)
-    return chosen, {"uri": replay.uri, "ratio": replay.ratio, "wanted": want, "records": len(chosen),
+    return chosen, {"source": SOURCE_REPLAY, "uri": replay.uri, **amount, "wanted": want, "records": len(chosen),
                     "available": seen, "achievedRatio": round(len(chosen) / total, 6) if total else 0.0,
                     "objects": [o.uri for o in objects], "malformed": errors.to_dict()}

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
-from datafoundry.api.spec import DataFoundryJobSpec
-from datafoundry.engines import pre_query_template
 from datafoundry.engines.base import Request, SamplingConfig
-from datafoundry.engines.openai import PRE_QUERY_TEMPLATE_FIELD, MissingPreQueryTemplate, OpenAIEngine
+from datafoundry.engines.openai import PRE_QUERY_TEMPLATE_FIELDS, MissingPreQueryTemplate, OpenAIEngine
 
 TEMPLATE = "<|im_start|>system\nYou help with Kubernetes.<|im_end|>\n<|im_start|>user\n"
 OPEN = Request(messages=({"role": "system", "content": "ignored: the template holds the system turn"},), seed=7,
@@ -27,25 +25,20 @@ def test_the_pre_query_template_is_the_whole_prompt_of_a_raw_completion() -> Non
     engine.close()
 
 
-def test_without_a_template_the_error_names_the_option() -> None:
+def test_without_a_template_the_error_names_the_options() -> None:
     engine = OpenAIEngine("http://127.0.0.1:1/v1", "m", SamplingConfig())
-    with pytest.raises(MissingPreQueryTemplate, match=r"generator\.strategies\[\]\.options\.preQueryTemplate"):
+    with pytest.raises(MissingPreQueryTemplate, match=r"generator\.strategies\[\]\.options\.preQueryTemplate and "
+                       r"mix\.replay\.generate\.preQueryTemplate"):
         engine.generate([OPEN])
     engine.close()
-    assert PRE_QUERY_TEMPLATE_FIELD == "generator.strategies[].options.preQueryTemplate"
+    assert PRE_QUERY_TEMPLATE_FIELDS == ("generator.strategies[].options.preQueryTemplate",
+                                         "mix.replay.generate.preQueryTemplate")
 
 
-def _generator(strategies: list[dict[str, Any]]) -> Any:
-    spec = DataFoundryJobSpec.model_validate({
-        "task": {"domain": "ops", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
-        "target": {"records": 1},
-        "generator": {"model": "m", "strategies": strategies,
-                      "engine": {"type": "openai", "endpoint": "http://vllm:8000/v1"}},
-        "output": {"uri": "file:///o"}})
-    return spec.generator
-
-
-def test_make_engine_takes_the_template_from_the_magpie_strategy_only() -> None:
-    magpie = {"name": "magpie", "options": {"preQueryTemplate": TEMPLATE}}
-    assert pre_query_template(_generator([{"name": "selfInstruct"}, magpie])) == TEMPLATE
-    assert pre_query_template(_generator([{**magpie, "weight": 0}, {"name": "selfInstruct"}])) is None
+def test_each_request_s_own_template_wins_over_the_engine_s() -> None:
+    # A magpie strategy and self-generated replay open the user turn after different system turns.
+    engine = OpenAIEngine("http://127.0.0.1:1/v1", "m", SamplingConfig(), pre_query_template=TEMPLATE)
+    general = "<|im_start|>system\nYou are a helpful AI assistant.<|im_end|>\n<|im_start|>user\n"
+    assert engine._open_user_turn_kwargs(replace(OPEN, pre_query_template=general))["prompt"] == general
+    assert engine._open_user_turn_kwargs(OPEN)["prompt"] == TEMPLATE
+    engine.close()

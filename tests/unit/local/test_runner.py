@@ -27,3 +27,17 @@ def test_magpie_gets_the_pre_query_template_the_in_pod_engine_would_render(smoll
     assert steered == "<|im_start|>system\nYou answer questions about Helm.<|im_end|>\n<|im_start|>user\n"
     assert given == "<|im_start|>user\n"  # a template the manifest gives is kept
     assert "options" not in spec["generator"]["strategies"][0]
+
+
+@pytest.mark.slow  # loads SmolLM2's tokenizer
+def test_generated_replay_gets_the_general_assistant_s_template(smollm2_model: Path) -> None:
+    spec = {**_spec({"name": "selfInstruct"}), "mix": {"replay": {"generate": {}, "ratio": 0.2}}}
+    add_pre_query_templates(spec, smollm2_model)
+    assert spec["mix"]["replay"]["generate"]["preQueryTemplate"] == (
+        "<|im_start|>system\nYou are a helpful AI assistant. Users write to you in the language with BCP 47 tag "
+        "'en'.<|im_end|>\n<|im_start|>user\n")
+    steered = {**_spec({"name": "selfInstruct"}),
+               "mix": {"replay": {"generate": {"systemPrompt": "You are terse."}, "ratio": 0.2}}}
+    add_pre_query_templates(steered, smollm2_model)
+    assert steered["mix"]["replay"]["generate"]["preQueryTemplate"] == (
+        "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\n")

@@ -1,4 +1,4 @@
-"""Pure publishing helpers: replay arithmetic, deterministic selection, shard splitting and bytes."""
+"""Pure publishing helpers: deterministic selection, shard splitting and bytes."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ import io
 import pytest
 
 from datafoundry.publish import formats
-from datafoundry.publish.select import interleave, replay_count, smallest, sort_key
-
-
-@pytest.mark.parametrize("ratio", [0.0, 0.01, 0.1, 0.25, 0.333, 0.5, 0.9, 0.99])
-def test_replay_ratio_holds_within_one_record(ratio: float) -> None:
-    for generated in [0, 1, 2, 3, 7, 10, 99, 100, 1001, 123_457]:
-        replay = replay_count(generated, ratio)
-        total = generated + replay
-        assert abs(replay - ratio * total) <= 1, (generated, ratio, replay)
+from datafoundry.publish.select import interleave, smallest, smallest_per_group, sort_key
 
 
 def test_selection_is_seeded_and_order_independent() -> None:
@@ -27,6 +19,15 @@ def test_selection_is_seeded_and_order_independent() -> None:
     assert [r["i"] for _, r in a] != [r["i"] for _, r in other]
     merged = interleave(a[:50], a[50:])
     assert merged == [r for _, r in a]
+
+
+def test_each_group_keeps_its_own_smallest_keys_in_one_pass() -> None:
+    items = [(i % 3 == 0, (sort_key(7, "g", 0, 0, i), {"i": i})) for i in range(900)]
+    domain, replay = smallest_per_group(((int(g), c) for g, c in items), [100, 20])
+    assert domain == smallest([c for g, c in items if not g], 100)
+    assert replay == smallest([c for g, c in items if g], 20)
+    assert all(r["i"] % 3 == 0 for _, r in replay) and not any(r["i"] % 3 == 0 for _, r in domain)
+    assert smallest_per_group(((int(g), c) for g, c in items), [5, 0])[1] == []
 
 
 def test_split_by_records_and_bytes() -> None:

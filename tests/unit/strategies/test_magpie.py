@@ -126,8 +126,10 @@ def test_the_default_system_prompt_names_the_domain_and_language() -> None:
 
 def test_an_openai_engine_records_that_the_pre_query_template_wrote_the_turn() -> None:
     template = "<|im_start|>system\nYou help with Kubernetes.<|im_end|>\n<|im_start|>user\n"
-    _, strategy = magpie({"preQueryTemplate": template}, engine={"type": "openai", "endpoint": "http://vllm:8000/v1"})
+    mix, strategy = magpie({"preQueryTemplate": template}, engine={"type": "openai", "endpoint": "http://vllm:8000/v1"})
     assert strategy.source == {"template": "preQueryTemplate", "preQueryTemplate": short_hash(template)}
+    calls, _ = run(mix, [REAL_QUERIES[0], ANSWER])
+    assert calls[0].pre_query_template == template  # each request carries its strategy's template
 
 
 def test_the_same_slot_makes_the_same_calls() -> None:
