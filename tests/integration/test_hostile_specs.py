@@ -50,7 +50,7 @@ PAYLOADS = [
 SUFFIXES = ["$(reboot)", ";curl${IFS}x|sh", "/../../etc/passwd"]
 HUGE = "A" * (1024 * 1024)
 # What a worker container's args may contain: the contract's fixed words and numbers.
-ARG_RE = re.compile(r"^(worker|generate|filter|dedup|publish|--plan|--round|--records|--shard|\d+|"
+ARG_RE = re.compile(r"^(worker|generate|filter|dedup|evaluate|publish|--plan|--round|--records|--shard|\d+|"
                     + re.escape(contract.PLAN_PATH) + ")$")
 SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "-c", "ash", "dash", "zsh"}
 

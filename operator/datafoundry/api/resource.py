@@ -34,6 +34,7 @@ IMMUTABLE_FIELDS: Final = (
     "input",
     "filters",
     "mix",
+    "evaluation",
     "output",
     "workers",
     "seed",

@@ -1450,6 +1450,95 @@ class Mix(SpecModel):
     replay: Replay | None = Field(default=None, description="Replay (general) data, sampled with provenance.")
 
 
+# --------------------------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------------------------
+
+
+class GateAction(APIEnum):
+    FAIL = "Fail"
+    WARN = "Warn"
+
+
+class ForgettingGate(SpecModel):
+    """The most general loss increase the mix may cause, and what happens beyond it."""
+
+    max_general_loss_increase_pct: float = Field(
+        ge=0.0,
+        le=1000.0,
+        description="Largest allowed increase, in percent, of the general held-out loss after fine-tuning on the "
+        "mix (with its replay) over the model's loss before.",
+    )
+    action: GateAction = Field(
+        default=GateAction.FAIL,
+        description="Beyond the limit: Fail fails the job (reason ForgettingLimitExceeded) and publishes nothing; "
+        "Warn publishes, with the ForgettingGuard condition False and a Warning event.",
+    )
+
+
+class LoraAdapter(SpecModel):
+    """The LoRA adapter trained on the reference model (peft; on the architecture's default modules)."""
+
+    rank: int = Field(default=8, ge=1, le=256, description="LoRA rank r.")
+    alpha: int = Field(default=16, ge=1, le=1024, description="LoRA alpha (the update is scaled by alpha / rank).")
+
+
+class Forgetting(SpecModel):
+    """After the data is final and before the manifest commits: LoRA-fine-tune a reference model for `steps`
+    steps on a sample of the mix, and again on as many domain records only (no replay), and measure the loss
+    before and after on held-out domain records and on held-out general records (replay records held out of
+    the training samples, or `generalUri`). Runs as its own Job placed like the generator pods; the result is in
+    quality.json, the card, the manifest and status.evaluation."""
+
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        pattern=r"^(/|[A-Za-z0-9])[^:]*$",
+        description="Model to fine-tune: a Hugging Face id or an absolute path in the generator image. Unset: "
+        "generator.model, delivered as the generator pods get it (required with generator.engine.type openai).",
+    )
+    steps: int = Field(default=20, ge=1, le=100_000, description="Optimizer steps of each fine-tuning run.")
+    batch_size: int = Field(default=4, ge=1, le=1024, description="Examples per step.")
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0, description="AdamW learning rate.")
+    max_tokens: int = Field(
+        default=512, ge=16, le=131_072, description="Tokens per example; longer examples are cut at the end."
+    )
+    sample_records: int = Field(
+        default=256,
+        ge=1,
+        le=1_000_000,
+        description="Records each run trains on: this many from the mix (its replay share kept), and as many "
+        "domain records for the run without replay; fewer when fewer are left after the held-out records.",
+    )
+    held_out_records: int = Field(
+        default=32,
+        ge=1,
+        le=100_000,
+        description="Domain records held out of training to measure the domain loss on, and as many general "
+        "records (replay records, or records of generalUri).",
+    )
+    general_uri: DataURI | None = Field(
+        default=None,
+        description="General held-out records (JSONL objects or prefix); unset: replay records held out of the "
+        "mix (mix.replay is then required).",
+    )
+    lora: LoraAdapter = Field(
+        default_factory=LoraAdapter,
+        json_schema_extra={"default": _defaults(LoraAdapter)},
+        description="The adapter's settings.",
+    )
+    gate: ForgettingGate | None = Field(default=None, description="Fail or warn when the mix makes the model forget.")
+
+
+class Evaluation(SpecModel):
+    """Checks of what the dataset does to a model, run before it is published."""
+
+    forgetting: Forgetting | None = Field(
+        default=None, description="How much the mix teaches the domain and how much it makes a model forget."
+    )
+
+
 class S3SecretRef(SpecModel):
     """A Secret holding S3 credentials (CloudNativePG style)."""
 
@@ -1637,6 +1726,7 @@ class Workers(SpecModel):
 _GEN = "has(self.generator)"
 _STRATS = "has(self.generator.strategies)"
 _NO_REPLAY_GENERATION = "(!has(self.mix) || !has(self.mix.replay) || !has(self.mix.replay.generate))"
+_NO_FORGETTING = "(!has(self.evaluation) || !has(self.evaluation.forgetting))"
 
 
 def _uses_strategy(name: str) -> str:
@@ -1672,6 +1762,9 @@ class DataFoundryJobSpec(SpecModel):
         json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
     mix: Mix | None = Field(default=None, description="Data mixed into the output (replay).")
+    evaluation: Evaluation | None = Field(
+        default=None, description="What the dataset does to a model, measured before it is published."
+    )
     output: Output = Field(description="Where the dataset is published.")
     workers: Workers | None = Field(
         default=None, description="Environment of every worker container (proxies, CA bundles)."
@@ -1712,6 +1805,10 @@ class DataFoundryJobSpec(SpecModel):
         """mix.replay.generate: replay records the generator model writes itself."""
         replay = self.mix.replay if self.mix is not None else None
         return replay.generate if replay is not None else None
+
+    def forgetting(self) -> Forgetting | None:
+        """evaluation.forgetting: the forgetting guard."""
+        return self.evaluation.forgetting if self.evaluation is not None else None
 
     def _uses(self, *names: StrategyName) -> bool:
         """generator.strategies names one of ``names`` (CEL: ``_uses_strategy``)."""
@@ -1815,6 +1912,28 @@ class DataFoundryJobSpec(SpecModel):
             return True
         return has(generate.pre_query_template)
 
+    @rule(f"{_NO_FORGETTING} || {_GEN}", "evaluation.forgetting needs a generator (it measures a generated mix)",
+          "evaluation.forgetting", "FieldValueForbidden")
+    def _forgetting_needs_generator(self) -> bool:
+        return self.forgetting() is None or self.generator is not None
+
+    @rule(f"{_NO_FORGETTING} || has(self.evaluation.forgetting.generalUri) || (has(self.mix) && has(self.mix.replay))",
+          "evaluation.forgetting needs general held-out records: set evaluation.forgetting.generalUri or mix.replay",
+          "evaluation.forgetting.generalUri", "FieldValueRequired")
+    def _forgetting_has_general_records(self) -> bool:
+        forgetting = self.forgetting()
+        return forgetting is None or has(forgetting.general_uri) or (self.mix is not None and has(self.mix.replay))
+
+    @rule(f"{_NO_FORGETTING} || !{_GEN} || self.generator.engine.type != 'openai'"
+          " || has(self.evaluation.forgetting.model)",
+          "evaluation.forgetting with generator.engine.type openai needs model (the endpoint's model cannot be "
+          "fine-tuned in a pod)", "evaluation.forgetting.model", "FieldValueRequired")
+    def _forgetting_through_endpoint_names_model(self) -> bool:
+        forgetting, gen = self.forgetting(), self.generator
+        if forgetting is None or gen is None or gen.engine.type != EngineType.OPENAI:
+            return True
+        return has(forgetting.model)
+
     @rule("!has(self.filters) || !self.filters.exists(f, f.type == 'schema')"
           " || (has(self.task) && has(self.task.outputSchema))",
           "the schema filter requires task.outputSchema", "task.outputSchema", "FieldValueRequired")
@@ -1899,16 +2018,21 @@ __all__ = [
     "EnvFromSource",
     "EnvVar",
     "EnvVarSource",
+    "Evaluation",
     "EvolOperation",
     "ExactDedupFilter",
     "Filter",
     "FilterType",
+    "Forgetting",
+    "ForgettingGate",
+    "GateAction",
     "Generator",
     "HuggingFace",
     "Input",
     "JudgeFilter",
     "LanguageFilter",
     "LengthFilter",
+    "LoraAdapter",
     "MinHashFilter",
     "Mix",
     "ModelCache",

@@ -15,9 +15,12 @@ class Stage(StrEnum):
     GENERATE = "generate"
     FILTER = "filter"
     DEDUP = "dedup"
+    #: The forgetting guard (spec.evaluation.forgetting), between the last dedup and publish.
+    EVALUATE = "evaluate"
     PUBLISH = "publish"
 
     @property
     def short(self) -> str:
-        """`gen` for generate, the value for the others (staging directories, child Job names)."""
-        return "gen" if self is Stage.GENERATE else self.value
+        """`gen` for generate, `eval` for evaluate, the value for the others (staging directories, child Job
+        names)."""
+        return {Stage.GENERATE: "gen", Stage.EVALUATE: "eval"}.get(self, self.value)

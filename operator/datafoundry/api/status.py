@@ -22,6 +22,7 @@ class Phase(StrEnum):
     PENDING = "Pending"
     GENERATING = "Generating"
     FILTERING = "Filtering"
+    EVALUATING = "Evaluating"
     PUBLISHING = "Publishing"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -35,6 +36,8 @@ class ConditionType(StrEnum):
     PROGRESSING = "Progressing"
     GENERATED = "Generated"
     FILTERED = "Filtered"
+    #: spec.evaluation.forgetting: True when the mix stays within the gate (or there is none), False beyond it.
+    FORGETTING_GUARD = "ForgettingGuard"
     PUBLISHED = "Published"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -46,6 +49,7 @@ ACCEPTED: Final = ConditionType.ACCEPTED.value
 PROGRESSING: Final = ConditionType.PROGRESSING.value
 GENERATED: Final = ConditionType.GENERATED.value
 FILTERED: Final = ConditionType.FILTERED.value
+FORGETTING_GUARD: Final = ConditionType.FORGETTING_GUARD.value
 PUBLISHED: Final = ConditionType.PUBLISHED.value
 SUCCEEDED: Final = ConditionType.SUCCEEDED.value
 FAILED: Final = ConditionType.FAILED.value
@@ -62,7 +66,8 @@ class Condition(APIModel):
         max_length=316,
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
         description=(
-            "Condition type: Accepted, Progressing, Generated, Filtered, Published, Succeeded, Failed, Suspended."
+            "Condition type: Accepted, Progressing, Generated, Filtered, ForgettingGuard, Published, Succeeded, "
+            "Failed, Suspended."
         ),
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
@@ -143,6 +148,9 @@ class Shards(APIModel):
     generate: ShardCounts = Field(default_factory=ShardCounts, description="Generator shards (current round).")
     filter: ShardCounts = Field(default_factory=ShardCounts, description="Filter shards (current round).")
     dedup: ShardCounts = Field(default_factory=ShardCounts, description="Global near-duplicate pass shards.")
+    evaluate: ShardCounts = Field(
+        default_factory=ShardCounts, description="The forgetting guard's shard (spec.evaluation.forgetting)."
+    )
     publish: ShardCounts = Field(default_factory=ShardCounts, description="Dedup/mix/publish shards.")
 
 
@@ -209,6 +217,35 @@ class OutputStatus(APIModel):
     quality: QualityStatus | None = Field(default=None, description="Headline indicators of quality.json.")
 
 
+class ForgettingStatus(APIModel):
+    """The forgetting guard's headline; quality.json's `forgetting` beside the manifest has all of it."""
+
+    model: str | None = Field(default=None, max_length=1024, description="The model fine-tuned.")
+    steps: int | None = Field(default=None, ge=0, description="Optimizer steps of each fine-tuning run.")
+    domain_gain_pct: float | None = Field(
+        default=None, description="How much lower the held-out domain loss is after fine-tuning on the mix, in %."
+    )
+    general_loss_increase_pct: float | None = Field(
+        default=None, description="Change of the held-out general loss after fine-tuning on the mix, in %."
+    )
+    domain_gain_pct_without_replay: float | None = Field(
+        default=None, description="domainGainPct after fine-tuning on as many domain records only (no replay)."
+    )
+    general_loss_increase_pct_without_replay: float | None = Field(
+        default=None, description="generalLossIncreasePct after fine-tuning on as many domain records only."
+    )
+    max_general_loss_increase_pct: float | None = Field(
+        default=None, description="The gate's limit (spec.evaluation.forgetting.gate)."
+    )
+    passed: bool | None = Field(default=None, description="Whether the mix stayed within the gate's limit.")
+
+
+class EvaluationStatus(APIModel):
+    """What the dataset did to a model (spec.evaluation)."""
+
+    forgetting: ForgettingStatus | None = Field(default=None, description="The forgetting guard's headline.")
+
+
 class DataFoundryJobStatus(APIModel):
     """Observed state of a DataFoundryJob, written by the operator."""
 
@@ -219,7 +256,8 @@ class DataFoundryJobStatus(APIModel):
     conditions: list[Condition] | None = Field(
         default=None,
         max_length=16,
-        description="Conditions: Accepted, Progressing, Generated, Filtered, Published, Succeeded, Failed, Suspended.",
+        description="Conditions: Accepted, Progressing, Generated, Filtered, ForgettingGuard, Published, Succeeded, "
+        "Failed, Suspended.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     progress: ProgressStatus | None = Field(default=None, description="Record counts.")
@@ -229,6 +267,9 @@ class DataFoundryJobStatus(APIModel):
     )
     completion_time: datetime | None = Field(default=None, description="When the job succeeded or failed.")
     output: OutputStatus | None = Field(default=None, description="The published dataset.")
+    evaluation: EvaluationStatus | None = Field(
+        default=None, description="What the dataset did to a model (spec.evaluation), before it was published."
+    )
     plan_hash: str | None = Field(
         default=None, max_length=128, description="Hash of the resolved plan (recipe) the children were built from."
     )
@@ -241,6 +282,7 @@ __all__ = [
     "ACCEPTED",
     "FAILED",
     "FILTERED",
+    "FORGETTING_GUARD",
     "GENERATED",
     "PROGRESSING",
     "PUBLISHED",
@@ -251,6 +293,8 @@ __all__ = [
     "ConditionType",
     "DataFoundryJobStatus",
     "DecontaminationStatus",
+    "EvaluationStatus",
+    "ForgettingStatus",
     "OutputStatus",
     "Phase",
     "ProgressStatus",

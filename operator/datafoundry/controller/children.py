@@ -1,7 +1,7 @@
 """The child objects of a DataFoundryJob, as manifests (pure functions, no API calls).
 
-Names are deterministic (`<job>-gen-r0`, `<job>-filter-r0-s3`, `<job>-dedup-r0`, `<job>-publish`,
-`<job>-plan`), so a restarted operator finds what it created and creating twice is a harmless
+Names are deterministic (`<job>-gen-r0`, `<job>-filter-r0-s3`, `<job>-dedup-r0`, `<job>-eval`,
+`<job>-publish`, `<job>-plan`), so a restarted operator finds what it created and creating twice is a harmless
 409. Child Jobs are create-only: once created, Kueue owns their `suspend`; we never flip it back.
 """
 
@@ -64,6 +64,10 @@ def filter_job_name(job: str, round_: int, shard: int) -> str:
 
 def dedup_job_name(job: str, round_: int) -> str:
     return child_name(job, f"{Stage.DEDUP.short}-r{round_}")
+
+
+def evaluate_job_name(job: str) -> str:
+    return child_name(job, Stage.EVALUATE.short)
 
 
 def publish_job_name(job: str) -> str:
@@ -364,16 +368,11 @@ def _job(
     }
 
 
-def generate_job(
-    owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, records: int
-) -> dict[str, Any]:
-    """One Indexed Job per round: shard k is pod index k (`JOB_COMPLETION_INDEX`)."""
-    gen = spec.generator
-    if gen is None:
-        raise ValueError("generate_job needs spec.generator")
-    gpus = gen.gpus_per_shard if gen.engine.type == EngineType.VLLM else 0
-    model_volumes, model_mounts, model_env, model_requests = model_delivery(gen)
-    requests: dict[str, Any] = {"cpu": config.generator_cpu, "memory": config.generator_memory, **model_requests}
+def _gpu_placement(gen: Generator, config: OperatorConfig, gpus: int, extra_requests: dict[str, str],
+                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(requests, limits, pod spec fields) of a pod placed like the generator's: its resources with
+    `gpus` GPUs, its node selector and tolerations."""
+    requests: dict[str, Any] = {"cpu": config.generator_cpu, "memory": config.generator_memory, **extra_requests}
     limits: dict[str, Any] = {"memory": config.generator_memory}
     if gpus:
         limits[GPU_RESOURCE] = str(gpus)
@@ -399,6 +398,19 @@ def generate_job(
         pod_extra["nodeSelector"] = dict(gen.node_selector)
     if tolerations:
         pod_extra["tolerations"] = tolerations
+    return requests, limits, pod_extra
+
+
+def generate_job(
+    owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int, records: int
+) -> dict[str, Any]:
+    """One Indexed Job per round: shard k is pod index k (`JOB_COMPLETION_INDEX`)."""
+    gen = spec.generator
+    if gen is None:
+        raise ValueError("generate_job needs spec.generator")
+    gpus = gen.gpus_per_shard if gen.engine.type == EngineType.VLLM else 0
+    model_volumes, model_mounts, model_env, model_requests = model_delivery(gen)
+    requests, limits, pod_extra = _gpu_placement(gen, config, gpus, model_requests)
     container = {
         "name": Stage.GENERATE.value,
         "image": gen.image or config.generator_image,
@@ -462,6 +474,35 @@ def dedup_job(owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, ro
     """The global near-duplicate pass over every shard filtered so far."""
     args = contract.worker_args(Stage.DEDUP, round_)
     return _cpu_job(owner, spec, config, Stage.DEDUP, dedup_job_name(owner.name, round_), round_, None, args)
+
+
+def evaluate_job(owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig, round_: int) -> dict[str, Any]:
+    """The forgetting guard's Job, after the round-`round_` dedup: one pod placed like the generator's (its
+    image, node selector, tolerations and resources, with one GPU unless generator.gpusPerShard is 0), with
+    the generator's model delivered as its pods get it when the guard fine-tunes that model."""
+    gen = spec.generator
+    forgetting = spec.forgetting()
+    if gen is None or forgetting is None:
+        raise ValueError("evaluate_job needs spec.generator and spec.evaluation.forgetting")
+    gpus = min(gen.gpus_per_shard, 1)
+    volumes, mounts, env, model_requests = model_delivery(gen) if forgetting.model is None else ([], [], [], {})
+    requests, limits, pod_extra = _gpu_placement(gen, config, gpus, model_requests)
+    container = {
+        "name": Stage.EVALUATE.value,
+        "image": gen.image or config.generator_image,
+        "args": contract.worker_args(Stage.EVALUATE, round_),
+        "env": env,
+        "resources": {"requests": requests, "limits": limits},
+    }
+    job = _job(
+        owner=owner, spec=spec, config=config, job_name=evaluate_job_name(owner.name), stage=Stage.EVALUATE,
+        round_=round_, shard=None, container=container, pod_extra=pod_extra,
+        job_extra={"completions": 1, "parallelism": 1, "backoffLimit": spec.backoff_limit},
+    )
+    pod_spec = job["spec"]["template"]["spec"]
+    pod_spec["volumes"] += volumes
+    pod_spec["containers"][0]["volumeMounts"] += mounts
+    return job
 
 
 def images(spec: DataFoundryJobSpec, config: OperatorConfig) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from datafoundry.api.status import ACCEPTED as ACCEPTED
 from datafoundry.api.status import FAILED as FAILED
 from datafoundry.api.status import FILTERED as FILTERED
+from datafoundry.api.status import FORGETTING_GUARD as FORGETTING_GUARD
 from datafoundry.api.status import GENERATED as GENERATED
 from datafoundry.api.status import PROGRESSING as PROGRESSING
 from datafoundry.api.status import PUBLISHED as PUBLISHED
@@ -25,7 +26,7 @@ Condition = dict[str, Any]
 Status = Literal["True", "False", "Unknown"]
 
 
-ORDER = (ACCEPTED, PROGRESSING, GENERATED, FILTERED, PUBLISHED, SUSPENDED, SUCCEEDED, FAILED)
+ORDER = (ACCEPTED, PROGRESSING, GENERATED, FILTERED, FORGETTING_GUARD, PUBLISHED, SUSPENDED, SUCCEEDED, FAILED)
 
 
 def now_rfc3339() -> str:

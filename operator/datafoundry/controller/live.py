@@ -9,8 +9,8 @@ from datafoundry.pipeline.contract import ShardKey
 
 
 def running_shards(observed: Observed) -> list[ShardKey]:
-    """Shards whose live progress the status shows: unfinished generator indexes and filter Jobs
-    with running pods (a pod waiting for a node writes nothing; a finished one reports its final
+    """Shards whose live progress the status shows: unfinished generator indexes, filter Jobs and the
+    evaluate Job with running pods (a pod waiting for a node writes nothing; a finished one reports its final
     counts through its termination message)."""
     out: list[ShardKey] = []
     for job in observed.jobs:
@@ -20,4 +20,6 @@ def running_shards(observed: Observed) -> list[ShardKey]:
             out += [(Stage.GENERATE, job.round, k) for k in range(job.completions) if k not in job.completed_indexes]
         elif job.stage == Stage.FILTER and job.shard is not None:
             out.append((Stage.FILTER, job.round, job.shard))
+        elif job.stage == Stage.EVALUATE:
+            out.append((Stage.EVALUATE, job.round, 0))
     return out

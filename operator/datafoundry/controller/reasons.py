@@ -16,6 +16,11 @@ POD_CONFIG_ERROR = "PodConfigError"
 PUBLISHED = "Published"
 BUDGET_EXHAUSTED = "BudgetExhausted"
 ALL_SHARDS_DONE = "AllShardsDone"
+#: ForgettingGuard (spec.evaluation.forgetting): the mix within the gate's limit, or measured without a gate.
+WITHIN_LIMIT = "WithinLimit"
+MEASURED = "Measured"
+#: ForgettingGuard False, and Failed with gate.action Fail (also the Warning event with Warn).
+FORGETTING_LIMIT_EXCEEDED = "ForgettingLimitExceeded"
 #: Kueue (spec.queueName): every unfinished child Job is suspended, waiting for admission.
 WAITING_FOR_ADMISSION = "WaitingForAdmission"
 #: Kueue suspended a child Job after it had started (preemption, eviction).

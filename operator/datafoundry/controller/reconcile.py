@@ -4,7 +4,9 @@ Stages per round r: an Indexed generator Job (`<job>-gen-r<r>`); a filter Job pe
 shard, created as soon as that shard is done; a dedup Job over everything filtered so far
 (`<job>-dedup-r<r>`), whose final counts are cumulative. If fewer records than the target
 survived and the budget allows another round, round r+1 asks for the missing records scaled by
-the acceptance seen so far. Then one publish Job. With `spec.input` (curation) there is no
+the acceptance seen so far. With `spec.evaluation.forgetting`, the forgetting guard's Job
+(`<job>-eval`) measures the final records first, and a gate whose action is Fail can stop the job
+there. Then one publish Job. With `spec.input` (curation) there is no
 generator: round 0 filters the input shards directly.
 
 Budgets: `maxRounds` spent with too few records publishes what passed (Succeeded, reason
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from datafoundry.api.spec import DataFoundryJobSpec
+from datafoundry.api.spec import DataFoundryJobSpec, GateAction
 from datafoundry.api.stages import Stage
 from datafoundry.api.status import Phase, ShardCounts
 from datafoundry.controller import children as ch
@@ -65,6 +67,10 @@ class Decision:
     gpu_hours: float = 0.0
     #: Said with a successful end, as a Warning event and in the Succeeded condition's message.
     warning: str | None = None
+    #: The forgetting guard's headline (the evaluate pod's `Progress.forgetting`), once it is in.
+    forgetting: dict[str, Any] | None = None
+    #: The ForgettingGuard condition: (passed, reason, message), once the guard has measured.
+    forgetting_guard: tuple[bool, str, str] | None = None
     #: Kueue's hold on the child Jobs (spec.queueName), as the Progressing condition's (reason, message):
     #: WaitingForAdmission while only suspended children are left, Preempted when one of them had
     #: started. None when no child waits for Kueue.
@@ -131,11 +137,12 @@ def _result_overdue(job: ChildJob, now: datetime) -> bool:
 
 
 def _single_job_result(d: Decision, observed: Observed, name: str, make: Callable[[], dict[str, Any]], what: str,
-                       reports: str, now: datetime) -> Progress | None:
-    """The report of the one-pod Job `name` (dedup, publish) once it is in. Until then None, and `d`
-    says why: the Job is created (`make`, unless suspended) or awaited, has failed, is running (the
-    publish shard active), or its pod's report is awaited (the Job's and the pod's watch events arrive
-    in either order) until RESULT_GRACE_SECONDS have passed and the job fails with MissingResult."""
+                       reports: str, now: datetime, stage: Stage = Stage.PUBLISH) -> Progress | None:
+    """The report of the one-pod Job `name` (dedup, evaluate, publish) once it is in. Until then None, and
+    `d` says why: the Job is created (`make`, unless suspended) or awaited, has failed, is running (the
+    `stage` shard active: dedup counts as the publish shard), or its pod's report is awaited (the Job's and
+    the pod's watch events arrive in either order) until RESULT_GRACE_SECONDS have passed and the job fails
+    with MissingResult."""
     job = observed.job(name)
     if job is None or job.deleting:
         if job is None and not d.suspended:
@@ -145,7 +152,7 @@ def _single_job_result(d: Decision, observed: Observed, name: str, make: Callabl
         d.failed = _failure(observed, job, f"{what} Job")
         return None
     if not job.complete:
-        d.shards[Stage.PUBLISH].active = 1
+        d.shards[stage].active = 1
         return None
     result = observed.final_progress(name)
     if result is None:
@@ -304,6 +311,8 @@ def decide(
         break
 
     d.filtered_done = True
+    if spec.forgetting() is not None and not _forgetting_checked(d, owner, spec, config, observed, round_, now, live):
+        return d
     d.stage = Phase.PUBLISHING
     publish_job = partial(ch.publish_job, *args, round_ + 1, gpu_hours=gpu_hours)
     result = _single_job_result(d, observed, ch.publish_job_name(name), publish_job, "publish", "the dataset", now)
@@ -320,9 +329,48 @@ def decide(
         )
     else:
         d.succeeded = (reasons.PUBLISHED, f"published {result.accepted} records")
+    if d.forgetting_guard is not None and not d.forgetting_guard[0]:
+        reason, message = d.succeeded
+        d.succeeded = (reason, f"{message}; warning: {d.forgetting_guard[2]}")
     if gpu.spent(max_gpu_hours, gpu_hours):
         d.warning = f"the generator pods used {gpu_budget} (the last round ran to its end)"
     return d
+
+
+def _forgetting_checked(d: Decision, owner: Owner, spec: DataFoundryJobSpec, config: OperatorConfig,
+                        observed: Observed, round_: int, now: datetime, live: Mapping[ShardKey, Progress]) -> bool:
+    """The forgetting guard (spec.evaluation.forgetting) between the last dedup and publish: True once it
+    has measured and publishing may go on; False while it runs, or when the mix went beyond a gate whose
+    action is Fail (`d.failed` says so, and nothing is published)."""
+    forgetting = spec.forgetting()
+    assert forgetting is not None
+    d.stage = Phase.EVALUATING
+    d.shards[Stage.EVALUATE] = ShardCounts(total=1)
+    name = ch.evaluate_job_name(owner.name)
+    make = partial(ch.evaluate_job, owner, spec, config, round_)
+    result = _single_job_result(d, observed, name, make, "evaluate", "the forgetting guard's result", now,
+                                stage=Stage.EVALUATE)
+    if result is None:
+        running = live.get((Stage.EVALUATE, round_, 0))
+        if d.failed is None and not d.waiting and running is not None and running.message:
+            d.waiting = f"evaluating: {running.message}"
+        return False
+    d.shards[Stage.EVALUATE].succeeded = 1
+    if result.forgetting is None:
+        d.failed = (reasons.MISSING_RESULT, f"evaluate Job {name} finished without reporting the forgetting "
+                                            "guard's result")
+        return False
+    d.forgetting = result.forgetting
+    passed = result.forgetting.get("passed") is not False
+    gate = forgetting.gate
+    if passed:
+        d.forgetting_guard = (True, reasons.WITHIN_LIMIT if gate else reasons.MEASURED, result.message)
+        return True
+    d.forgetting_guard = (False, reasons.FORGETTING_LIMIT_EXCEEDED, result.message)
+    if gate is not None and gate.action == GateAction.FAIL:
+        d.failed = (reasons.FORGETTING_LIMIT_EXCEEDED, f"{result.message}: nothing is published")
+        return False
+    return True
 
 
 def refused(decision: Decision, observed: Observed, message: str) -> Decision:

@@ -17,6 +17,8 @@ from datafoundry.api.status import (
     Condition,
     DataFoundryJobStatus,
     DecontaminationStatus,
+    EvaluationStatus,
+    ForgettingStatus,
     OutputStatus,
     Phase,
     ProgressStatus,
@@ -31,6 +33,7 @@ from datafoundry.controller.reconcile import Decision
 #: The keys of status.output.decontamination (the schema prunes any other).
 _DECONTAMINATION_KEYS = tuple(f.alias or name for name, f in DecontaminationStatus.model_fields.items())
 _QUALITY_KEYS = tuple(f.alias or name for name, f in QualityStatus.model_fields.items())
+_FORGETTING_KEYS = tuple(f.alias or name for name, f in ForgettingStatus.model_fields.items())
 
 
 def rfc3339(t: datetime) -> str:
@@ -104,6 +107,9 @@ def _conditions(old: dict[str, Any], d: Decision, g: int, stamp: str) -> list[di
                                f"round {d.round + 1} generated", g, stamp)
     if d.filtered_done:
         c = cond.set_condition(c, cond.FILTERED, "True", reasons.ALL_SHARDS_DONE, "filtered and deduplicated", g, stamp)
+    if d.forgetting_guard is not None:
+        passed, reason, message = d.forgetting_guard
+        c = cond.set_condition(c, cond.FORGETTING_GUARD, "True" if passed else "False", reason, message, g, stamp)
     if d.suspended and not done:
         c = cond.set_condition(c, cond.SUSPENDED, "True", reasons.SUSPENDED, "spec.suspend is true", g, stamp)
     elif cond.find(c, cond.SUSPENDED) is not None:
@@ -124,6 +130,16 @@ def _output(d: Decision, output_uri: str) -> OutputStatus:
         out.quality = QualityStatus.model_validate(
             {k: pub.quality[k] for k in _QUALITY_KEYS if pub.quality.get(k) is not None})
     return out
+
+
+def _evaluation(d: Decision, old: dict[str, Any]) -> EvaluationStatus | None:
+    """The forgetting guard's headline: this pass's, else the one already written (a finished evaluate
+    Job's pod can be gone by the time the job publishes)."""
+    if d.forgetting is not None:
+        return EvaluationStatus(forgetting=ForgettingStatus.model_validate(
+            {k: v for k, v in d.forgetting.items() if k in _FORGETTING_KEYS}))
+    before = old.get("evaluation")
+    return EvaluationStatus.model_validate(before) if before else None
 
 
 def build_status(
@@ -172,6 +188,7 @@ def build_status(
         start_time=parse_time(rfc3339(start)),
         completion_time=parse_time(old.get("completionTime") or stamp) if done else None,
         output=_output(d, output_uri),
+        evaluation=_evaluation(d, old),
         plan_hash=plan_hash,
         plan_config_map=plan_config_map,
     )

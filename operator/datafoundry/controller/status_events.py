@@ -1,7 +1,8 @@
 """The Events a status change is worth (pure): one per phase change and one per condition change.
 
 A condition changes when it appears or its status or reason moves; a new message alone (progress
-counts, a waiting note) is not news. Failures are Warnings, everything else Normal.
+counts, a waiting note) is not news. Failures and a forgetting guard beyond its limit are Warnings,
+everything else Normal.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def _phase_event(new: Mapping[str, Any]) -> StatusEvent:
 
 def _condition_event(condition: Mapping[str, Any]) -> StatusEvent:
     type_, status = condition.get("type"), condition.get("status")
-    warning = type_ == cond.FAILED and status == "True"
+    # A failure, or a mix beyond the forgetting guard's limit published with gate.action Warn.
+    warning = (type_ == cond.FAILED and status == "True") or (type_ == cond.FORGETTING_GUARD and status == "False")
     return StatusEvent("Warning" if warning else "Normal", str(condition.get("reason")),
                        f"{type_}={status}: {condition.get('message', '')}")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datafoundry.api.spec import DataFoundryJobSpec, Generator
+from datafoundry.api.spec import DataFoundryJobSpec, GateAction, Generator
 from datafoundry.api.stages import Stage
 from datafoundry.api.status import Phase
 from datafoundry.pipeline import contract, layout
@@ -68,6 +68,8 @@ class LocalJob:
     running: dict[ShardKey, subprocess.Popen[bytes]] = field(default_factory=dict)
     stage: Phase = Phase.PENDING
     published: Progress | None = None
+    #: The forgetting guard's final counts (spec.evaluation.forgetting), once it has measured.
+    forgetting: Progress | None = None
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,13 +147,17 @@ def prepare(name: str, spec: DataFoundryJobSpec, *, parallel: int, workdir: Path
     record ids and checkpoints, stay those of the manifest as written."""
     spec_json = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     recipe = build_plan(JobRef(name=name, namespace="local", uid="-"), spec_json).recipe_hash
-    if shared_endpoint is not None and "generator" in spec_json:
+    if shared_endpoint is not None and spec.generator is not None:
         spec_json["generator"]["engine"] = {
             **spec_json["generator"].get("engine", {}),
             "type": "openai", "endpoint": shared_endpoint.url, "modelName": shared_endpoint.model,
         }
         if shared_endpoint.path is not None:
             add_pre_query_templates(spec_json, shared_endpoint.path)
+        forgetting = (spec_json.get("evaluation") or {}).get("forgetting")
+        if forgetting is not None and "model" not in forgetting:
+            # The guard fine-tunes the served model; an endpoint's model could not be (the spec's rule).
+            forgetting["model"] = str(shared_endpoint.path) if shared_endpoint.path else spec.generator.model
     plan = Plan(job=JobRef(name=name, namespace="local", uid=local_uid(name, recipe)), recipe_hash=recipe,
                 spec=spec_json)
     env = output_env(spec)
@@ -231,7 +237,8 @@ def published(job: LocalJob) -> Progress | None:
 
 
 def run(job: LocalJob) -> Progress:
-    """Generate (top-up rounds as in the operator), filter, dedup, publish; returns publish's counts.
+    """Generate (top-up rounds as in the operator), filter, dedup, evaluate (spec.evaluation.forgetting),
+    publish; returns publish's counts.
 
     A published run removes its staging objects (what the operator's finalizer does in a cluster);
     running it again finds the manifest and does nothing."""
@@ -260,12 +267,28 @@ def run(job: LocalJob) -> Progress:
         if not another_round(spec, round_, prior.accepted, prior.accepted_replay):
             break
         round_ += 1
+    if spec.forgetting() is not None:
+        job.stage = Phase.EVALUATING
+        job.forgetting = _stage(job, Stage.EVALUATE, round_, 1, [])[0]
+        _check_gate(spec, job.forgetting)
     job.stage = Phase.PUBLISHING
     job.published = _stage(job, Stage.PUBLISH, round_, 1, [])[0]
     job.store.delete_prefix(layout.staging_prefix(job.uid) + "/")
     job.stage = Phase.SUCCEEDED
     job.on_update(job)
     return job.published
+
+
+def _check_gate(spec: DataFoundryJobSpec, result: Progress) -> None:
+    """RunFailed when the mix went beyond a forgetting gate whose action is Fail (nothing is published; the
+    staging objects stay, so a rerun reports the same without training again)."""
+    forgetting, gate = spec.forgetting(), None
+    gate = forgetting.gate if forgetting is not None else None
+    if gate is None or (result.forgetting or {}).get("passed") is not False:
+        return
+    if gate.action == GateAction.FAIL:
+        raise RunFailed(f"ForgettingLimitExceeded: {result.message}: nothing is published")
+    log.warning("ForgettingLimitExceeded: %s (gate.action Warn: publishing)", result.message)
 
 
 def stop(job: LocalJob) -> None:

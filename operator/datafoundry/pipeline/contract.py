@@ -2,7 +2,7 @@
 
 A worker pod runs
 
-    datafoundry worker {generate|filter|dedup|publish} --plan /etc/datafoundry/plan.json --round R
+    datafoundry worker {generate|filter|dedup|evaluate|publish} --plan /etc/datafoundry/plan.json --round R
 
 with the shard index taken from `--shard` or, in an Indexed Job, from `JOB_COMPLETION_INDEX`.
 The plan (the resolved recipe, see `datafoundry.pipeline.plan`) is a ConfigMap the operator owns,
@@ -28,6 +28,8 @@ What the final `Progress` of each stage means (the operator sums these into the 
   `generated`, `accepted` (what publish will draw from), `rejected` (per filter, including the
   global dedup's drops), tokens. The operator compares its `accepted` with the target to decide
   on a top-up round, so it must count exactly what publish can use.
+- evaluate (spec.evaluation.forgetting), one after the last dedup: `forgetting`, the guard's headline
+  (status.evaluation.forgetting); the whole result is in staging for publish.
 - publish: `accepted` = records published (generated plus replay), `bytes_written`,
   `manifest_uri`, `sha256` of the manifest, and with a decontamination filter its totals over
   all eval sets (`decontamination`: the manifest's `decontamination.totals`; per eval set they
@@ -40,7 +42,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -140,6 +142,8 @@ class Progress(CamelModel):
     #: Generate (and the dedup summary): per strategy, prompts sent, records written and the
     #: records dropped at generation by each parse failure or screen (`datafoundry.strategies.screens`).
     strategies: dict[str, dict[str, int]] | None = None
+    #: Evaluate only: the forgetting guard's headline (`datafoundry.evaluation.result.status`).
+    forgetting: dict[str, Any] | None = None
     started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     message: str = ""

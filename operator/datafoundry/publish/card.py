@@ -98,6 +98,46 @@ def _generation_lines(strategies: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def forgetting_lines(result: Mapping[str, Any]) -> list[str]:
+    """The card's account of the forgetting guard (spec.evaluation.forgetting; quality.json's `forgetting`)."""
+    settings, held, before, mix = result["settings"], result["heldOut"], result["before"], result["mix"]
+    general = {"generalUri": f"records of `{held.get('generalUri')}`", "replay-self": "self-generated replay records",
+               "replay": "replay records"}.get(held["generalSource"], held["generalSource"])
+    lines = [
+        "## Forgetting guard",
+        "",
+        f"How much this dataset teaches and how much it makes a model forget: `{result['model']}` was fine-tuned "
+        f"with a LoRA adapter (rank {settings['lora']['rank']}, alpha {settings['lora']['alpha']}) for "
+        f"{settings['steps']} steps of {settings['batchSize']} examples (learning rate {settings['learningRate']}, "
+        f"on {result['device']}), once on a sample of the mix and once on as many domain records without replay. "
+        f"The loss (mean negative log-likelihood of the answers' tokens) was measured before and after on "
+        f"{held['domain']} held-out domain records and {held['general']} held-out general records ({general}); "
+        "none of them was trained on.",
+        "",
+        "| trained on | records (replay) | domain loss | domain gain | general loss | general loss change |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| nothing (before) | - | {before['domainLoss']} | - | {before['generalLoss']} | - |",
+    ]
+    for name, label in (("mix", "the mix"), ("domainOnly", "domain records only")):
+        run = result.get(name)
+        if run is not None:
+            lines.append(f"| {label} | {run['records']} ({run['replayRecords']}) | {run['domainLoss']} | "
+                         f"{run['domainGainPct']:+}% | {run['generalLoss']} | {run['generalLossIncreasePct']:+}% |")
+    lines.append("")
+    if "replayBenefitPct" in result:
+        lines += [f"Replay changed the general loss increase by {-result['replayBenefitPct']:+} points "
+                  f"({mix['generalLossIncreasePct']:+}% with it, {result['domainOnly']['generalLossIncreasePct']:+}% "
+                  "without).", ""]
+    gate = result.get("gate")
+    if gate is not None:
+        verdict = "within" if gate["passed"] else "BEYOND"
+        lines += [f"Gate: the general loss may rise by at most {gate['maxGeneralLossIncreasePct']}% "
+                  f"(action {gate['action']}); this mix is {verdict} it.", ""]
+    lines += ["A short fine-tune of a reference model is a proxy: it shows the direction and rough size of the "
+              "effect, not what a full fine-tune of another model will do.", ""]
+    return lines
+
+
 def _metadata(job_name: str, spec: DataFoundryJobSpec, records: int, ext: str) -> list[str]:
     """Hugging Face dataset-card metadata (YAML front matter)."""
     task = spec.task
@@ -170,6 +210,7 @@ def render(
     output_uri: str | None = None,
     images: Mapping[str, str] | None = None,
     gpu_hours: float | None = None,
+    forgetting: Mapping[str, Any] | None = None,
 ) -> str:
     task = spec.task
     total = generated + replay
@@ -237,6 +278,8 @@ def render(
         lines += _decontamination_lines(decontamination)
     if quality is not None:
         lines += quality_section(quality)
+    if forgetting is not None:
+        lines += forgetting_lines(forgetting)
     lines += [
         "## Files",
         "",

@@ -1,11 +1,9 @@
 """`datafoundry worker publish --round R`: select, mix, write the dataset, the card, then the manifest.
 
-1. Candidates: every record of the filter parts of rounds 0..R that the round-R dedup pass kept.
-   Up to `target.records` of them are chosen by seeded key (`datafoundry.publish.select`).
-2. Replay: `mix.replay` records, `records` of them or as many as make them `ratio` of the published
-   records (within one record): sampled by seeded key from `uri`, or the self-generated ones the
-   filters accepted (`generate`), chosen by seeded key like the candidates; every record gets
-   `_source` = generated | input | replay | replay-self.
+1. The records: the seeded selection of `datafoundry.workers.selection` (candidates toward the target
+   and the replay records, each with its `_source`).
+2. With spec.evaluation.forgetting, the forgetting guard's result (the evaluate worker's) goes into
+   quality.json, the manifest and the card.
 3. Shards `data/part-NNNNN.<ext>` (every record carries every column, null where absent), the
    card `README.md`, and last `manifest.json`, which names every object with its sha256.
 
@@ -23,7 +21,6 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,22 +28,18 @@ from datafoundry.api.stages import Stage
 from datafoundry.pipeline import layout
 from datafoundry.pipeline.contract import BadInput, Progress
 from datafoundry.pipeline.output_env import output_env
-from datafoundry.pipeline.plan import replay_target, replay_wanted
 from datafoundry.publish import card, formats
 from datafoundry.publish import manifest as mf
-from datafoundry.publish.select import Candidate, interleave, smallest, smallest_per_group, sort_key
+from datafoundry.publish.select import interleave
 from datafoundry.records.fields import (
     SOURCE_FIELD,
     SOURCE_GENERATED,
     SOURCE_INPUT,
     SOURCE_REPLAY,
     SOURCE_REPLAY_SELF,
-    is_self_replay,
 )
-from datafoundry.records.objects import resolve
-from datafoundry.records.read import LineErrors, iter_jsonl, iter_records
 from datafoundry.report import build as quality
-from datafoundry.workers import staging
+from datafoundry.workers import selection, staging
 from datafoundry.workers.common import ProgressReporter, WorkerContext, add_common_arguments, run_worker
 
 log = logging.getLogger("datafoundry.worker.publish")
@@ -138,38 +131,9 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     reporter = ProgressReporter(ctx)
     p = reporter.progress
     tag = SOURCE_GENERATED if spec.generator is not None else SOURCE_INPUT
-    available = 0
-
-    near = drops.get("nearDup") or {}
-    wanted = {(shard, index) for cluster in near.get("examples") or [] for shard, index in cluster}
-    members: dict[tuple[str, int], dict[str, Any]] = {}
-
+    chosen = selection.select(ctx, env, found, drops, dedup_done)
+    generated, replay, replay_info, members = chosen.generated, chosen.replay, chosen.replay_info, chosen.members
     self_replay = spec.replay_generation() is not None
-
-    def candidates() -> Iterator[tuple[int, Candidate]]:
-        """(0, a record toward the target) or (1, a self-generated replay record)."""
-        nonlocal available
-        errors = LineErrors()
-        for (r, k), _, summary in found:
-            shard = staging.shard_id(r, k)
-            dropped = set(drops.get("drops", {}).get(shard, []))
-            index = 0
-            for part in summary["parts"]:
-                data = store.get(part["key"])
-                if data is None:
-                    raise RuntimeError(f"{store.uri(part['key'])} is missing")
-                for _, record in iter_jsonl(data, store.uri(part["key"]), errors):
-                    if (shard, index) in wanted:
-                        members[(shard, index)] = quality.example(record, kept=index not in dropped)
-                    if index not in dropped:
-                        available += 1
-                        rehearsal = self_replay and is_self_replay(record)
-                        record[SOURCE_FIELD] = SOURCE_REPLAY_SELF if rehearsal else tag
-                        yield int(rehearsal), (sort_key(seed, "g", r, k, index), record)
-                    index += 1
-
-    generated, rehearsal = smallest_per_group(candidates(), [spec.target.records, replay_target(spec)])
-    replay, replay_info = _replay(ctx, env, len(generated), rehearsal, dedup_done.accepted_replay)
     records = interleave(generated, replay)
     records = formats.conform(records, formats.columns(records))
     fmt, compression = spec.output.format.value, spec.output.compression.value
@@ -200,11 +164,12 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     strategies = card.generation_rates(dedup_done.strategies) if dedup_done.strategies else None
     job = ctx.plan.job
     details = _merge_details(found, drops)
+    forgetting = _forgetting(ctx)
     if details["dedup"].get("nearDup"):  # the example clusters as records, not positions
         near_dup = details["dedup"]["nearDup"] = dict(details["dedup"]["nearDup"])
         near_dup["examples"] = [[members[m] for m in map(tuple, cluster) if m in members]
                                 for cluster in near_dup.get("examples") or []]
-    report, report_objects = _quality_report(ctx, env, records, details, strategies, p.bytes_written,
+    report, report_objects = _quality_report(ctx, env, records, details, strategies, p.bytes_written, forgetting,
                                              funnel=quality.funnel(dedup_done.strategies,
                                                                    generated=dedup_done.generated,
                                                                    accepted=dedup_done.accepted,
@@ -215,7 +180,7 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
                              uid=ctx.uid, generation=job.generation, funnel=funnel, shards=shards,
                              generated=len(generated), replay=len(replay), fmt=fmt, ext=ext,
                              decontamination=details["decontamination"],
-                             strategies=strategies, quality=report,
+                             strategies=strategies, quality=report, forgetting=forgetting,
                              output_uri=spec.output.uri, images=images, gpu_hours=gpu_hours).encode("utf-8")
     store.put(layout.CARD, card_bytes, "text/markdown; charset=utf-8")
     finished = datetime.now(UTC)
@@ -239,10 +204,11 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
         "quality": report_objects[0],
         "plots": report_objects[1:],
         **({"generation": {"strategies": strategies}} if strategies else {}),
-        "funnel": {**funnel, "available": available,
+        "funnel": {**funnel, "available": chosen.available,
                    "published": {tag: len(generated), replay_tag: len(replay), "total": len(records)}},
         **details,
         "replay": replay_info,
+        **({"evaluation": {"forgetting": forgetting}} if forgetting is not None else {}),
         "rounds": ctx.round + 1,
         "timings": _timings(ctx, found, started, finished),
     }
@@ -257,9 +223,21 @@ def publish_dataset(ctx: WorkerContext) -> Progress:
     return reporter.finish()
 
 
+def _forgetting(ctx: WorkerContext) -> dict[str, Any] | None:
+    """The forgetting guard's result (spec.evaluation.forgetting), which the evaluate worker wrote."""
+    if ctx.spec.forgetting() is None:
+        return None
+    result = staging.get_json(ctx.store, staging.forgetting_key(ctx.uid, ctx.round))
+    if result is None:
+        raise RuntimeError(f"the forgetting guard's result {ctx.store.uri(staging.forgetting_key(ctx.uid, ctx.round))} "
+                           "is missing: the evaluate stage has not run")
+    return result
+
+
 def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[str, Any]],
                     details: dict[str, Any], strategies: dict[str, Any] | None, data_bytes: int,
-                    funnel: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                    forgetting: dict[str, Any] | None, funnel: dict[str, Any],
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Compute the report, write `quality.json` and its plots; returns the report and the objects
     written (quality.json first), each with key, bytes and sha256 for the manifest."""
     import gc
@@ -274,6 +252,8 @@ def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[
         builder = quality.ReportBuilder(report_ctx, ordered=True)  # records are in the seeded selection order
         builder.add_many(records)
         report = builder.finish(data_bytes=data_bytes)
+        if forgetting is not None:
+            report["forgetting"] = forgetting
         objects = quality.objects(report)
     finally:
         gc.unfreeze()
@@ -283,48 +263,3 @@ def _quality_report(ctx: WorkerContext, env: dict[str, str], records: list[dict[
         written.append({"key": key, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                         **({"title": title} if title else {})})
     return report, written
-
-
-def _replay(ctx: WorkerContext, env: dict[str, str], generated: int, rehearsal: list[Candidate],
-            rehearsal_accepted: int) -> tuple[list[Candidate], dict[str, Any] | None]:
-    """The replay records published beside `generated` ones, and what the manifest says of them:
-    the first of `rehearsal` (self-generated, in key order; `rehearsal_accepted` were accepted in all), or
-    records sampled from mix.replay.uri."""
-    spec = ctx.spec
-    replay = spec.mix.replay if spec.mix is not None else None
-    if replay is None:
-        return [], None
-    want = replay_wanted(replay, generated)
-    amount = {"ratio": replay.ratio} if replay.ratio is not None else {"recordsWanted": replay.records}
-    if replay.generate is not None:
-        chosen = rehearsal[:want]
-        if len(chosen) < want:
-            log.warning("%d self-generated replay records were accepted, %d wanted: publishing all of them",
-                        rehearsal_accepted, want)
-        total = generated + len(chosen)
-        return chosen, {"source": SOURCE_REPLAY_SELF, **amount, "wanted": want, "records": len(chosen),
-                        "available": rehearsal_accepted,
-                        "achievedRatio": round(len(chosen) / total, 6) if total else 0.0}
-    assert replay.uri is not None  # exactly one of uri or generate
-    objects = resolve(replay.uri, env)
-    if not objects:
-        raise BadInput(f"spec.mix.replay.uri {replay.uri}: not found (no object or prefix with data)")
-    errors = LineErrors()
-    seen = 0
-
-    def candidates() -> Iterator[Candidate]:
-        nonlocal seen
-        for obj in objects:
-            for line, record in iter_records(obj, replay.format.value, errors, replay.text_field):
-                seen += 1
-                record[SOURCE_FIELD] = SOURCE_REPLAY
-                yield sort_key(spec.seed, "r", obj.uri, line), record
-
-    chosen = smallest(candidates(), want)
-    errors.check(f"mix.replay {replay.uri}")
-    if len(chosen) < want:
-        log.warning("replay source %s has %d records, %d wanted: publishing all of them", replay.uri, seen, want)
-    total = generated + len(chosen)
-    return chosen, {"source": SOURCE_REPLAY, "uri": replay.uri, **amount, "wanted": want, "records": len(chosen),
-                    "available": seen, "achievedRatio": round(len(chosen) / total, 6) if total else 0.0,
-                    "objects": [o.uri for o in objects], "malformed": errors.to_dict()}

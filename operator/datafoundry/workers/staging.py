@@ -6,6 +6,7 @@
     filter/r<RR>/s<KKKKK>/exact-hashes.npy      exact-dedup hashes of the accepted records
     filter/r<RR>/s<KKKKK>/summary.json          parts, funnel, filter stats, malformed lines
     dedup/r<RR>/s00000/drops.json               what the global pass drops, per (round, shard)
+    eval/r<RR>/s00000/forgetting.json           the forgetting guard's result (spec.evaluation.forgetting)
 
 Each of them is written before the `_DONE.json` of its shard, which is what makes them valid;
 `filter_blocks` finds the finished filter shards that dedup and publish both read.
@@ -27,6 +28,7 @@ MINHASH_SIGS = "minhash-sigs.npy"
 EXACT_HASHES = "exact-hashes.npy"
 SUMMARY = "summary.json"
 DROPS = "drops.json"
+FORGETTING = "forgetting.json"
 
 Block = tuple[int, int]  # (round, shard)
 #: A finished filter shard: its (round, shard), its final counts and its summary.
@@ -39,6 +41,10 @@ def filter_key(uid: str, round_: int, shard: int, name: str) -> str:
 
 def drops_key(uid: str, round_: int) -> str:
     return layout.join(layout.shard_prefix(uid, Stage.DEDUP, round_, 0), DROPS)
+
+
+def forgetting_key(uid: str, round_: int) -> str:
+    return layout.join(layout.shard_prefix(uid, Stage.EVALUATE, round_, 0), FORGETTING)
 
 
 def shard_id(round_: int, shard: int) -> str:

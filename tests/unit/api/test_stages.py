@@ -14,7 +14,7 @@ from datafoundry.workers import STAGES
 
 def test_stages_in_order_with_their_short_names() -> None:
     assert [(s.value, s.short) for s in Stage] == [
-        ("generate", "gen"), ("filter", "filter"), ("dedup", "dedup"), ("publish", "publish")]
+        ("generate", "gen"), ("filter", "filter"), ("dedup", "dedup"), ("evaluate", "eval"), ("publish", "publish")]
 
 
 def test_staging_keys_use_the_short_names() -> None:
@@ -23,16 +23,18 @@ def test_staging_keys_use_the_short_names() -> None:
     assert layout.checkpoint_key("u", Stage.GENERATE, 0, 0) == "_staging/u/gen/r00/s00000/checkpoint.json"
     assert layout.progress_key("u", Stage.GENERATE, 0, 4) == "_staging/u/_progress/gen-r00-s00004.json"
     assert layout.shard_prefix("u", Stage.DEDUP, 2, 0) == "_staging/u/dedup/r02/s00000"
+    assert layout.shard_prefix("u", Stage.EVALUATE, 1, 0) == "_staging/u/eval/r01/s00000"
 
 
 def test_child_names_worker_args_modules_and_metrics_follow_the_stages() -> None:
     assert ch.generate_job_name("j", 0) == "j-gen-r0"
     assert ch.filter_job_name("j", 1, 3) == "j-filter-r1-s3"
     assert ch.dedup_job_name("j", 2) == "j-dedup-r2"
+    assert ch.evaluate_job_name("j") == "j-eval"
     assert ch.publish_job_name("j") == "j-publish"
     assert contract.worker_args(Stage.FILTER, 1)[:2] == ["worker", "filter"]
     assert {s: f"datafoundry.workers.{s.value}" for s in Stage} == STAGES
-    assert metrics.STAGES == ("generate", "filter", "dedup", "publish")
+    assert metrics.STAGES == ("generate", "filter", "dedup", "evaluate", "publish")
 
 
 def test_label_keys_are_under_the_api_group() -> None:

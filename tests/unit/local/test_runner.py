@@ -41,3 +41,21 @@ def test_generated_replay_gets_the_general_assistant_s_template(smollm2_model: P
     add_pre_query_templates(steered, smollm2_model)
     assert steered["mix"]["replay"]["generate"]["preQueryTemplate"] == (
         "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\n")
+
+
+def test_a_forgetting_gate_stops_a_local_run_or_warns(caplog: pytest.LogCaptureFixture) -> None:
+    from datafoundry.local.runner import RunFailed, _check_gate
+    from datafoundry.pipeline.contract import Progress
+    from datafoundry.testing import specs
+
+    def spec(action: str) -> Any:
+        return specs.make_spec(mix={"replay": {"generate": {}, "ratio": 0.2}}, evaluation={"forgetting": {
+            "gate": {"maxGeneralLossIncreasePct": 5, "action": action}}})
+
+    beyond = Progress(stage="evaluate", round=0, shard=0, forgetting={"passed": False}, message="+9.0%, above +5.0%")
+    within = Progress(stage="evaluate", round=0, shard=0, forgetting={"passed": True}, message="+1.0%")
+    with pytest.raises(RunFailed, match=r"ForgettingLimitExceeded: \+9.0%, above \+5.0%: nothing is published"):
+        _check_gate(spec("Fail"), beyond)
+    _check_gate(spec("Fail"), within)
+    _check_gate(spec("Warn"), beyond)
+    assert "ForgettingLimitExceeded: +9.0%, above +5.0% (gate.action Warn: publishing)" in caplog.text
