@@ -50,6 +50,8 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
     # (best of 2 pairs), SmolLM2 one pair of 4 prompts (its load alone is ~3 min on 2 cores).
     "generator": (["hack/bench/generator.py", "--prompts", "128", "--repeats", "2", "--smollm2-prompts", "4",
                    "--smollm2-repeats", "1", "--server-repeats", "2"], 1500),
+    # The forgetting guard on SmolLM2: one quickstart run with 20% self-generated replay and the guard.
+    "forgetting": (["hack/bench/forgetting.py"], 1500),
     "operator": (["hack/bench/controller.py"], 1200),
     "scale": ([*SCALE, "--jobs", "100", "--nodes", "10", "--cpu-nodes", "2"], 1800),
 }

@@ -111,6 +111,18 @@ def _report(f: dict[str, Any]) -> str:
             f"{num(fig(f, 'corpus.records'))} records; report alone {num(fig(f, 'report.total_s'), 2)} s")
 
 
+def _forgetting(f: dict[str, Any]) -> str:
+    with_, without = fig(f, "with_replay"), fig(f, "without_replay")
+    settings, held = fig(f, "settings"), fig(f, "held_out")
+    verdict = "lower" if fig(f, "replay_lowers_general_loss_increase") else "NOT lower"
+    return (f"general loss {with_['generalLossIncreasePct']:+.2f}% with 20% replay vs "
+            f"{without['generalLossIncreasePct']:+.2f}% with 0% ({verdict} with replay); domain loss "
+            f"{-with_['domainGainPct']:+.2f}% vs {-without['domainGainPct']:+.2f}%; LoRA r{settings['lora']['rank']}, "
+            f"{settings['steps']} steps x {settings['batchSize']}, {with_['records']} training records each, "
+            f"{held['domain']}/{held['general']} held out; guard {num(fig(f, 'guard_seconds'), 0)} s of a "
+            f"{num(fig(f, 'run_seconds'), 0)} s run on {fig(f, 'device')}")
+
+
 def _operator_overhead(f: dict[str, Any]) -> str:
     return (f"{num(fig(f, 'small_job_apply_to_succeeded_seconds_median'))} s total, "
             f"{num(fig(f, 'small_job_overhead_seconds_median'))} s overhead (median)")
@@ -154,6 +166,8 @@ ROWS: list[Row] = [
     Row("generator", "generator worker vs bare vLLM, tiny random model", _generator("tiny")),
     Row("generator", "`openai` engine vs raw async client, tiny model on one vLLM server", _server),
     Row("report", "quality report's cost on the publish stage (`hack/bench/report.py`)", _report),
+    Row("forgetting", "forgetting guard: SmolLM2 fine-tuned on the quickstart's mix, 20% vs 0% self-generated "
+        "replay (`hack/bench/forgetting.py`)", _forgetting),
     Row("operator", "small job apply -> Succeeded, overhead beyond the workers (`hack/bench/controller.py`)",
         _operator_overhead),
     Row("operator", "Kubernetes API requests per small job", lambda f: num(fig(f, "api_requests_per_job"))),

@@ -284,6 +284,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"manifest: {result.manifest_uri}")
     print(f"dataset card: {card}")
     _print_findings(job.store)
+    if job.forgetting is not None:
+        print(f"forgetting guard: {job.forgetting.message}")
     return 0
 
 

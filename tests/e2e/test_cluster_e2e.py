@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from datafoundry.local.runner import add_pre_query_templates
 from datafoundry.report import build as quality_report
 from datafoundry.testing.podrunner import PodRunner
 from datafoundry.testing.running_operator import S3_SECRET, Operator
@@ -125,6 +126,7 @@ def test_generation_job_with_the_shared_vllm_server_scraped_by_prometheus(
     spec["filters"] = [{"type": "exactDedup"}]
     spec["output"] = {"uri": f"s3://{s3.bucket}/{s3_prefix}gen", "endpointURL": s3.endpoint_url,
                       "credentials": {"secretRef": {"name": S3_SECRET}}}
+    del spec["mix"], spec["evaluation"]  # the random model's replay and its fine-tuning say nothing
     kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc))
     wait_condition(kube, ns, "gen", "Succeeded", operator, timeout=600)
     st = status(kube, ns, "gen")
@@ -218,7 +220,21 @@ def adapt_example(doc: dict[str, Any], s3: S3, prefix: str, server: Any) -> dict
                 strategy["options"] = {**options, "minMargin": 0, "samples": 2}
             elif strategy["name"] == "multiTurn":
                 strategy["options"] = {**options, "turns": 2}  # 2 calls a turn; 2 turns show the threading
+    if gen is not None:  # what `datafoundry run` does: the server cannot leave a user turn open
+        add_pre_query_templates(spec, server.model_dir)
+    forgetting = (spec.get("evaluation") or {}).get("forgetting")
+    if forgetting is not None:
+        # The evaluate pod fine-tunes the served model's files (an endpoint's model cannot be), for a few
+        # steps on the few records of the small target.
+        forgetting.update({"model": str(server.model_dir), "steps": 2, "batchSize": 2, "maxTokens": 128,
+                           "heldOutRecords": 1, "sampleRecords": 4})
     return doc
+
+
+def quality_report_forgetting(guard: dict[str, Any]) -> dict[str, Any]:
+    """The guard's numbers worth a line in the test log."""
+    return {"before": guard["before"], **{run: {k: guard[run][k] for k in ("domainGainPct", "generalLossIncreasePct")}
+                                         for run in ("mix", "domainOnly") if run in guard}}
 
 
 def put_example_inputs(s3: S3, prefix: str) -> None:
@@ -276,6 +292,15 @@ def test_example_applied_with_kubectl_succeeds_with_manifest_matching_status(
     replay = (doc["spec"].get("mix") or {}).get("replay")
     if replay:  # replay is ratio of the published records, within one record
         assert abs(manifest["replay"]["records"] - replay["ratio"] * manifest["records"]) <= 1, manifest["replay"]
+    if (doc["spec"].get("evaluation") or {}).get("forgetting"):  # the guard's Job ran, measured and reported
+        guard = quality["forgetting"]
+        print(f"{path.stem} forgetting: {json.dumps(quality_report_forgetting(guard), sort_keys=True)}")
+        assert manifest["evaluation"]["forgetting"] == guard and guard["mix"]["steps"] == 2
+        assert st["evaluation"]["forgetting"]["generalLossIncreasePct"] == guard["mix"]["generalLossIncreasePct"]
+        condition = next(c for c in st["conditions"] if c["type"] == "ForgettingGuard")
+        assert condition["status"] == ("True" if guard["gate"]["passed"] else "False"), condition
+        assert "## Forgetting guard" in card
+        assert any(row.startswith("Evaluating") for row in progress), progress
     assert len(progress) >= 2, f"kubectl get dfj never showed progress moving: {progress}"
     accepted = [int(row.split()[2]) for row in progress]
     # Filter shards count what they keep; the global dedup pass then removes duplicates across shards

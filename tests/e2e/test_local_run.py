@@ -151,6 +151,7 @@ def test_local_run_generates_with_the_openai_engine_and_resumes_after_interrupt(
                          "screens": {"enabled": False}}  # the tiny random model: mechanics, not content
     spec["filters"] = [{"type": "exactDedup"}]
     spec["output"] = {"uri": f"file://{tmp_path / 'out'}"}
+    del spec["mix"], spec["evaluation"]  # the random model's replay and its fine-tuning say nothing
     job = tmp_path / "gen.yaml"
     job.write_text(yaml.safe_dump(doc))
 
@@ -183,6 +184,8 @@ def test_make_demo_path_loads_smollm2_once_and_publishes_english(tmp_path: Path,
 
     doc = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     doc["spec"]["target"] = {"records": 8}
+    # the forgetting guard as written, on the few records of the small target
+    doc["spec"]["evaluation"]["forgetting"].update({"steps": 2, "heldOutRecords": 2, "sampleRecords": 4})
     job = tmp_path / "quickstart.yaml"
     job.write_text(yaml.safe_dump(doc))
     proc = subprocess.run([*DATAFOUNDRY, "run", str(job), "--output", f"file://{tmp_path / 'out'}",
@@ -202,10 +205,17 @@ def test_make_demo_path_loads_smollm2_once_and_publishes_english(tmp_path: Path,
         assert py3langid.classify(r["instruction"] + "\n" + r["response"])[0] == "en", r
         assert r["response"].rstrip()[-1] in ".!?`)\"'", r  # no answer cut mid-sentence
     strategies = manifest_doc["generation"]["strategies"]
-    assert set(strategies) == {"selfInstruct", "evolInstruct"}
+    assert set(strategies) == {"selfInstruct", "evolInstruct", "replaySelf"}
     assert all(0.0 <= s["truncationRate"] <= 1.0 for s in strategies.values())
     card = (out / "README.md").read_text()
     assert "## Generation" in card and "selfInstruct" in card
+    # the forgetting guard fine-tuned SmolLM2 on the mix and on the domain alone, and said so
+    guard = json.loads((out / "quality.json").read_text())["forgetting"]
+    assert guard["model"] == str(smollm2_model) and guard["mix"]["steps"] == 2
+    assert guard["heldOut"]["domain"] == 2 and guard["heldOut"]["generalSource"] == "replay-self"
+    assert manifest_doc["evaluation"]["forgetting"] == guard and "## Forgetting guard" in card
+    assert f"forgetting guard: fine-tuning {smollm2_model} for 2 steps on the mix" in proc.stdout
+    print("demo forgetting:", json.dumps({k: guard[k] for k in ("before", "mix", "domainOnly") if k in guard}))
     assert not (out / "_staging").exists()
     print("demo funnel:", json.dumps(manifest_doc["funnel"], sort_keys=True))
     print("demo generation:", json.dumps(strategies, sort_keys=True))

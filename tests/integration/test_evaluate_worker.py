@@ -138,9 +138,14 @@ def test_guard_on_a_harmful_fine_tune_reports_forgetting_beyond_the_gate(
     assert "above evaluation.forgetting.gate's +5.0%" in p.message
 
 
-def test_guard_without_domain_records_to_train_on_fails_naming_the_field(
-        s3: S3, tmp_path: Path, smollm2_model: Path) -> None:
-    job = _job(s3, tmp_path, smollm2_model, {**SMALL, "heldOutRecords": 20})
+@pytest.mark.parametrize(("setting", "says"), [
+    ({"heldOutRecords": 20}, "evaluation.forgetting.heldOutRecords=20: the dataset has 20 domain records"),
+    # SmolLM2's chat template writes a default system turn longer than 16 tokens before every prompt
+    ({"maxTokens": 16}, "evaluation.forgetting.maxTokens=16: no answer token of the 4 held-out domain records"),
+])
+def test_guard_that_cannot_measure_fails_at_once_naming_the_field(
+        s3: S3, tmp_path: Path, smollm2_model: Path, setting: dict[str, int], says: str) -> None:
+    job = _job(s3, tmp_path, smollm2_model, {**SMALL, **setting})
     code, progress, output = job.worker("evaluate", 0)
     assert code == EXIT_BAD_INPUT, output
-    assert progress is not None and "evaluation.forgetting.heldOutRecords=20" in progress.message
+    assert progress is not None and says in progress.message

@@ -56,3 +56,17 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- bench-table:begin"):
         table.write_readme(readme, "| new |\n")
+
+
+def test_the_forgetting_row_says_whether_replay_lowered_the_general_loss_increase() -> None:
+    run = {"records": 36, "generalLossIncreasePct": 1.5, "domainGainPct": 20.25}
+    figures = {"with_replay": run, "without_replay": {**run, "generalLossIncreasePct": 4.0, "domainGainPct": 22.0},
+               "settings": {"lora": {"rank": 8}, "steps": 24, "batchSize": 4},
+               "held_out": {"domain": 12, "general": 9}, "replay_lowers_general_loss_increase": True,
+               "guard_seconds": 250.4, "run_seconds": 700.2, "device": "cpu"}
+    (row,) = rows(table.render_table({"benchmarks": {"forgetting": entry(figures)}}), "forgetting guard")
+    assert "general loss +1.50% with 20% replay vs +4.00% with 0% (lower with replay)" in row
+    assert "domain loss -20.25% vs -22.00%" in row and "guard 250 s of a 700 s run on cpu" in row
+    figures["replay_lowers_general_loss_increase"] = False
+    (row,) = rows(table.render_table({"benchmarks": {"forgetting": entry(figures)}}), "forgetting guard")
+    assert "(NOT lower with replay)" in row

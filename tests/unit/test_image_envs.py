@@ -96,12 +96,14 @@ def stages_by_image() -> dict[str, list[str]]:
     config = OperatorConfig(generator_image="GEN", filter_image="CPU")
     spec = DataFoundryJobSpec.model_validate({
         "task": {"domain": "ops", "seeds": {"inline": [{"instruction": "a", "response": "b"}]}},
-        "target": {"records": 4}, "generator": {"model": "m"},
+        "target": {"records": 4}, "generator": {"model": "m"}, "mix": {"replay": {"generate": {}, "ratio": 0.2}},
+        "evaluation": {"forgetting": {}},
         "output": {"uri": "s3://bucket/out", "credentials": {"secretRef": {"name": "s3"}}}})
     owner = Owner("n", "j", "u")
     jobs = {"generate": ch.generate_job(owner, spec, config, 0, 4),
             "filter": ch.filter_job(owner, spec, config, 0, 0),
             "dedup": ch.dedup_job(owner, spec, config, 0),
+            "evaluate": ch.evaluate_job(owner, spec, config, 0),
             "publish": ch.publish_job(owner, spec, config, 1)}
     assert set(jobs) == set(STAGES)
     image = {"GEN": "generator", "CPU": "filter"}
@@ -148,7 +150,7 @@ def wheel() -> Iterator[Path]:
 def test_each_stage_runs_in_exactly_one_image() -> None:
     by_image = stages_by_image()
     assert sorted(s for stages in by_image.values() for s in stages) == sorted(STAGES)
-    assert by_image["generator"] == ["generate"]
+    assert by_image["generator"] == ["generate", "evaluate"]  # the forgetting guard fine-tunes on the GPU pool
 
 
 def test_the_sets_come_from_the_dockerfiles() -> None:
@@ -156,7 +158,9 @@ def test_the_sets_come_from_the_dockerfiles() -> None:
     assert sets["operator"].extras == ()
     # A curation job's judge calls its endpoint from the filter pod; publish draws the plots there.
     assert sets["filter"].extras == ("endpoint", "report")
-    assert sets["generator"].extras == ("endpoint",) and sets["generator"].provided_by_base == ("vllm",)
+    assert sets["generator"].extras == ("endpoint", "evaluation")
+    assert sets["generator"].provided_by_base == ("vllm", "torch")
+    assert any(r.startswith("peft") for r in sets["generator"].third_party())
     assert all(s.python == "3.12" for s in sets.values())
     assert any(r.startswith("openai") for r in sets["filter"].third_party())
     assert not any(r.startswith(("openai", "matplotlib")) for r in sets["operator"].third_party())

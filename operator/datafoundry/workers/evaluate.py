@@ -97,6 +97,8 @@ def evaluate(ctx: WorkerContext, load: Callable[[str, str | None], tuple[Any, An
     settings = spec.forgetting()
     if settings is None:
         raise BadInput("spec.evaluation.forgetting is not set: there is nothing to evaluate")
+    reporter = ProgressReporter(ctx)
+    p = reporter.progress
     env = output_env(spec)
     found = staging.filter_blocks(store, ctx.uid, spec, ctx.round)
     drops = staging.get_json(store, staging.drops_key(ctx.uid, ctx.round))
@@ -116,13 +118,16 @@ def evaluate(ctx: WorkerContext, load: Callable[[str, str | None], tuple[Any, An
     model, tokenizer = (load or _load)(model_ref, revision)
     train_settings = lora_settings(spec)
 
-    def encoded(records: list[dict[str, Any]]) -> list[Any]:
-        return lora.encode(tokenizer, [ex for r in records if (ex := example(r)) is not None], settings.max_tokens)
+    def encoded(records: list[dict[str, Any]], what: str) -> list[Any]:
+        out = lora.encode(tokenizer, [ex for r in records if (ex := example(r)) is not None], settings.max_tokens)
+        if not out:
+            raise BadInput(f"evaluation.forgetting.maxTokens={settings.max_tokens}: no answer token of the "
+                           f"{len(records)} {what} is left after the prompt; raise maxTokens")
+        return out
 
-    domain_held, general_held = encoded(parts.domain_held_out), encoded(parts.general_held_out)
+    domain_held = encoded(parts.domain_held_out, "held-out domain records")
+    general_held = encoded(parts.general_held_out, "held-out general records")
     runs = {results.MIX: parts.mix, **({results.DOMAIN_ONLY: parts.domain_only} if parts.mix_replay else {})}
-    reporter = ProgressReporter(ctx)
-    p = reporter.progress
     p.chunks_total = settings.steps * len(runs)
 
     def losses(m: Any) -> dict[str, float]:
@@ -142,7 +147,8 @@ def evaluate(ctx: WorkerContext, load: Callable[[str, str | None], tuple[Any, An
                 p.message = f"{run}: step {step} of {settings.steps}, training loss {loss:.3f}"
                 reporter.update()
 
-            peft_model, stats = lora.train(model, encoded(records), train_settings, on_step=on_step)
+            peft_model, stats = lora.train(model, encoded(records, f"records of the {name} run"), train_settings,
+                                           on_step=on_step)
             after = losses(peft_model)
             model = lora.remove_adapter(peft_model)
             replay_records = parts.mix_replay if name == results.MIX else 0

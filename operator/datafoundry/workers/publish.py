@@ -109,7 +109,10 @@ def _timings(ctx: WorkerContext, found: list[Any], started: datetime, finished: 
             if ctx.spec.generator else [])
     filters = [p for _, p, _ in found]
     dedups = [staging.done(ctx.store, ctx.uid, Stage.DEDUP, r, 0) for r in range(ctx.round + 1)]
-    for name, progs in (("generate", gens), ("filter", filters), ("dedup", dedups)):
+    spans = [("generate", gens), ("filter", filters), ("dedup", dedups)]
+    if ctx.spec.forgetting() is not None:
+        spans.append(("evaluate", [staging.done(ctx.store, ctx.uid, Stage.EVALUATE, ctx.round, 0)]))
+    for name, progs in spans:
         known = [p for p in progs if p is not None]
         stages[name] = mf.span([p.started_at for p in known], [p.updated_at for p in known])
     stages["publish"] = mf.span([started], [finished])
