@@ -51,7 +51,7 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
     "generator": (["hack/bench/generator.py", "--prompts", "128", "--repeats", "2", "--smollm2-prompts", "4",
                    "--smollm2-repeats", "1", "--server-repeats", "2"], 1500),
     # The forgetting guard on SmolLM2: one quickstart run with 20% self-generated replay and the guard.
-    "forgetting": (["hack/bench/forgetting.py"], 1500),
+    "forgetting": (["hack/bench/forgetting.py"], 2400),
     "operator": (["hack/bench/controller.py"], 1200),
     "scale": ([*SCALE, "--jobs", "100", "--nodes", "10", "--cpu-nodes", "2"], 1800),
 }

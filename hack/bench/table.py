@@ -120,7 +120,9 @@ def _forgetting(f: dict[str, Any]) -> str:
             f"{-with_['domainGainPct']:+.2f}% vs {-without['domainGainPct']:+.2f}%; LoRA r{settings['lora']['rank']}, "
             f"{settings['steps']} steps x {settings['batchSize']}, {with_['records']} training records each, "
             f"{held['domain']}/{held['general']} held out; guard {num(fig(f, 'guard_seconds'), 0)} s of a "
-            f"{num(fig(f, 'run_seconds'), 0)} s run on {fig(f, 'device')}")
+            f"{num(fig(f, 'run_seconds'), 0)} s run on {fig(f, 'device')}"
+            + (f", records generated first in {num(fig(f, 'generate_seconds'), 0)} s" if f.get("generated_now")
+               else ", records from the cache"))
 
 
 def _operator_overhead(f: dict[str, Any]) -> str:

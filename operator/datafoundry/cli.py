@@ -217,6 +217,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--engine-per-shard", action="store_true",
                    help="with the vllm engine, load the model in every generator shard process as pods do "
                         "(default: one local OpenAI-compatible vLLM server loads it once for the whole run)")
+    p.add_argument("--stop-before", choices=("evaluate", "publish"),
+                   help="stop when the records are final, before this stage (the staging objects are kept: "
+                        "the same command without it goes on from there)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -226,8 +229,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from datafoundry.api.errors import field_errors
     from datafoundry.api.spec import DataFoundryJobSpec, EngineType
+    from datafoundry.api.stages import Stage
     from datafoundry.local.runner import RunFailed, SharedEngineFailed, prepare, run, shared_engine
     from datafoundry.local.view import live_view
+    from datafoundry.pipeline import layout
 
     try:
         doc = yaml.safe_load(Path(args.file).read_text())
@@ -272,13 +277,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 shared = stack.enter_context(shared_engine(gen, workdir / "server"))
             job = prepare(name, spec, parallel=args.parallel, workdir=workdir, shared_endpoint=shared)
             with live_view(job):
-                result = run(job)
+                result = run(job, stop_before=Stage(args.stop_before) if args.stop_before else None)
     except KeyboardInterrupt:  # run() has already stopped the shard processes
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
     except (RunFailed, SharedEngineFailed) as e:
         print(f"failed: {e}", file=sys.stderr)
         return 1
+    if result is None:
+        kept = job.store.uri(layout.staging_prefix(job.uid))
+        print(f"stopped before {args.stop_before}: {job.counts.accepted} records passed the filters and dedup; the "
+              f"staging objects are kept under {kept}/ (run the same command without --stop-before to go on)")
+        return 0
     card = job.store.uri("README.md")
     print(f"published {result.accepted} records to {spec.output.uri}")
     print(f"manifest: {result.manifest_uri}")

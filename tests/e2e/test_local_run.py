@@ -83,6 +83,23 @@ def test_local_run_curates_and_publishes_then_rerun_is_a_no_op(tmp_path: Path) -
     assert not (out / "_staging").exists(), "a rerun of a published job starts nothing"
 
 
+def test_local_run_stops_before_publish_with_the_staging_kept_then_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    corpus(tmp_path / "in" / "part-0.jsonl", 40)
+    job = manifest(tmp_path, records=30, shards=2)
+    stopped = run(["run", str(job), "--stop-before", "publish"], tmp_path)
+    assert stopped.returncode == 0, stopped.stderr + stopped.stdout
+    out = tmp_path / "out"
+    assert "stopped before publish: 40 records passed the filters and dedup" in stopped.stdout
+    assert not (out / "manifest.json").exists() and list((out / "_staging").glob("*/dedup/r00/s00000/_DONE.json"))
+    (tmp_path / "in" / "part-0.jsonl").unlink()  # going on reads the kept records, not the input again
+    went_on = run(["run", str(job)], tmp_path)
+    assert went_on.returncode == 0, went_on.stderr
+    assert "published 30 records" in went_on.stdout
+    assert json.loads((out / "manifest.json").read_text())["records"] == 30
+    assert not (out / "_staging").exists()
+
+
 def test_local_run_rejects_a_bad_manifest_with_field_path(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"apiVersion": "datafoundry.io/v1alpha1", "kind": "DataFoundryJob",

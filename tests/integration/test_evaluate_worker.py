@@ -94,7 +94,7 @@ def test_guard_measures_mix_and_domain_only_resumes_and_publishes_its_result(
     # piece altered here comes back in the result).
     piece = layout.join(layout.shard_prefix(job.uid, Stage.EVALUATE, 0, 0), f"{MIX}.json")
     kept = json.loads(job.store.get(piece) or b"{}")
-    job.store.put(piece, json.dumps({**kept, "domainLoss": 0.5}).encode(), "application/json")
+    job.store.put(piece, json.dumps({**kept, "domain_loss": 0.5}).encode(), "application/json")
     job.store.delete_prefix(layout.done_key(job.uid, Stage.EVALUATE, 0, 0))
     job.ok("evaluate", 0)
     resumed = json.loads(job.store.get(staging.forgetting_key(job.uid, 0)) or b"{}")
@@ -113,8 +113,8 @@ def test_guard_measures_mix_and_domain_only_resumes_and_publishes_its_result(
     jsonschema.validate(quality, json.loads(SCHEMA.read_text()))
     card = (job.store.get(layout.CARD) or b"").decode()
     assert "## Forgetting guard" in card
-    assert f"| the mix | 8 (2) | {mix['domainLoss']} | {mix['domainGainPct']:+}% |" in card
-    assert f"| domain records only | 8 (0) | {domain_only['domainLoss']} |" in card
+    assert f"| the mix | 8 (2) | {mix['tokens']} | {mix['domainLoss']} | {mix['domainGainPct']:+}% |" in card
+    assert f"| domain records only | 8 (0) | {domain_only['tokens']} | {domain_only['domainLoss']} |" in card
 
 
 def test_guard_on_a_harmful_fine_tune_reports_forgetting_beyond_the_gate(

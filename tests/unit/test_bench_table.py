@@ -67,6 +67,10 @@ def test_the_forgetting_row_says_whether_replay_lowered_the_general_loss_increas
     (row,) = rows(table.render_table({"benchmarks": {"forgetting": entry(figures)}}), "forgetting guard")
     assert "general loss +1.50% with 20% replay vs +4.00% with 0% (lower with replay)" in row
     assert "domain loss -20.25% vs -22.00%" in row and "guard 250 s of a 700 s run on cpu" in row
+    assert row.endswith("records from the cache | 2026-12-02, 12 s |")
+    figures.update(generated_now=True, generate_seconds=1020.4)
+    (row,) = rows(table.render_table({"benchmarks": {"forgetting": entry(figures)}}), "forgetting guard")
+    assert "records generated first in 1,020 s" in row
     figures["replay_lowers_general_loss_increase"] = False
     (row,) = rows(table.render_table({"benchmarks": {"forgetting": entry(figures)}}), "forgetting guard")
     assert "(NOT lower with replay)" in row

@@ -70,6 +70,8 @@ class LocalJob:
     published: Progress | None = None
     #: The forgetting guard's final counts (spec.evaluation.forgetting), once it has measured.
     forgetting: Progress | None = None
+    #: The cumulative counts of the last dedup pass (the records publish draws from).
+    counts: RecordCounts = field(default_factory=RecordCounts)
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -236,9 +238,10 @@ def published(job: LocalJob) -> Progress | None:
                     sha256=hashlib.sha256(data).hexdigest())
 
 
-def run(job: LocalJob) -> Progress:
+def run(job: LocalJob, stop_before: Stage | None = None) -> Progress | None:
     """Generate (top-up rounds as in the operator), filter, dedup, evaluate (spec.evaluation.forgetting),
-    publish; returns publish's counts.
+    publish; returns publish's counts. `stop_before` (evaluate or publish): return None when the records are
+    final and that stage is next, with the staging objects kept (a later run goes on from there).
 
     A published run removes its staging objects (what the operator's finalizer does in a cluster);
     running it again finds the manifest and does nothing."""
@@ -267,10 +270,15 @@ def run(job: LocalJob) -> Progress:
         if not another_round(spec, round_, prior.accepted, prior.accepted_replay):
             break
         round_ += 1
+    job.counts = prior
+    if stop_before == Stage.EVALUATE or (stop_before == Stage.PUBLISH and spec.forgetting() is None):
+        return None
     if spec.forgetting() is not None:
         job.stage = Phase.EVALUATING
         job.forgetting = _stage(job, Stage.EVALUATE, round_, 1, [])[0]
         _check_gate(spec, job.forgetting)
+        if stop_before == Stage.PUBLISH:
+            return None
     job.stage = Phase.PUBLISHING
     job.published = _stage(job, Stage.PUBLISH, round_, 1, [])[0]
     job.store.delete_prefix(layout.staging_prefix(job.uid) + "/")

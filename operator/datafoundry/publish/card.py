@@ -114,15 +114,17 @@ def forgetting_lines(result: Mapping[str, Any]) -> list[str]:
         f"{held['domain']} held-out domain records and {held['general']} held-out general records ({general}); "
         "none of them was trained on.",
         "",
-        "| trained on | records (replay) | domain loss | domain gain | general loss | general loss change |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| nothing (before) | - | {before['domainLoss']} | - | {before['generalLoss']} | - |",
+        "| trained on | records (replay) | answer tokens | domain loss | domain gain | general loss "
+        "| general loss change |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| nothing (before) | - | - | {before['domainLoss']} | - | {before['generalLoss']} | - |",
     ]
     for name, label in (("mix", "the mix"), ("domainOnly", "domain records only")):
         run = result.get(name)
         if run is not None:
-            lines.append(f"| {label} | {run['records']} ({run['replayRecords']}) | {run['domainLoss']} | "
-                         f"{run['domainGainPct']:+}% | {run['generalLoss']} | {run['generalLossIncreasePct']:+}% |")
+            lines.append(f"| {label} | {run['records']} ({run['replayRecords']}) | {run['tokens']} | "
+                         f"{run['domainLoss']} | {run['domainGainPct']:+}% | {run['generalLoss']} | "
+                         f"{run['generalLossIncreasePct']:+}% |")
     lines.append("")
     if "replayBenefitPct" in result:
         lines += [f"Replay changed the general loss increase by {-result['replayBenefitPct']:+} points "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from typing import Any
 
 from datafoundry.api.spec import DataFoundryJobSpec, Forgetting
@@ -151,18 +152,14 @@ def evaluate(ctx: WorkerContext, load: Callable[[str, str | None], tuple[Any, An
                                            on_step=on_step)
             after = losses(peft_model)
             model = lora.remove_adapter(peft_model)
-            replay_records = parts.mix_replay if name == results.MIX else 0
-            piece = {"records": len(records), "replayRecords": replay_records, "steps": stats.steps,
-                     "examples": stats.examples, "tokens": stats.tokens, "seconds": stats.seconds,
-                     "trainLossFirst": stats.first_loss, "trainLossLast": stats.last_loss,
-                     "domainLoss": after["domain"], "generalLoss": after["general"]}
+            piece = asdict(results.Run(
+                records=len(records), replay_records=parts.mix_replay if name == results.MIX else 0,
+                steps=stats.steps, examples=stats.examples, tokens=stats.tokens, seconds=stats.seconds,
+                train_loss_first=stats.first_loss, train_loss_last=stats.last_loss,
+                domain_loss=after["domain"], general_loss=after["general"]))
             staging.put_json(store, _piece_key(ctx.uid, ctx.round, name), piece)
         p.chunks_done = (index + 1) * settings.steps
-        done_runs[name] = results.Run(
-            records=piece["records"], replay_records=piece["replayRecords"], steps=piece["steps"],
-            examples=piece["examples"], tokens=piece["tokens"], seconds=piece["seconds"],
-            train_loss_first=piece["trainLossFirst"], train_loss_last=piece["trainLossLast"],
-            domain_loss=piece["domainLoss"], general_loss=piece["generalLoss"])
+        done_runs[name] = results.Run(**piece)
 
     source = ("generalUri" if general is not None
               else (chosen.replay_info or {}).get("source", "replay"))
