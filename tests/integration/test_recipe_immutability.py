@@ -35,6 +35,7 @@ CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "input": ("curation", {"input": {"shards": 5}}),
     "filters": ("full", {"filters": [{"type": "length", "minChars": 1}]}),
     "mix": ("full", {"mix": {"replay": {"ratio": 0.3}}}),
+    "evaluation": ("full", {"evaluation": {"forgetting": {"steps": 80}}}),
     "output": ("full", {"output": {"format": "jsonl"}}),
     "seed": ("full", {"seed": 43}),
     "queueName": ("full", {"queueName": "other-queue"}),

@@ -59,6 +59,9 @@ NOT_REACHED: dict[str, dict[tuple[str, str], str]] = {
                                               "installed on a CPU machine; engines/vllm.py itself is imported",
         ("tokenizers", "datafoundry.filters.length"): "only LengthFilter(tokenizer=...) imports it; "
                                                       "no generate path builds one",
+        ("matplotlib", "datafoundry.report.plots"): "the evaluate stage shares publish's record selection "
+                                                    "(workers.selection, which reads report.build's example "
+                                                    "helper); only publish, in the filter image, draws plots",
     },
 }
 
