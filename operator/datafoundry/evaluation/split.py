@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
-Record = dict[str, Any]
+#: A record, or what the guard made of it (an Example): the split does not look inside.
+Record = TypeVar("Record")
 
 
 class NotEnoughRecords(ValueError):
@@ -20,7 +21,7 @@ class NotEnoughRecords(ValueError):
 
 
 @dataclass(frozen=True)
-class Split:
+class Split(Generic[Record]):
     domain_held_out: list[Record]
     general_held_out: list[Record]
     #: The mix run's records: domain records, then replay records.
@@ -31,7 +32,7 @@ class Split:
 
 
 def split(domain: Sequence[Record], replay: Sequence[Record], general: Sequence[Record] | None, *,
-          held_out: int, sample: int) -> Split:
+          held_out: int, sample: int) -> Split[Record]:
     """`domain` and `replay`: the published records of each kind, in key order. `general`: general
     held-out records of their own (`generalUri`, in key order), or None to hold replay records out."""
     domain_held, domain_pool = list(domain[:held_out]), list(domain[held_out:])

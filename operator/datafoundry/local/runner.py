@@ -290,7 +290,7 @@ def run(job: LocalJob, stop_before: Stage | None = None) -> Progress | None:
 def _check_gate(spec: DataFoundryJobSpec, result: Progress) -> None:
     """RunFailed when the mix went beyond a forgetting gate whose action is Fail (nothing is published; the
     staging objects stay, so a rerun reports the same without training again)."""
-    forgetting, gate = spec.forgetting(), None
+    forgetting = spec.forgetting()
     gate = forgetting.gate if forgetting is not None else None
     if gate is None or (result.forgetting or {}).get("passed") is not False:
         return

@@ -23,7 +23,7 @@ from typing import Any
 from datafoundry.api.spec import DataFoundryJobSpec, Forgetting
 from datafoundry.api.stages import Stage
 from datafoundry.evaluation import result as results
-from datafoundry.evaluation.examples import example
+from datafoundry.evaluation.examples import Example, example
 from datafoundry.evaluation.lora import LoraSettings
 from datafoundry.evaluation.split import NotEnoughRecords, split
 from datafoundry.pipeline import layout
@@ -107,9 +107,10 @@ def evaluate(ctx: WorkerContext, load: Callable[[str, str | None], tuple[Any, An
     if drops is None or dedup_done is None:
         raise RuntimeError(f"dedup of round {ctx.round} is not done yet")
     chosen = selection.select(ctx, env, found, drops, dedup_done)
-    general = _general_records(settings, env, spec.seed) if settings.general_uri is not None else None
-    domain = [record for _, record in chosen.generated if example(record) is not None]
-    replay = [record for _, record in chosen.replay if example(record) is not None]
+    general = ([ex for record in _general_records(settings, env, spec.seed) if (ex := example(record)) is not None]
+               if settings.general_uri is not None else None)
+    domain = [ex for _, record in chosen.generated if (ex := example(record)) is not None]
+    replay = [ex for _, record in chosen.replay if (ex := example(record)) is not None]
     try:
         parts = split(domain, replay, general, held_out=settings.held_out_records, sample=settings.sample_records)
     except NotEnoughRecords as e:
@@ -119,11 +120,11 @@ def evaluate(ctx: WorkerContext, load: Callable[[str, str | None], tuple[Any, An
     model, tokenizer = (load or _load)(model_ref, revision)
     train_settings = lora_settings(spec)
 
-    def encoded(records: list[dict[str, Any]], what: str) -> list[Any]:
-        out = lora.encode(tokenizer, [ex for r in records if (ex := example(r)) is not None], settings.max_tokens)
+    def encoded(examples: list[Example], what: str) -> list[Any]:
+        out = lora.encode(tokenizer, examples, settings.max_tokens)
         if not out:
             raise BadInput(f"evaluation.forgetting.maxTokens={settings.max_tokens}: no answer token of the "
-                           f"{len(records)} {what} is left after the prompt; raise maxTokens")
+                           f"{len(examples)} {what} is left after the prompt; raise maxTokens")
         return out
 
     domain_held = encoded(parts.domain_held_out, "held-out domain records")
